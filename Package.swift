@@ -1,0 +1,83 @@
+// swift-tools-version: 6.1
+// Meterline: Kafka in, money out. Module graph (dependencies point one way):
+//   meterline (CLI) → MeterlineEngine → {MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineConfig}
+//     → MeterlinePipeline → MeterlineCore
+// Only MeterlineKafka imports CRdKafka; only MeterlineLineage imports CZstd.
+import PackageDescription
+
+let package = Package(
+    name: "Meterline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "meterline", targets: ["meterline"]),
+        .library(name: "MeterlineCore", targets: ["MeterlineCore"]),
+        .library(name: "MeterlinePipeline", targets: ["MeterlinePipeline"]),
+        .library(name: "MeterlineEngine", targets: ["MeterlineEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C interop: one module per C library, system libraries from Debian.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+
+        // Pure heart: events, meters, money, price books, rating. No I/O, no clock, no Foundation.
+        .target(name: "MeterlineCore"),
+        // YAML config → Core values, with errors naming file, path and expectation.
+        .target(
+            name: "MeterlineConfig",
+            dependencies: ["MeterlineCore", .product(name: "Yams", package: "Yams")]
+        ),
+        // Partitions, shards, rings, dedup, windows, checkpoints. No I/O.
+        .target(
+            name: "MeterlinePipeline",
+            dependencies: ["MeterlineCore", .product(name: "Atomics", package: "swift-atomics")]
+        ),
+        // The only code that touches librdkafka.
+        .target(name: "MeterlineKafka", dependencies: ["CRdKafka"]),
+        // The only code that touches zstd: lineage files.
+        .target(name: "MeterlineLineage", dependencies: ["CZstd"]),
+        // Journal entries and ERP exports.
+        .target(name: "MeterlineLedger", dependencies: ["MeterlineCore"]),
+        // Wires a run: embedded/streaming, backfill, bench.
+        .target(
+            name: "MeterlineEngine",
+            dependencies: [
+                "MeterlineCore", "MeterlineConfig", "MeterlinePipeline", "MeterlineKafka",
+                "MeterlineLineage", "MeterlineLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "meterline",
+            dependencies: [
+                "MeterlineEngine", "MeterlineCore", "MeterlineConfig", "MeterlineLineage", "MeterlineLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "MeterlineCoreTests", dependencies: ["MeterlineCore", "MeterlineConfig"]),
+        .testTarget(name: "MeterlinePipelineTests", dependencies: ["MeterlinePipeline", "MeterlineConfig"]),
+        .testTarget(name: "MeterlineKafkaTests", dependencies: ["MeterlineKafka"]),
+        .testTarget(name: "MeterlineLineageTests", dependencies: ["MeterlineLineage"]),
+        .testTarget(name: "MeterlineLedgerTests", dependencies: ["MeterlineLedger", "MeterlineConfig"]),
+        .testTarget(
+            name: "MeterlineEngineTests",
+            dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig"],
+            resources: []
+        ),
+    ]
+)
