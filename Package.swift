@@ -76,8 +76,7 @@ let package = Package(
         .testTarget(name: "MeterlineLedgerTests", dependencies: ["MeterlineLedger", "MeterlineConfig"]),
         .testTarget(
             name: "MeterlineEngineTests",
-            dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig"],
-            resources: []
+            dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig"]
         ),
     ]
 )
