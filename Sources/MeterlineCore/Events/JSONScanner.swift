@@ -1,0 +1,295 @@
+/// The kind of a JSON value found by the scanner.
+public enum JSONKind: UInt8, Sendable {
+    case string, number, object, array, trueValue, falseValue, null
+}
+
+/// A located JSON value: byte offsets into the scanned buffer. For strings, `start..<end` is the
+/// content between the quotes and `escaped` says whether it holds backslash escapes.
+public struct JSONValueRef: Sendable, Equatable {
+    public var kind: JSONKind
+    public var start: Int
+    public var end: Int
+    public var escaped: Bool
+    @inlinable public init(kind: JSONKind, start: Int, end: Int, escaped: Bool) {
+        self.kind = kind; self.start = start; self.end = end; self.escaped = escaped
+    }
+}
+
+/// A validating single-pass JSON scanner over borrowed bytes. It never allocates on the accept
+/// path; errors carry a `Rejection` built only when input is bad.
+/// Invariant: `pos` never passes `end`; nesting never exceeds `maxDepth`.
+public struct JSONScanner {
+    public let base: UnsafeRawBufferPointer
+    public var pos: Int
+    public let end: Int
+    public let maxDepth: Int
+
+    @inlinable
+    public init(_ base: UnsafeRawBufferPointer, start: Int = 0, end: Int? = nil, maxDepth: Int = 32) {
+        self.base = base
+        self.pos = start
+        self.end = end ?? base.count
+        self.maxDepth = maxDepth
+    }
+
+    @inlinable @inline(__always)
+    public mutating func skipWhitespace() {
+        while pos < end {
+            let c = base[pos]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos &+= 1 } else { return }
+        }
+    }
+
+    @inlinable @inline(__always)
+    public func peek() -> UInt8? { pos < end ? base[pos] : nil }
+
+    @inlinable
+    public mutating func expect(_ c: UInt8) throws(Rejection) {
+        skipWhitespace()
+        guard pos < end, base[pos] == c else { throw malformed("expected '\(Character(Unicode.Scalar(c)))'") }
+        pos &+= 1
+    }
+
+    @usableFromInline
+    func malformed(_ what: String) -> Rejection {
+        Rejection(.malformedJSON, "\(what) at byte \(pos)")
+    }
+
+    @inlinable @inline(__always)
+    static func hexValue(_ c: UInt8) -> UInt32? {
+        switch c {
+        case 0x30...0x39: return UInt32(c &- 0x30)
+        case 0x41...0x46: return UInt32(c &- 0x41 &+ 10)
+        case 0x61...0x66: return UInt32(c &- 0x61 &+ 10)
+        default: return nil
+        }
+    }
+
+    @inlinable
+    mutating func hex4() throws(Rejection) -> UInt32 {
+        guard pos + 4 <= end else { throw malformed("truncated \\u escape") }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            guard let h = JSONScanner.hexValue(base[pos + k]) else { throw malformed("bad \\u escape") }
+            v = v << 4 | h
+        }
+        pos &+= 4
+        return v
+    }
+
+    /// Scans a string starting at the opening quote; returns its content range.
+    @inlinable
+    public mutating func scanString() throws(Rejection) -> JSONValueRef {
+        guard pos < end, base[pos] == UInt8(ascii: "\"") else { throw malformed("expected string") }
+        pos &+= 1
+        let start = pos
+        var escaped = false
+        while pos < end {
+            let c = base[pos]
+            if c == UInt8(ascii: "\"") {
+                let r = JSONValueRef(kind: .string, start: start, end: pos, escaped: escaped)
+                pos &+= 1
+                return r
+            }
+            if c == UInt8(ascii: "\\") {
+                escaped = true
+                pos &+= 1
+                guard pos < end else { break }
+                switch base[pos] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    pos &+= 1
+                case UInt8(ascii: "u"):
+                    pos &+= 1
+                    let u = try hex4()
+                    if u >= 0xD800 && u <= 0xDBFF {
+                        guard pos + 6 <= end, base[pos] == UInt8(ascii: "\\"), base[pos + 1] == UInt8(ascii: "u") else {
+                            throw malformed("unpaired surrogate")
+                        }
+                        pos &+= 2
+                        let lo = try hex4()
+                        guard lo >= 0xDC00 && lo <= 0xDFFF else { throw malformed("unpaired surrogate") }
+                    } else if u >= 0xDC00 && u <= 0xDFFF {
+                        throw malformed("unpaired surrogate")
+                    }
+                default:
+                    throw malformed("bad escape")
+                }
+                continue
+            }
+            if c < 0x20 { throw malformed("control character in string") }
+            if c >= 0x80 {
+                try skipUTF8Sequence()
+                continue
+            }
+            pos &+= 1
+        }
+        throw malformed("unterminated string")
+    }
+
+    @inlinable
+    mutating func skipUTF8Sequence() throws(Rejection) {
+        let c = base[pos]
+        let need: Int
+        var lowBound: UInt8 = 0x80, highBound: UInt8 = 0xBF
+        switch c {
+        case 0xC2...0xDF: need = 1
+        case 0xE0: need = 2; lowBound = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: need = 2
+        case 0xED: need = 2; highBound = 0x9F
+        case 0xF0: need = 3; lowBound = 0x90
+        case 0xF1...0xF3: need = 3
+        case 0xF4: need = 3; highBound = 0x8F
+        default: throw malformed("invalid UTF-8")
+        }
+        guard pos + need < end else { throw malformed("invalid UTF-8") }
+        let b1 = base[pos + 1]
+        guard b1 >= lowBound && b1 <= highBound else { throw malformed("invalid UTF-8") }
+        var k = 2
+        while k <= need {
+            let b = base[pos + k]
+            guard b >= 0x80 && b <= 0xBF else { throw malformed("invalid UTF-8") }
+            k += 1
+        }
+        pos &+= need + 1
+    }
+
+    /// Scans a number per JSON's grammar; returns its text range.
+    @inlinable
+    public mutating func scanNumber() throws(Rejection) -> JSONValueRef {
+        let start = pos
+        if pos < end && base[pos] == UInt8(ascii: "-") { pos &+= 1 }
+        guard pos < end else { throw malformed("bad number") }
+        if base[pos] == UInt8(ascii: "0") {
+            pos &+= 1
+        } else if base[pos] >= 0x31 && base[pos] <= 0x39 {
+            while pos < end && base[pos] &- 0x30 < 10 { pos &+= 1 }
+        } else {
+            throw malformed("bad number")
+        }
+        if pos < end && base[pos] == UInt8(ascii: ".") {
+            pos &+= 1
+            let s = pos
+            while pos < end && base[pos] &- 0x30 < 10 { pos &+= 1 }
+            guard pos > s else { throw malformed("bad number") }
+        }
+        if pos < end && (base[pos] == UInt8(ascii: "e") || base[pos] == UInt8(ascii: "E")) {
+            pos &+= 1
+            if pos < end && (base[pos] == UInt8(ascii: "+") || base[pos] == UInt8(ascii: "-")) { pos &+= 1 }
+            let s = pos
+            while pos < end && base[pos] &- 0x30 < 10 { pos &+= 1 }
+            guard pos > s else { throw malformed("bad number") }
+        }
+        return JSONValueRef(kind: .number, start: start, end: pos, escaped: false)
+    }
+
+    @inlinable
+    mutating func literal(_ word: StaticString, _ kind: JSONKind) throws(Rejection) -> JSONValueRef {
+        let n = word.utf8CodeUnitCount
+        guard pos + n <= end else { throw malformed("bad literal") }
+        let p = word.utf8Start
+        for k in 0..<n where base[pos + k] != p[k] { throw malformed("bad literal") }
+        let r = JSONValueRef(kind: kind, start: pos, end: pos + n, escaped: false)
+        pos &+= n
+        return r
+    }
+
+    /// Scans any value (after whitespace) and validates it fully; `depth` is the current nesting.
+    @inlinable
+    public mutating func scanValue(depth: Int) throws(Rejection) -> JSONValueRef {
+        skipWhitespace()
+        guard pos < end else { throw malformed("expected a value") }
+        switch base[pos] {
+        case UInt8(ascii: "\""): return try scanString()
+        case UInt8(ascii: "{"):
+            let start = pos
+            try skipContainer(close: UInt8(ascii: "}"), depth: depth + 1)
+            return JSONValueRef(kind: .object, start: start, end: pos, escaped: false)
+        case UInt8(ascii: "["):
+            let start = pos
+            try skipContainer(close: UInt8(ascii: "]"), depth: depth + 1)
+            return JSONValueRef(kind: .array, start: start, end: pos, escaped: false)
+        case UInt8(ascii: "t"): return try literal("true", .trueValue)
+        case UInt8(ascii: "f"): return try literal("false", .falseValue)
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        default: return try scanNumber()
+        }
+    }
+
+    @inlinable
+    mutating func skipContainer(close: UInt8, depth: Int) throws(Rejection) {
+        if depth > maxDepth { throw Rejection(.tooDeep, "nesting deeper than \(maxDepth)") }
+        pos &+= 1
+        skipWhitespace()
+        if pos < end && base[pos] == close { pos &+= 1; return }
+        let isObject = close == UInt8(ascii: "}")
+        while true {
+            if isObject {
+                skipWhitespace()
+                _ = try scanString()
+                try expect(UInt8(ascii: ":"))
+            }
+            _ = try scanValue(depth: depth)
+            skipWhitespace()
+            guard pos < end else { throw malformed("unterminated container") }
+            let c = base[pos]
+            pos &+= 1
+            if c == close { return }
+            guard c == UInt8(ascii: ",") else { throw malformed("expected ',' or close") }
+        }
+    }
+
+    /// Compares a scanned key (or string) to literal bytes, handling escapes exactly.
+    @inlinable
+    public func stringEquals(_ ref: JSONValueRef, _ literal: UnsafeRawBufferPointer) -> Bool {
+        if !ref.escaped {
+            let n = ref.end - ref.start
+            guard n == literal.count else { return false }
+            var k = 0
+            while k < n { if base[ref.start + k] != literal[k] { return false }; k &+= 1 }
+            return true
+        }
+        let u = JSONScanner.unescape(base, ref)
+        return u.elementsEqual(literal)
+    }
+
+    /// Decodes a string's content (escapes resolved) into UTF-8 bytes.
+    public static func unescape(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(ref.end - ref.start)
+        var i = ref.start
+        func appendScalar(_ v: UInt32) {
+            guard let s = Unicode.Scalar(v) else { return }
+            out.append(contentsOf: String(Character(s)).utf8)
+        }
+        func hex(_ at: Int) -> UInt32 {
+            var v: UInt32 = 0
+            for k in 0..<4 { v = v << 4 | (hexValue(base[at + k]) ?? 0) }
+            return v
+        }
+        while i < ref.end {
+            let c = base[i]
+            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            let e = base[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var v = hex(i)
+                i += 4
+                if v >= 0xD800 && v <= 0xDBFF {
+                    let lo = hex(i + 2)
+                    i += 6
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
+                }
+                appendScalar(v)
+            default: out.append(e)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,153 @@
+/// RFC 3339 timestamps → UTC microseconds since the Unix epoch.
+/// Accepts any offset (`Z`, `z`, `±hh:mm`), `T`/`t`/space separators, and up to 9 fractional digits
+/// (digits past the microsecond are truncated toward the past, so an event never moves forward in time).
+/// Rejects impossible dates (Feb 30), hour 24 and leap seconds (`:60`).
+public enum RFC3339 {
+    @inlinable @inline(__always)
+    static func digit(_ b: UnsafeRawBufferPointer, _ i: Int) -> Int? {
+        let c = b[i] &- 0x30
+        return c < 10 ? Int(c) : nil
+    }
+
+    @inlinable
+    static func two(_ b: UnsafeRawBufferPointer, _ i: Int) -> Int? {
+        guard let a = digit(b, i), let c = digit(b, i + 1) else { return nil }
+        return a * 10 + c
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil algorithm).
+    @inlinable
+    public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The civil date of a day number (inverse of `daysFromCivil`).
+    public static func civilFromDays(_ z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+
+    @inlinable
+    static func daysInMonth(_ year: Int, _ month: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Parses `b`; nil when it is not a valid RFC 3339 date-time.
+    @inlinable
+    public static func parseMicros(_ b: UnsafeRawBufferPointer) -> Int64? {
+        let n = b.count
+        guard n >= 20 else { return nil }
+        guard let y1 = two(b, 0), let y2 = two(b, 2), b[4] == UInt8(ascii: "-"),
+              let month = two(b, 5), b[7] == UInt8(ascii: "-"), let day = two(b, 8) else { return nil }
+        let sep = b[10]
+        guard sep == UInt8(ascii: "T") || sep == UInt8(ascii: "t") || sep == UInt8(ascii: " ") else { return nil }
+        guard let hour = two(b, 11), b[13] == UInt8(ascii: ":"), let minute = two(b, 14),
+              b[16] == UInt8(ascii: ":"), let second = two(b, 17) else { return nil }
+        let year = y1 * 100 + y2
+        guard month >= 1, month <= 12, day >= 1, day <= daysInMonth(year, month),
+              hour <= 23, minute <= 59, second <= 59 else { return nil }
+        var i = 19
+        var micros = 0
+        if b[i] == UInt8(ascii: ".") {
+            i += 1
+            var count = 0
+            while i < n, let d = digit(b, i) {
+                if count < 6 { micros = micros * 10 + d }
+                count += 1
+                i += 1
+            }
+            guard count >= 1, count <= 9 else { return nil }
+            var c = count
+            while c < 6 { micros *= 10; c += 1 }
+        }
+        guard i < n else { return nil }
+        var offsetSeconds = 0
+        let z = b[i]
+        if z == UInt8(ascii: "Z") || z == UInt8(ascii: "z") {
+            i += 1
+        } else if z == UInt8(ascii: "+") || z == UInt8(ascii: "-") {
+            guard i + 6 <= n, let oh = two(b, i + 1), b[i + 3] == UInt8(ascii: ":"), let om = two(b, i + 4),
+                  oh <= 23, om <= 59 else { return nil }
+            offsetSeconds = (oh * 3600 + om * 60) * (z == UInt8(ascii: "+") ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == n else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        return Int64(seconds) * 1_000_000 + Int64(micros)
+    }
+
+    /// Formats UTC microseconds as `YYYY-MM-DDThh:mm:ssZ`, with `.ffffff` only when micros are non-zero.
+    public static func format(micros: Int64) -> String {
+        let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let frac = Int(micros - totalSeconds * 1_000_000)
+        let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
+        let secOfDay = Int(totalSeconds - Int64(days) * 86_400)
+        let (y, m, d) = civilFromDays(days)
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2))"
+        if frac != 0 { out += "." + pad(frac, 6) }
+        return out + "Z"
+    }
+
+    /// Parses a Swift string (config values, CLI flags).
+    public static func parseMicros(_ s: String) -> Int64? {
+        var copy = s
+        return copy.withUTF8 { parseMicros(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// Calendar helpers on UTC microseconds.
+public enum UTC {
+    public static let microsPerHour: Int64 = 3_600_000_000
+    public static let microsPerDay: Int64 = 86_400_000_000
+
+    @inlinable public static func floor(_ t: Int64, _ unit: Int64) -> Int64 {
+        t >= 0 ? t - t % unit : t - ((t % unit) + unit) % unit
+    }
+
+    /// The start of the calendar month containing `t` (or of the anchored month when `anchorDay` > 1).
+    public static func periodStart(_ t: Int64, anchorDay: Int = 1) -> Int64 {
+        let day = Int(floor(t, microsPerDay) / microsPerDay)
+        var (y, m, d) = RFC3339.civilFromDays(day)
+        let a = anchorDay
+        if d < min(a, RFC3339.daysInMonth(y, m)) {
+            m -= 1
+            if m == 0 { m = 12; y -= 1 }
+        }
+        let startDay = min(a, RFC3339.daysInMonth(y, m))
+        return Int64(RFC3339.daysFromCivil(year: y, month: m, day: startDay)) * microsPerDay
+    }
+
+    /// The end (exclusive) of the period that starts at `start`.
+    public static func periodEnd(start: Int64, anchorDay: Int = 1) -> Int64 {
+        let (y, m, _) = RFC3339.civilFromDays(Int(start / microsPerDay))
+        var ny = y, nm = m + 1
+        if nm == 13 { nm = 1; ny += 1 }
+        let d = min(anchorDay, RFC3339.daysInMonth(ny, nm))
+        return Int64(RFC3339.daysFromCivil(year: ny, month: nm, day: d)) * microsPerDay
+    }
+}

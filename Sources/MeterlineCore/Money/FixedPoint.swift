@@ -1,0 +1,280 @@
+/// Errors of exact decimal arithmetic. Overflow is an error, never a wrap.
+public struct DecimalError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Not a decimal number at all.
+        case syntax
+        /// More fractional digits than the type's scale holds (and they are not zeros).
+        case tooPrecise
+        /// The value or a result does not fit in the type.
+        case overflow
+        /// Division by zero.
+        case divisionByZero
+    }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// Shared fixed-point routines over `Int128` raw values with a decimal `scale`.
+/// Invariant: `raw` = value × 10^scale exactly; nothing here rounds unless its name says so.
+public enum FixedPoint {
+    /// 10^n for n in 0...38 (all powers that fit in Int128).
+    @inlinable
+    public static func pow10(_ n: Int) -> Int128 {
+        precondition(n >= 0 && n <= 38, "pow10 out of range: \(n)")
+        var r: Int128 = 1
+        var i = 0
+        while i < n { r &*= 10; i &+= 1 }
+        return r
+    }
+
+    /// Parses a decimal string (optional sign, digits, optional fraction, optional exponent, as JSON
+    /// numbers and numeric strings allow) into raw units of `scale`. Exact: digits beyond the scale
+    /// must be zeros, otherwise `.tooPrecise`.
+    @inlinable
+    public static func parse(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
+        var i = 0
+        let n = bytes.count
+        if n == 0 { return .failure(DecimalError(.syntax, "empty number")) }
+        var negative = false
+        if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 } else if bytes[0] == UInt8(ascii: "+") { i = 1 }
+        var mantissa: Int128 = 0
+        var digits = 0
+        var fractionDigits = 0
+        var sawPoint = false
+        var overflowed = false
+        // Significant digits beyond what Int128 holds are allowed only if they are zeros after the point.
+        var droppedNonZero = false
+        var droppedZeros = 0
+        while i < n {
+            let c = bytes[i]
+            if c >= 0x30 && c <= 0x39 {
+                digits += 1
+                let d = Int128(c &- 0x30)
+                if !overflowed {
+                    let (m1, o1) = mantissa.multipliedReportingOverflow(by: 10)
+                    let (m2, o2) = m1.addingReportingOverflow(d)
+                    if o1 || o2 {
+                        if sawPoint {
+                            // Keep going: trailing digits of the fraction may be zeros.
+                            overflowed = true
+                            if d != 0 { droppedNonZero = true } else { droppedZeros += 1 }
+                        } else {
+                            return .failure(DecimalError(.overflow, "number too large"))
+                        }
+                    } else {
+                        mantissa = m2
+                        if sawPoint { fractionDigits += 1 }
+                    }
+                } else {
+                    if d != 0 { droppedNonZero = true } else { droppedZeros += 1 }
+                }
+            } else if c == UInt8(ascii: ".") && !sawPoint {
+                if digits == 0 { return .failure(DecimalError(.syntax, "no digits before '.'")) }
+                sawPoint = true
+            } else {
+                break
+            }
+            i += 1
+        }
+        if digits == 0 { return .failure(DecimalError(.syntax, "no digits")) }
+        if sawPoint && bytes[i - 1] == UInt8(ascii: ".") { return .failure(DecimalError(.syntax, "no digits after '.'")) }
+        _ = droppedZeros
+        var exponent = 0
+        if i < n && (bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E")) {
+            i += 1
+            var expNegative = false
+            if i < n && (bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+")) {
+                expNegative = bytes[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var expDigits = 0
+            while i < n && bytes[i] >= 0x30 && bytes[i] <= 0x39 {
+                if exponent < 10_000 { exponent = exponent * 10 + Int(bytes[i] &- 0x30) }
+                expDigits += 1
+                i += 1
+            }
+            if expDigits == 0 { return .failure(DecimalError(.syntax, "no digits in exponent")) }
+            if expNegative { exponent = -exponent }
+        }
+        if i != n { return .failure(DecimalError(.syntax, "unexpected character in number")) }
+        if droppedNonZero { return .failure(DecimalError(.tooPrecise, "more than \(scale) fractional digits")) }
+        if mantissa == 0 { return .success(0) }
+        // value = mantissa × 10^(exponent − fractionDigits); raw = value × 10^scale
+        let shift = scale + exponent - fractionDigits
+        var raw: Int128
+        if shift >= 0 {
+            if shift > 38 { return .failure(DecimalError(.overflow, "number too large")) }
+            let (r, o) = mantissa.multipliedReportingOverflow(by: pow10(shift))
+            if o { return .failure(DecimalError(.overflow, "number too large")) }
+            raw = r
+        } else {
+            if -shift > 38 { return .failure(DecimalError(.tooPrecise, "more than \(scale) fractional digits")) }
+            let p = pow10(-shift)
+            let (q, r) = mantissa.quotientAndRemainder(dividingBy: p)
+            if r != 0 { return .failure(DecimalError(.tooPrecise, "more than \(scale) fractional digits")) }
+            raw = q
+        }
+        return .success(negative ? -raw : raw)
+    }
+
+    /// Parses a Swift string; see `parse(_:scale:)`.
+    public static func parse(_ text: String, scale: Int) -> Result<Int128, DecimalError> {
+        var copy = text
+        return copy.withUTF8 { parse(UnsafeRawBufferPointer($0), scale: scale) }
+    }
+
+    /// Canonical decimal text: no exponent, no trailing fractional zeros, no "-0".
+    public static func format(_ raw: Int128, scale: Int) -> String {
+        if raw == 0 { return "0" }
+        let negative = raw < 0
+        let magnitude = raw.magnitude
+        let p = UInt128(pow10(scale))
+        let intPart = magnitude / p
+        var frac = magnitude % p
+        var out = negative ? "-" : ""
+        out += String(intPart)
+        if frac != 0 {
+            var width = scale
+            while frac % 10 == 0 { frac /= 10; width -= 1 }
+            let digits = String(frac)
+            out += "."
+            out += String(repeating: "0", count: width - digits.count)
+            out += digits
+        }
+        return out
+    }
+
+    /// Divides `value` by `divisor`, rounding the quotient once by `mode`.
+    @inlinable
+    public static func divideRounded(_ value: Int128, by divisor: Int128, mode: RoundingMode) throws(DecimalError) -> Int128 {
+        guard divisor != 0 else { throw DecimalError(.divisionByZero, "division by zero") }
+        let (q, r) = value.quotientAndRemainder(dividingBy: divisor)
+        if r == 0 { return q }
+        let twiceR = r.magnitude * 2
+        let d = divisor.magnitude
+        let awayFromZero: Bool
+        if twiceR > d { awayFromZero = true }
+        else if twiceR < d { awayFromZero = false }
+        else {
+            switch mode {
+            case .halfAwayFromZero: awayFromZero = true
+            case .halfEven: awayFromZero = q.magnitude % 2 == 1
+            }
+        }
+        if !awayFromZero { return q }
+        let sameSign = (value < 0) == (divisor < 0)
+        return sameSign ? q + 1 : q - 1
+    }
+
+    /// `a × b / divisor`, exact 256-bit intermediate, rounded once by `mode`. Throws on overflow.
+    @inlinable
+    public static func multiplyDivide(_ a: Int128, _ b: Int128, dividingBy divisor: Int128, mode: RoundingMode) throws(DecimalError) -> Int128 {
+        guard divisor > 0 else { throw DecimalError(.divisionByZero, "division by zero") }
+        let negative = (a < 0) != (b < 0)
+        let product = a.magnitude.multipliedFullWidth(by: b.magnitude)
+        let d = divisor.magnitude
+        guard product.high < d else { throw DecimalError(.overflow, "overflow: \(a) × \(b) / \(divisor)") }
+        let (q, r) = d.dividingFullWidth(product)
+        var mag = q
+        if r != 0 {
+            let twice = r.multipliedFullWidth(by: 2)
+            let cmp: Int
+            if twice.high > 0 || twice.low > d { cmp = 1 } else if twice.low < d { cmp = -1 } else { cmp = 0 }
+            let up: Bool
+            switch cmp {
+            case 1: up = true
+            case -1: up = false
+            default:
+                switch mode {
+                case .halfAwayFromZero: up = true
+                case .halfEven: up = q % 2 == 1
+                }
+            }
+            if up {
+                let (m, o) = mag.addingReportingOverflow(1)
+                guard !o else { throw DecimalError(.overflow, "overflow: \(a) × \(b) / \(divisor)") }
+                mag = m
+            }
+        }
+        guard mag <= UInt128(Int128.max) else { throw DecimalError(.overflow, "overflow: \(a) × \(b) / \(divisor)") }
+        return negative ? -Int128(mag) : Int128(mag)
+    }
+}
+
+/// How a value is rounded when a rounding is stated. Default for money is half away from zero.
+public enum RoundingMode: String, Sendable, CaseIterable {
+    case halfAwayFromZero = "half_away_from_zero"
+    case halfEven = "half_even"
+}
+
+/// A quantity of usage: exact decimal with 9 fractional digits.
+/// Invariant: `raw` = quantity × 10^9; arithmetic is checked and throws on overflow.
+public struct Quantity: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let scale = 9
+    public static let one: Int128 = 1_000_000_000
+    public var raw: Int128
+    @inlinable public init(raw: Int128) { self.raw = raw }
+    public static let zero = Quantity(raw: 0)
+    /// Whole units.
+    public init(units: Int) { self.raw = Int128(units) * Quantity.one }
+    public init(_ text: String) throws(DecimalError) {
+        switch FixedPoint.parse(text, scale: Quantity.scale) {
+        case .success(let r): self.raw = r
+        case .failure(let e): throw e
+        }
+    }
+    public var description: String { FixedPoint.format(raw, scale: Quantity.scale) }
+    @inlinable public static func < (a: Quantity, b: Quantity) -> Bool { a.raw < b.raw }
+    @inlinable public func adding(_ o: Quantity) throws(DecimalError) -> Quantity {
+        let (r, ov) = raw.addingReportingOverflow(o.raw)
+        if ov { throw DecimalError(.overflow, "quantity overflow: \(self) + \(o)") }
+        return Quantity(raw: r)
+    }
+    @inlinable public func subtracting(_ o: Quantity) throws(DecimalError) -> Quantity {
+        let (r, ov) = raw.subtractingReportingOverflow(o.raw)
+        if ov { throw DecimalError(.overflow, "quantity overflow: \(self) − \(o)") }
+        return Quantity(raw: r)
+    }
+}
+
+/// A money amount or unit price: exact decimal with 12 fractional digits (as Stripe's decimal amounts).
+/// Invariant: `raw` = amount × 10^12; arithmetic is checked and throws on overflow.
+public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let scale = 12
+    public static let one: Int128 = 1_000_000_000_000
+    public var raw: Int128
+    @inlinable public init(raw: Int128) { self.raw = raw }
+    public static let zero = Amount(raw: 0)
+    public init(_ text: String) throws(DecimalError) {
+        switch FixedPoint.parse(text, scale: Amount.scale) {
+        case .success(let r): self.raw = r
+        case .failure(let e): throw e
+        }
+    }
+    public var description: String { FixedPoint.format(raw, scale: Amount.scale) }
+    @inlinable public static func < (a: Amount, b: Amount) -> Bool { a.raw < b.raw }
+    @inlinable public func adding(_ o: Amount) throws(DecimalError) -> Amount {
+        let (r, ov) = raw.addingReportingOverflow(o.raw)
+        if ov { throw DecimalError(.overflow, "amount overflow: \(self) + \(o)") }
+        return Amount(raw: r)
+    }
+    @inlinable public func subtracting(_ o: Amount) throws(DecimalError) -> Amount {
+        let (r, ov) = raw.subtractingReportingOverflow(o.raw)
+        if ov { throw DecimalError(.overflow, "amount overflow: \(self) − \(o)") }
+        return Amount(raw: r)
+    }
+    /// `quantity × unitPrice`, exact to 21 digits internally, rounded once to 12 digits by `mode`.
+    @inlinable public static func times(_ q: Quantity, unitPrice: Amount, mode: RoundingMode = .halfEven) throws(DecimalError) -> Amount {
+        Amount(raw: try FixedPoint.multiplyDivide(q.raw, unitPrice.raw, dividingBy: Quantity.one, mode: mode))
+    }
+    /// Rounds to `minorUnits` fractional digits (e.g. 2 for USD) and returns the integer count of minor units.
+    public func minorUnits(digits: Int, mode: RoundingMode) throws(DecimalError) -> Int128 {
+        precondition(digits >= 0 && digits <= Amount.scale)
+        return try FixedPoint.divideRounded(raw, by: FixedPoint.pow10(Amount.scale - digits), mode: mode)
+    }
+}

@@ -1,0 +1,132 @@
+import MeterlineCore
+
+/// Identity of a rollup window: (subject, meter, dimensions, window start).
+struct RollupKey: Hashable {
+    var subject: Hash128
+    var meter: Int32
+    var dimensions: Hash128
+    var windowStart: Int64
+}
+
+/// Identity of a billing-period rating scope (tiers apply to the period quantity of this scope).
+struct ScopeKey: Hashable {
+    var subject: Hash128
+    var meter: Int32
+    /// Dimensions for non-additive meters and unpriced keys; the matched price's filter for additive ones.
+    var discriminator: Hash128
+    var periodStart: Int64
+}
+
+/// Aggregate of a window or a period for any aggregation.
+struct Aggregate {
+    var sum = Quantity.zero
+    var count = 0
+    var min: Quantity? = nil
+    var max: Quantity? = nil
+    var latest: Quantity? = nil
+    var latestTime = Int64.min
+    var latestTie = Hash128.zero
+    var unique: Set<Hash128> = []
+
+    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128) throws(DecimalError) {
+        sum = try sum.adding(r.value)
+        count += 1
+        if min == nil || r.value < min! { min = r.value }
+        if max == nil || r.value > max! { max = r.value }
+        if time > latestTime || (time == latestTime && identity > latestTie) {
+            latest = r.value; latestTime = time; latestTie = identity
+        }
+        unique.insert(r.uniqueKey)
+    }
+
+    mutating func merge(_ o: Aggregate) throws(DecimalError) {
+        sum = try sum.adding(o.sum)
+        count += o.count
+        if let m = o.min, min == nil || m < min! { min = m }
+        if let m = o.max, max == nil || m > max! { max = m }
+        if o.latestTime > latestTime || (o.latestTime == latestTime && o.latestTie > latestTie) {
+            latest = o.latest; latestTime = o.latestTime; latestTie = o.latestTie
+        }
+        unique.formUnion(o.unique)
+    }
+
+    /// The aggregate's quantity; AVG divides once, rounding half-even to 9 digits.
+    func quantity(_ a: Aggregation) throws(DecimalError) -> Quantity {
+        switch a {
+        case .sum: return sum
+        case .count: return Quantity(units: count)
+        case .min: return min ?? .zero
+        case .max: return max ?? .zero
+        case .latest: return latest ?? .zero
+        case .uniqueCount: return Quantity(units: unique.count)
+        case .avg:
+            guard count > 0 else { return .zero }
+            return Quantity(raw: try FixedPoint.divideRounded(sum.raw, by: Int128(count), mode: .halfEven))
+        }
+    }
+}
+
+/// An open or closed window of one rollup key.
+struct WindowState {
+    var keyText: String
+    var subject: String
+    var contract: Int
+    var meter: Int
+    var dimensions: [(String, String)]
+    var windowEnd: Int64
+    var aggregate = Aggregate()
+    /// Aggregate of late events not yet published as a revision.
+    var pendingLate: Aggregate? = nil
+    var closed = false
+    var revision = 0
+    var amount = Amount.zero
+    var quantity = Quantity.zero
+}
+
+/// Rating position of a billing-period scope.
+struct PeriodState {
+    var periodEnd: Int64
+    var contract: Int
+    var subject: String
+    var meter: Int
+    var dimensions: [(String, String)]
+    var aggregate = Aggregate()
+    var quantity: Quantity? = nil
+    /// Σ of window amounts posted so far in the period (usage amounts).
+    var posted = Amount.zero
+    var priceBookId: String? = nil
+    var priceBookVersion: Int? = nil
+    var priceIndex: Int? = nil
+}
+
+/// Everything one input partition owns. Only the shard that owns the partition touches it.
+struct PartitionState {
+    let partition: Int32
+    let sourceName: String
+    var counters = Counters()
+    /// max event time seen (µs); Int64.min before the first accepted event.
+    var maxEventTime = Int64.min
+    var watermark: Int64 { maxEventTime == .min ? .min : maxEventTime - allowedLateness }
+    let allowedLateness: Int64
+    /// dedup: identity → day (event time) it was seen; expired by `expireDedup`.
+    var seen: [Hash128: Int32] = [:]
+    var seenByDay: [Int32: [Hash128]] = [:]
+    var windows: [RollupKey: WindowState] = [:]
+    /// Open windows by end time, for event-time-ordered close.
+    var openByEnd: [Int64: [RollupKey]] = [:]
+    var periods: [ScopeKey: PeriodState] = [:]
+    /// Window keys with pending late data.
+    var pendingRevisions: Set<RollupKey> = []
+    var lineage: [LineageEntry] = []
+    var firstOffset: Int64 = -1
+    var lastOffset: Int64 = -1
+    var nextOffset: Int64 = 0
+    var billing: [BillingEvent] = []
+    var dlq: [DLQRecord] = []
+
+    init(partition: Int32, sourceName: String, allowedLateness: Int64) {
+        self.partition = partition
+        self.sourceName = sourceName
+        self.allowedLateness = allowedLateness
+    }
+}

@@ -1,0 +1,386 @@
+import MeterlineCore
+
+/// CloudEvents binary-mode attributes taken from `ce_*` message headers.
+public struct BinaryAttributes {
+    public var specversion, id, source, type, subject, time: UnsafeRawBufferPointer?
+    public init(specversion: UnsafeRawBufferPointer?, id: UnsafeRawBufferPointer?, source: UnsafeRawBufferPointer?,
+                type: UnsafeRawBufferPointer?, subject: UnsafeRawBufferPointer?, time: UnsafeRawBufferPointer?) {
+        self.specversion = specversion; self.id = id; self.source = source; self.type = type; self.subject = subject; self.time = time
+    }
+}
+
+/// The metering pipeline: parse → validate → dedup → window → rate, per input partition.
+///
+/// - Warning: not thread-safe. One pipeline per shard; a shard owns its partitions alone.
+/// Invariant: each message passed to `process` ends in exactly one of accepted, duplicate, rejected
+/// (`counters.balanced`); outputs depend only on each partition's message sequence.
+public final class Pipeline {
+    public let config: Configuration
+    let catalog: MeterCatalog
+    var parser: EventParser
+    var contracts: ContractBook
+    var states: [PartitionState] = []
+    var slots: [Int32: Int] = [:]
+    var checkpointSequence = 0
+    /// Prefix of per-partition source names ("usage" → "usage-3").
+    public let sourcePrefix: String
+    /// Write DUPLICATE records to the DLQ too (they are always counted).
+    public var duplicatesToDLQ = false
+
+    public init(config: Configuration, sourcePrefix: String = "usage") {
+        self.config = config
+        self.catalog = MeterCatalog(config.meters)
+        self.parser = EventParser(catalog: catalog, limits: config.settings.limits)
+        self.contracts = ContractBook(config.contracts)
+        self.sourcePrefix = sourcePrefix
+    }
+
+    @inline(__always)
+    func slot(_ partition: Int32) -> Int {
+        if let s = slots[partition] { return s }
+        let s = states.count
+        states.append(PartitionState(partition: partition, sourceName: "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros))
+        slots[partition] = s
+        return s
+    }
+
+    /// Sum of all partitions' counters.
+    public var counters: Counters {
+        var c = Counters()
+        for s in states { c.add(s.counters) }
+        return c
+    }
+
+    /// Processes one message. `key` is the Kafka key (checked against the subject); `binary` carries
+    /// binary-mode attributes when the message has `ce_*` headers; `nowMicros` is processing time.
+    public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
+                        binary: BinaryAttributes? = nil, nowMicros: Int64) {
+        let s = slot(partition)
+        states[s].counters.input += 1
+        if states[s].firstOffset < 0 { states[s].firstOffset = offset }
+        states[s].lastOffset = offset
+        states[s].nextOffset = offset + 1
+        do throws(Rejection) {
+            if let b = binary {
+                let e = try parser.parseBinary(specversion: b.specversion, id: b.id, source: b.source, type: b.type,
+                                               subject: b.subject, time: b.time, data: value, nowMicros: nowMicros)
+                let scratch = parser.withScratchBytes { Array($0) }
+                let result: Result<Void, Rejection> = scratch.withUnsafeBytes { buf in
+                    do throws(Rejection) { try accept(s, e, buf, key: key, offset: offset); return .success(()) } catch { return .failure(error) }
+                }
+                try result.get()
+            } else {
+                let e = try parser.parse(value, nowMicros: nowMicros)
+                try accept(s, e, value, key: key, offset: offset)
+            }
+        } catch {
+            reject(s, offset: offset, error, payload: value)
+        }
+        assert(states[s].counters.balanced)
+    }
+
+    func reject(_ s: Int, offset: Int64, _ r: Rejection, payload: UnsafeRawBufferPointer) {
+        states[s].counters.rejected[r.reason, default: 0] += 1
+        states[s].dlq.append(DLQRecord(source: states[s].sourceName, partition: states[s].partition, offset: offset,
+                                       reason: r.reason, message: r.message, payload: Array(payload)))
+    }
+
+    func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64) throws(Rejection) {
+        if let k = key, k.count > 0 {
+            let subj = UnsafeRawBufferPointer(rebasing: base[e.subject.start..<e.subject.end])
+            if e.subject.escaped || !k.elementsEqual(subj) { states[s].counters.keyMismatch += 1 }
+        }
+        guard let contractIndex = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) else {
+            throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
+        }
+        if states[s].seen[e.identity] != nil {
+            states[s].counters.duplicate += 1
+            if duplicatesToDLQ {
+                states[s].dlq.append(DLQRecord(source: states[s].sourceName, partition: states[s].partition, offset: offset,
+                                               reason: .duplicate, message: "(source, id) already accepted", payload: Array(base)))
+            }
+            return
+        }
+        let contract = contracts.contracts[contractIndex]
+        let t = e.timeMicros
+        let periodStart = UTC.periodStart(t, anchorDay: contract.billingAnchorDay)
+        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
+        let wm = states[s].watermark
+        if wm != .min && wm >= periodEnd + config.settings.correctionHorizonMicros {
+            states[s].counters.latePeriodClosed[periodStart, default: 0] += 1
+            throw Rejection(.latePeriodClosed, "period starting \(RFC3339.format(micros: periodStart)) is closed for corrections (watermark \(RFC3339.format(micros: wm)))")
+        }
+        // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
+        let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
+        states[s].seen[e.identity] = day
+        states[s].seenByDay[day, default: []].append(e.identity)
+        states[s].counters.accepted += 1
+        var idText: String? = nil
+        var sourceText: String? = nil
+        for r in parser.readings {
+            let meter = catalog.meters[r.meterIndex]
+            let ws = UTC.floor(t, meter.windowSize.micros)
+            let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
+            if states[s].windows[rk] == nil {
+                let subject = EventParser.string(base, e.subject)
+                let dims = EventParser.dimensions(base, data: e.data, meter: meter)
+                let dimText = dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+                let keyText = "\(subject)|\(meter.slug)|\(dimText)|\(RFC3339.format(micros: ws))"
+                var w = WindowState(keyText: keyText, subject: subject, contract: contractIndex, meter: r.meterIndex,
+                                    dimensions: dims, windowEnd: ws + meter.windowSize.micros)
+                if wm != .min && w.windowEnd <= wm {
+                    w.closed = true // arrives after its window closed: published as a late window
+                    w.revision = -1
+                } else {
+                    states[s].openByEnd[w.windowEnd, default: []].append(rk)
+                }
+                states[s].windows[rk] = w
+            }
+            do throws(DecimalError) {
+                if states[s].windows[rk]!.closed {
+                    if states[s].windows[rk]!.pendingLate == nil { states[s].windows[rk]!.pendingLate = Aggregate() }
+                    try states[s].windows[rk]!.pendingLate!.add(r, time: t, identity: e.identity)
+                    states[s].pendingRevisions.insert(rk)
+                } else {
+                    try states[s].windows[rk]!.aggregate.add(r, time: t, identity: e.identity)
+                }
+            } catch {
+                throw Rejection(.badValue, "meter '\(meter.slug)': \(error.message)")
+            }
+            if idText == nil { idText = EventParser.string(base, e.id); sourceText = EventParser.string(base, e.source) }
+            states[s].lineage.append(LineageEntry(key: states[s].windows[rk]!.keyText, id: idText!, source: sourceText!,
+                                                  timeMicros: t, value: r.value, offset: offset))
+        }
+        if t > states[s].maxEventTime {
+            let before = states[s].watermark
+            states[s].maxEventTime = t
+            advance(s, from: before)
+        }
+    }
+
+    /// Closes what the watermark passed: windows in end order, pending revisions at hour boundaries, periods past the horizon.
+    func advance(_ s: Int, from before: Int64) {
+        let wm = states[s].watermark
+        guard wm != .min else { return }
+        closeWindows(s, upTo: wm)
+        if before == .min || UTC.floor(before, UTC.microsPerHour) != UTC.floor(wm, UTC.microsPerHour) {
+            publishRevisions(s)
+            closePeriods(s, upTo: wm)
+            expireDedup(s, watermark: wm)
+        }
+    }
+
+    func closeWindows(_ s: Int, upTo wm: Int64) {
+        let ends = states[s].openByEnd.keys.filter { $0 <= wm }.sorted()
+        for end in ends {
+            var keys = states[s].openByEnd.removeValue(forKey: end)!
+            keys.sort { states[s].windows[$0]!.keyText < states[s].windows[$1]!.keyText }
+            for k in keys { rateWindow(s, k, late: false) }
+        }
+    }
+
+    func publishRevisions(_ s: Int) {
+        guard !states[s].pendingRevisions.isEmpty else { return }
+        var keys = Array(states[s].pendingRevisions)
+        states[s].pendingRevisions.removeAll()
+        keys.sort { states[s].windows[$0]!.keyText < states[s].windows[$1]!.keyText }
+        for k in keys { rateWindow(s, k, late: true) }
+    }
+
+    /// Rates a window (first close, or a revision from late data), advancing its period's position.
+    func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
+        var w = states[s].windows[k]!
+        let meter = catalog.meters[w.meter]
+        let contract = contracts.contracts[w.contract]
+        let pending = w.pendingLate
+        if late {
+            guard let pending else { return }
+            do { try w.aggregate.merge(pending) } catch { /* overflow on merge: keep the previous aggregate */ }
+            w.pendingLate = nil
+        }
+        let q = (try? w.aggregate.quantity(meter.aggregation)) ?? w.quantity
+        let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
+        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
+        let book = config.priceBooks.book(id: contract.priceBook, at: k.windowStart)
+        let match = book?.price(meter: meter.slug, dimensions: w.dimensions)
+        var disc = k.dimensions
+        if meter.aggregation.isAdditive, let m = match {
+            var h = Hasher128()
+            for (fk, fv) in m.price.filter.sorted(by: { $0.key < $1.key }) { h.combine(fk); h.combine(fv) }
+            disc = h.finalize()
+        }
+        let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: disc, periodStart: periodStart)
+        var p = states[s].periods[scope] ?? PeriodState(periodEnd: periodEnd, contract: w.contract, subject: w.subject, meter: w.meter,
+                                                       dimensions: meter.aggregation.isAdditive && match != nil ? [] : w.dimensions)
+        let before = p.quantity
+        var after: Quantity
+        do {
+            if meter.aggregation.isAdditive {
+                after = try (before ?? .zero).adding(try q.subtracting(w.quantity))
+            } else {
+                try p.aggregate.merge(late ? (pending ?? Aggregate()) : w.aggregate)
+                after = try p.aggregate.quantity(meter.aggregation)
+            }
+        } catch {
+            after = before ?? .zero
+        }
+        var delta = Amount.zero
+        var tiers: [TierLine] = []
+        if let m = match {
+            do {
+                let inc = try m.price.increment(before: before, after: after, rounding: config.settings.rounding)
+                delta = inc.amount
+                let prev = try before.map { (q) throws(DecimalError) in try m.price.price(q, rounding: config.settings.rounding).tiers } ?? []
+                tiers = Pipeline.tierDelta(after: inc.after.tiers, before: prev)
+            } catch {
+                delta = .zero
+            }
+            p.priceBookId = book!.id
+            p.priceBookVersion = book!.version
+            p.priceIndex = m.index
+        }
+        p.quantity = after
+        p.posted = (try? p.posted.adding(delta)) ?? p.posted
+        states[s].periods[scope] = p
+        let entity = contract.entity
+        let currency = book?.currency ?? config.entity(entity)?.currency ?? Currency(code: "USD")!
+        let kind: BillingKind
+        if w.revision == -1 || (!late) {
+            kind = .usage
+            w.revision = 0
+        } else {
+            kind = .revision
+            w.revision += 1
+        }
+        let amount = kind == .usage ? delta : ((try? w.amount.adding(delta)) ?? w.amount)
+        let event = BillingEvent(
+            id: BillingEvent.deriveId(subject: w.subject, meter: meter.slug, dimensions: w.dimensions, windowStart: k.windowStart,
+                                      kind: kind, priceBookVersion: book?.version, revision: w.revision),
+            kind: kind, revision: w.revision, subject: w.subject, entity: entity, meter: meter.slug, dimensions: w.dimensions,
+            windowStart: k.windowStart, windowEnd: w.windowEnd, periodStart: periodStart, periodEnd: periodEnd,
+            quantity: q, periodQuantity: after, amount: amount, amountDelta: kind == .revision ? delta : nil, currency: currency,
+            priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: w.aggregate.count,
+            lineage: ["\(states[s].sourceName)#\(w.keyText)"],
+            postedAt: kind == .usage && !late ? k.windowStart : states[s].watermark)
+        if kind == .revision { states[s].counters.revisions += 1 }
+        w.closed = true
+        w.quantity = q
+        w.amount = amount
+        states[s].windows[k] = w
+        states[s].billing.append(event)
+    }
+
+    /// Per-tier difference between two breakdowns (what this window added to each tier).
+    static func tierDelta(after: [TierLine], before: [TierLine]) -> [TierLine] {
+        var out: [TierLine] = []
+        for a in after {
+            if let b = before.first(where: { $0.tier == a.tier }) {
+                guard let dq = try? a.quantity.subtracting(b.quantity), let da = try? a.amount.subtracting(b.amount) else { continue }
+                if dq.raw == 0 && da.raw == 0 { continue }
+                out.append(TierLine(tier: a.tier, quantity: dq, unitAmount: a.unitAmount, flatAmount: .zero, amount: da))
+            } else {
+                out.append(a)
+            }
+        }
+        for b in before where !after.contains(where: { $0.tier == b.tier }) {
+            out.append(TierLine(tier: b.tier, quantity: Quantity(raw: -b.quantity.raw), unitAmount: b.unitAmount,
+                                flatAmount: Amount(raw: -b.flatAmount.raw), amount: Amount(raw: -b.amount.raw)))
+        }
+        return out.sorted { $0.tier < $1.tier }
+    }
+
+    /// Closes periods whose correction horizon the watermark passed (or, with `force`, those ending by `upTo`):
+    /// emits true-ups for minimums and base fees, then forgets their windows.
+    func closePeriods(_ s: Int, upTo wm: Int64, force: Bool = false) {
+        let horizon = config.settings.correctionHorizonMicros
+        let closing = states[s].periods.filter { force ? $0.value.periodEnd <= wm : $0.value.periodEnd + horizon <= wm }
+        guard !closing.isEmpty else { return }
+        let ordered = closing.sorted { ($0.value.periodEnd, $0.value.subject, $0.key.meter, $0.key.discriminator) < ($1.value.periodEnd, $1.value.subject, $1.key.meter, $1.key.discriminator) }
+        for (scope, p) in ordered {
+            states[s].periods.removeValue(forKey: scope)
+            guard let pid = p.priceBookId, let idx = p.priceIndex, let version = p.priceBookVersion,
+                  let book = config.priceBooks.books.first(where: { $0.id == pid && $0.version == version }) else { continue }
+            let price = book.prices[idx]
+            guard let charge = try? price.price(p.quantity ?? .zero, rounding: config.settings.rounding),
+                  let trueUp = try? charge.amount.subtracting(p.posted), trueUp.raw != 0 else { continue }
+            let meter = catalog.meters[p.meter]
+            let contract = contracts.contracts[p.contract]
+            let reason = (price.minimum.map { $0 > charge.usageAmount } ?? false) ? "minimum" : "base_fee"
+            states[s].billing.append(BillingEvent(
+                id: BillingEvent.deriveId(subject: p.subject, meter: meter.slug, dimensions: p.dimensions, windowStart: scope.periodStart,
+                                          kind: .trueUp, priceBookVersion: version, revision: 0),
+                kind: .trueUp, revision: 0, subject: p.subject, entity: contract.entity, meter: meter.slug, dimensions: p.dimensions,
+                windowStart: scope.periodStart, windowEnd: p.periodEnd, periodStart: scope.periodStart, periodEnd: p.periodEnd,
+                quantity: .zero, periodQuantity: p.quantity ?? .zero, amount: trueUp, amountDelta: nil, currency: book.currency,
+                priceBookId: pid, priceBookVersion: version, tiers: [], eventCount: 0, lineage: [], reason: reason,
+                postedAt: force ? p.periodEnd - 1 : wm))
+        }
+        // Forget windows of closed periods (late data for them is now LATE_PERIOD_CLOSED).
+        let closedEnds = Set(closing.map { $0.value.periodEnd })
+        if !closedEnds.isEmpty {
+            states[s].windows = states[s].windows.filter { entry in
+                let c = contracts.contracts[entry.value.contract]
+                let pe = UTC.periodEnd(start: UTC.periodStart(entry.key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
+                return !(entry.value.closed && (force ? pe <= wm : pe + horizon <= wm))
+            }
+        }
+    }
+
+    func expireDedup(_ s: Int, watermark wm: Int64) {
+        let oldest = Int32(truncatingIfNeeded: UTC.floor(wm - config.settings.dedupHorizonMicros, UTC.microsPerDay) / UTC.microsPerDay)
+        let expired = states[s].seenByDay.keys.filter { $0 < oldest }
+        for d in expired {
+            for id in states[s].seenByDay.removeValue(forKey: d)! { states[s].seen.removeValue(forKey: id) }
+        }
+    }
+
+    /// End of input: closes every open window and publishes pending revisions; with `closePeriodsEndingBy`,
+    /// also closes periods that end by then (true-ups), as a backfill of whole periods does.
+    public func finish(closePeriodsEndingBy: Int64? = nil) {
+        for s in states.indices {
+            closeWindows(s, upTo: .max)
+            publishRevisions(s)
+            if let t = closePeriodsEndingBy { closePeriods(s, upTo: t, force: true) }
+        }
+    }
+
+    /// Takes everything produced since the last checkpoint. Partitions are visited in partition order.
+    public func checkpoint() -> CheckpointOutput {
+        checkpointSequence += 1
+        var low = Int64.max
+        for st in states where st.maxEventTime != .min { low = min(low, st.watermark) }
+        var out = CheckpointOutput(sequence: checkpointSequence, lowWatermark: low == .max ? .min : low)
+        for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
+            out.billing.append(contentsOf: states[s].billing)
+            out.dlq.append(contentsOf: states[s].dlq)
+            if !states[s].lineage.isEmpty {
+                out.lineage.append((states[s].sourceName, states[s].lineage.first!.offset, states[s].lineage.last!.offset, states[s].lineage))
+            }
+            if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
+            out.state.append((states[s].partition, stateRecord(s)))
+            states[s].billing.removeAll(keepingCapacity: true)
+            states[s].dlq.removeAll(keepingCapacity: true)
+            states[s].lineage.removeAll(keepingCapacity: true)
+        }
+        return out
+    }
+
+    /// A compact summary record of a partition's state for the `state` changelog (watermark, next offset, counters).
+    func stateRecord(_ s: Int) -> [UInt8] {
+        let st = states[s]
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("partition", Int(st.partition))
+        w.field("checkpoint", checkpointSequence)
+        w.field("nextOffset", st.nextOffset)
+        w.field("maxEventTime", st.maxEventTime)
+        w.field("input", st.counters.input)
+        w.field("accepted", st.counters.accepted)
+        w.field("duplicate", st.counters.duplicate)
+        w.field("rejected", st.counters.rejectedTotal)
+        w.field("dedupIds", st.seen.count)
+        w.field("openWindows", st.openByEnd.values.reduce(0) { $0 + $1.count })
+        w.endObject()
+        return Array(w.text.utf8)
+    }
+}

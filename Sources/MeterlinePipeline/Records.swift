@@ -1,0 +1,135 @@
+// MeterlinePipeline — turns batches of input messages into rated billing events, DLQ records,
+// lineage and checkpoints. Independent of Kafka and files: the streaming engine, backfill and the
+// benchmark harness run this same code.
+//
+// Owns: per-input-partition state (dedup ids, open and closed windows, period positions,
+// watermarks), window close in event-time order, late revisions, period true-ups, conservation counters.
+//
+// Must never import: Foundation, MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineEngine, C modules.
+import MeterlineCore
+
+/// A rejected input message, as written to the DLQ stream.
+/// Invariant: `payload` is the original message bytes, unchanged.
+public struct DLQRecord: Sendable, Equatable {
+    public var source: String
+    public var partition: Int32
+    public var offset: Int64
+    public var reason: RejectReason
+    public var message: String
+    public var payload: [UInt8]
+
+    public init(source: String, partition: Int32, offset: Int64, reason: RejectReason, message: String, payload: [UInt8]) {
+        self.source = source
+        self.partition = partition
+        self.offset = offset
+        self.reason = reason
+        self.message = message
+        self.payload = payload
+    }
+
+    /// Deterministic id: the input position.
+    public var id: String { "\(source)@\(offset)" }
+
+    public func json() -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("id", id)
+        w.field("source", source)
+        w.field("partition", Int(partition))
+        w.field("offset", offset)
+        w.field("reason", reason.code)
+        w.field("message", message)
+        w.field("payload", Base64.encode(payload))
+        w.endObject()
+        return w.text
+    }
+}
+
+/// Standard base64 (RFC 4648) with padding.
+public enum Base64 {
+    static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out.append(alphabet[Int(v >> 18)]); out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(alphabet[Int(v >> 6 & 63)]); out.append(alphabet[Int(v & 63)])
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let v = UInt32(bytes[i]) << 16
+            out.append(alphabet[Int(v >> 18)]); out.append(alphabet[Int(v >> 12 & 63)]); out.append(61); out.append(61)
+        } else if rest == 2 {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out.append(alphabet[Int(v >> 18)]); out.append(alphabet[Int(v >> 12 & 63)]); out.append(alphabet[Int(v >> 6 & 63)]); out.append(61)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+    public static func decode(_ s: String) -> [UInt8]? {
+        var table = [Int](repeating: -1, count: 256)
+        for (i, c) in alphabet.enumerated() { table[Int(c)] = i }
+        var out: [UInt8] = []
+        var acc = 0, bits = 0
+        for c in s.utf8 {
+            if c == 61 { break }
+            let v = table[Int(c)]
+            if v < 0 { return nil }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 { bits -= 8; out.append(UInt8(acc >> bits & 0xFF)) }
+        }
+        return out
+    }
+}
+
+/// One event's lineage: what a journal line leads back to.
+public struct LineageEntry: Sendable, Equatable {
+    public var key: String
+    public var id: String
+    public var source: String
+    public var timeMicros: Int64
+    public var value: Quantity
+    public var offset: Int64
+}
+
+/// Conservation counters of one input partition.
+/// Invariant: `input == accepted + duplicate + rejected.values.sum()` after every message.
+public struct Counters: Sendable, Equatable {
+    public var input = 0
+    public var accepted = 0
+    public var duplicate = 0
+    public var rejected: [RejectReason: Int] = [:]
+    public var latePeriodClosed: [Int64: Int] = [:]
+    /// Records whose Kafka key differs from their subject (processed anyway).
+    public var keyMismatch = 0
+    public var revisions = 0
+    public init() {}
+
+    public var rejectedTotal: Int { rejected.values.reduce(0, +) }
+    public var balanced: Bool { input == accepted + duplicate + rejectedTotal }
+
+    public mutating func add(_ o: Counters) {
+        input += o.input; accepted += o.accepted; duplicate += o.duplicate; keyMismatch += o.keyMismatch; revisions += o.revisions
+        for (k, v) in o.rejected { rejected[k, default: 0] += v }
+        for (k, v) in o.latePeriodClosed { latePeriodClosed[k, default: 0] += v }
+    }
+}
+
+/// What one checkpoint produced: outputs in canonical order, lineage per input source, and the offsets to commit.
+/// Invariant: outputs are a deterministic function of each partition's input sequence (not of batch sizes or timing).
+public struct CheckpointOutput: Sendable {
+    public var sequence: Int
+    public var billing: [BillingEvent] = []
+    public var dlq: [DLQRecord] = []
+    /// Input source name → (first offset, last offset, entries) for the lineage file of this checkpoint.
+    public var lineage: [(source: String, firstOffset: Int64, lastOffset: Int64, entries: [LineageEntry])] = []
+    /// Input source → next offset to read.
+    public var offsets: [(partition: Int32, next: Int64)] = []
+    /// The lowest watermark over all partitions that have seen data (event time, µs).
+    public var lowWatermark: Int64
+    /// Per-partition state records for the `state` changelog.
+    public var state: [(partition: Int32, bytes: [UInt8])] = []
+}
