@@ -34,12 +34,14 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Creates a consumer; `config` goes property by property to `rd_kafka_conf_set` (an unknown or
     /// invalid property throws a `KafkaError` naming the key). `group.id` is needed for
-    /// `subscribe` and `commit`, not for `assign`. Events are routed to the consumer queue
+    /// `subscribe`, `commit` and `committed`, not for `assign` (without one, the handle gets a
+    /// private group id that never joins or commits: librdkafka 2.0.2 needs one for its consumer
+    /// queue). Events are routed to the consumer queue
     /// (`rd_kafka_poll_set_consumer`), so `poll` also serves rebalances and errors.
     public init(config: [String: String]) throws {
         self.config = config
         hasGroup = !(config["group.id"] ?? "").isEmpty
-        let conf = try makeConf(config)
+        let conf = try makeConf(hasGroup ? config : assignOnlyConfig(config))
         let rk = try makeHandle(RD_KAFKA_CONSUMER, conf)
         let err = rd_kafka_poll_set_consumer(rk)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let queue = rd_kafka_queue_get_consumer(rk) else {
@@ -231,6 +233,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Commits `offsets` (each the *next* offset to read) synchronously for the group.
     public func commit(_ offsets: [TopicPartitionOffset]) throws {
         let rk = try handle()
+        guard hasGroup else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue,
+                             message: "commit needs \"group.id\" in the consumer config")
+        }
         guard !offsets.isEmpty else { return }
         precondition(offsets.allSatisfy { $0.offset >= 0 }, "commit real offsets only: \(offsets)")
         let list = PartitionList(offsets)
@@ -242,6 +248,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The group's committed offsets; `KafkaOffset.invalid` for partitions never committed.
     public func committed(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [TopicPartitionOffset] {
         let rk = try handle()
+        guard hasGroup else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue,
+                             message: "committed needs \"group.id\" in the consumer config")
+        }
         guard !partitions.isEmpty else { return [] }
         let list = PartitionList(partitions)
         let err = rd_kafka_committed(rk, list.ptr, timeoutMs)
@@ -345,6 +355,17 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 }
 
+/// Config for a consumer that only ever uses `assign`. librdkafka 2.0.2 has no consumer queue
+/// without a group (`rd_kafka_poll_set_consumer` fails with "Unknown group"), so it gets a private,
+/// unique `group.id` that never joins (no `subscribe`) and never commits (auto-commit off;
+/// `KafkaConsumer.commit` refuses without a user-given group).
+func assignOnlyConfig(_ config: [String: String]) -> [String: String] {
+    var c = config
+    c["group.id"] = "meterline.assign-only.\(String(UInt64.random(in: .min ... .max), radix: 16))"
+    c["enable.auto.commit"] = "false"
+    return c
+}
+
 /// Destroys a consumer handle on a background thread and waits up to `timeoutMs` for it.
 /// Returns whether destruction finished within the bound; if not, the thread finishes it later.
 func destroyInBackground(_ h: HandedOverHandles, consumerClose: Bool, timeoutMs: Int32) -> Bool {
@@ -404,7 +425,7 @@ final class OffsetLookup {
         for key in ["group.id", "group.instance.id", "group.protocol.type", "partition.assignment.strategy"] {
             c.removeValue(forKey: key)
         }
-        c["enable.auto.commit"] = "false"
+        c = assignOnlyConfig(c)
         c["enable.auto.offset.store"] = "false"
         c["enable.partition.eof"] = "true"
         c["auto.offset.reset"] = "earliest"  // a probe below a moved low watermark reads from there

@@ -120,8 +120,11 @@ func makeConf(_ config: [String: String]) throws(KafkaError) -> OpaquePointer {
             rd_kafka_conf_destroy(conf)
             let kind = res == RD_KAFKA_CONF_UNKNOWN
                 ? "unknown configuration property" : "invalid value for configuration property"
+            // librdkafka quotes the value in its text; keep the key, drop the value.
+            let detail = value.isEmpty ? errorString(errstr)
+                : errorString(errstr).replacing("\"\(value)\"", with: "\"<value>\"")
             throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue,
-                             message: "\(kind) \"\(key)\": \(errorString(errstr))")
+                             message: "\(kind) \"\(key)\": \(detail)")
         }
     }
     return conf
