@@ -1,0 +1,284 @@
+// Byte-level codecs shared by the writer and the reader: LEB128 varints, zigzag, decimal scale
+// factors, UUID packing, FNV-1a 64 and a bounds-checked reader. All loops work on [UInt8] or
+// unsafe buffers; nothing here allocates per value except the UUID/string materialisation.
+
+/// Constants of format version 1 (see docs/lineage-format.md).
+enum Format {
+    /// "MLINEAGE", at byte 0 and in the last 8 bytes of the trailer.
+    static let magic: [UInt8] = Array("MLINEAGE".utf8)
+    static let version: UInt32 = 1
+    static let headerSize = 16
+    static let trailerSize = 48
+    /// Sanity cap on any single decompressed body (block or footer): 4 GiB.
+    static let maxBodySize = 1 << 32
+    static let maxInt64Scale = 18
+    static let maxInt128Scale = 38
+    /// Per-event id kinds.
+    static let idString: UInt8 = 0
+    static let idUUIDLower: UInt8 = 1
+    static let idUUIDUpper: UInt8 = 2
+    /// Block-level id modes: 0...2 mean "every id has that kind"; 3 means a kind column follows.
+    static let idModeMixed: UInt8 = 3
+}
+
+/// 10^0 ... 10^18 as Int64.
+let powersOf10Int64: [Int64] = {
+    var p: [Int64] = [1]
+    for _ in 1...Format.maxInt64Scale { p.append(p.last! * 10) }
+    return p
+}()
+
+/// 10^0 ... 10^38 as Int128.
+let powersOf10Int128: [Int128] = {
+    var p: [Int128] = [1]
+    for _ in 1...Format.maxInt128Scale { p.append(p.last! * 10) }
+    return p
+}()
+
+// MARK: - Writing
+
+@inline(__always)
+func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+
+@inline(__always)
+func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+
+@inline(__always)
+func zigzag128(_ v: Int128) -> UInt128 { UInt128(bitPattern: (v << 1) ^ (v >> 127)) }
+
+@inline(__always)
+func unzigzag128(_ u: UInt128) -> Int128 { Int128(bitPattern: u >> 1) ^ -Int128(bitPattern: u & 1) }
+
+extension Array where Element == UInt8 {
+    @inline(__always)
+    mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        append(UInt8(truncatingIfNeeded: v))
+    }
+
+    @inline(__always)
+    mutating func appendVarint(_ value: Int) {
+        precondition(value >= 0, "varint of negative count \(value)")
+        appendVarint(UInt64(value))
+    }
+
+    mutating func appendVarint128(_ value: UInt128) {
+        if value <= UInt128(UInt64.max) {
+            appendVarint(UInt64(value))
+            return
+        }
+        var v = value
+        while v >= 0x80 {
+            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        append(UInt8(truncatingIfNeeded: v))
+    }
+
+    mutating func appendUInt32LE(_ v: UInt32) {
+        for i in 0..<4 { append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
+    }
+
+    mutating func appendUInt64LE(_ v: UInt64) {
+        for i in 0..<8 { append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+
+    mutating func appendBytes(_ s: String) {
+        var s = s
+        s.withUTF8 { append(contentsOf: $0) }
+    }
+}
+
+/// Largest k ≤ 38 such that 10^k divides every non-zero value (0 if there are none).
+func commonDecimalScale128(_ values: UnsafeBufferPointer<Int128>) -> Int {
+    var k = Format.maxInt128Scale
+    var sawNonZero = false
+    for v in values where v != 0 {
+        sawNonZero = true
+        if let small = Int64(exactly: v) {
+            // A non-zero |v| < 9.3e18 cannot be a multiple of 10^19: cheap 64-bit path.
+            k = Swift.min(k, Format.maxInt64Scale)
+            while k > 0 && small % powersOf10Int64[k] != 0 { k -= 1 }
+        } else {
+            while k > 0 && v % powersOf10Int128[k] != 0 { k -= 1 }
+        }
+        if k == 0 { return 0 }
+    }
+    return sawNonZero ? k : 0
+}
+
+/// FNV-1a 64 over `bytes`.
+func fnv1a64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+    var h = seed
+    for b in bytes {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01b3
+    }
+    return h
+}
+
+func fnv1a64(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    bytes.withUnsafeBytes { fnv1a64($0) }
+}
+
+// MARK: - UUIDs
+
+enum UUIDText {
+    /// Parses canonical 36-byte UUID text whose hex letters are all lower- or all upper-case.
+    /// Returns the 128-bit value (big-endian text order) and its id kind, or nil.
+    @inline(__always)
+    static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (hi: UInt64, lo: UInt64, kind: UInt8)? {
+        guard b.count == 36, b[8] == 0x2D, b[13] == 0x2D, b[18] == 0x2D, b[23] == 0x2D else { return nil }
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
+        var sawLower = false
+        var sawUpper = false
+        var n = 0
+        for i in 0..<36 where i != 8 && i != 13 && i != 18 && i != 23 {
+            let c = b[i]
+            let v: UInt8
+            switch c {
+            case 0x30...0x39: v = c &- 0x30
+            case 0x61...0x66: v = c &- 0x61 &+ 10; sawLower = true
+            case 0x41...0x46: v = c &- 0x41 &+ 10; sawUpper = true
+            default: return nil
+            }
+            if n < 16 { hi = hi << 4 | UInt64(v) } else { lo = lo << 4 | UInt64(v) }
+            n += 1
+        }
+        assert(n == 32)
+        if sawLower && sawUpper { return nil }
+        return (hi, lo, sawUpper ? Format.idUUIDUpper : Format.idUUIDLower)
+    }
+
+    /// Formats 16 bytes as canonical UUID text in the case given by `kind`.
+    static func format(_ bytes: UnsafeRawBufferPointer, kind: UInt8) -> String {
+        precondition(bytes.count == 16)
+        precondition(kind == Format.idUUIDLower || kind == Format.idUUIDUpper)
+        let alpha: UInt8 = kind == Format.idUUIDUpper ? 0x41 : 0x61
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var o = 0
+            for i in 0..<16 {
+                if i == 4 || i == 6 || i == 8 || i == 10 { out[o] = 0x2D; o += 1 }
+                let byte = bytes[i]
+                let hiN = byte >> 4
+                let loN = byte & 0xF
+                out[o] = hiN < 10 ? 0x30 + hiN : alpha + hiN - 10
+                out[o + 1] = loN < 10 ? 0x30 + loN : alpha + loN - 10
+                o += 2
+            }
+            assert(o == 36)
+            return o
+        }
+    }
+}
+
+// MARK: - Reading
+
+/// A structural problem found while decoding; the caller turns it into a LineageError with a file name.
+struct Malformed: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// A bounds-checked cursor over borrowed bytes. Every read either succeeds inside the buffer or
+/// throws `Malformed`; it never traps on bad input.
+///
+/// - Warning: borrows `bytes`; use only inside the `withUnsafe…` scope that produced them.
+struct UnsafeByteReader {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var position = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - position }
+    var isAtEnd: Bool { position == bytes.count }
+
+    @inline(__always)
+    mutating func byte(_ what: @autoclosure () -> String) throws(Malformed) -> UInt8 {
+        guard position < bytes.count else { throw Malformed("unexpected end of data reading \(what())") }
+        let b = bytes[position]
+        position += 1
+        return b
+    }
+
+    @inline(__always)
+    mutating func varint(_ what: @autoclosure () -> String) throws(Malformed) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard position < bytes.count else { throw Malformed("unexpected end of data reading \(what())") }
+            let b = bytes[position]
+            position += 1
+            if shift == 63 && b > 1 { throw Malformed("varint overflow reading \(what())") }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw Malformed("varint too long reading \(what())") }
+        }
+    }
+
+    mutating func varint128(_ what: @autoclosure () -> String) throws(Malformed) -> UInt128 {
+        var result: UInt128 = 0
+        var shift: UInt128 = 0
+        while true {
+            guard position < bytes.count else { throw Malformed("unexpected end of data reading \(what())") }
+            let b = bytes[position]
+            position += 1
+            if shift == 126 && b > 3 { throw Malformed("varint overflow reading \(what())") }
+            result |= UInt128(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 126 { throw Malformed("varint too long reading \(what())") }
+        }
+    }
+
+    /// A varint that must be a count or length ≤ `limit`.
+    @inline(__always)
+    mutating func count(_ what: @autoclosure () -> String, limit: Int) throws(Malformed) -> Int {
+        let v = try varint(what())
+        guard v <= UInt64(limit) else { throw Malformed("\(what()) \(v) exceeds \(limit)") }
+        return Int(v)
+    }
+
+    mutating func uint64LE(_ what: @autoclosure () -> String) throws(Malformed) -> UInt64 {
+        guard remaining >= 8 else { throw Malformed("unexpected end of data reading \(what())") }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
+        position += 8
+        return v
+    }
+
+    mutating func uint32LE(_ what: @autoclosure () -> String) throws(Malformed) -> UInt32 {
+        guard remaining >= 4 else { throw Malformed("unexpected end of data reading \(what())") }
+        var v: UInt32 = 0
+        for i in 0..<4 { v |= UInt32(bytes[position + i]) << (8 * UInt32(i)) }
+        position += 4
+        return v
+    }
+
+    /// Borrows the next `n` bytes.
+    mutating func slice(_ n: Int, _ what: @autoclosure () -> String) throws(Malformed) -> UnsafeRawBufferPointer {
+        guard n >= 0, n <= remaining else { throw Malformed("unexpected end of data reading \(what())") }
+        let s = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + n)])
+        position += n
+        return s
+    }
+
+    mutating func string(_ n: Int, _ what: @autoclosure () -> String) throws(Malformed) -> String {
+        let s = try slice(n, what())
+        return String(decoding: s, as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps a typed error (the stdlib's is untyped `rethrows`).
+    func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in Result { () throws(E) -> R in try body(raw) } }
+        return try result.get()
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import MeterlineLineage
+import Testing
+
+@Suite struct LineageRoundTripTests {
+    /// Random keys and events, every id shape, extreme values; written, read back, compared.
+    @Test(arguments: [1, 3, 4096])
+    func roundTrip(blockTarget: Int) throws {
+        for seed in testSeeds(fixed: [1, 42, 0xDEAD_BEEF]) {
+            try roundTrip(seed: seed, blockTarget: blockTarget)
+        }
+    }
+
+    private func roundTrip(seed: UInt64, blockTarget: Int) throws {
+        var g = SeededGenerator(seed: seed)
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+
+        let keyPool = (0..<Int.random(in: 1...60, using: &g)).map { i -> String in
+            switch i % 5 {
+            case 0: "cust-\(i)|tokens|model=large|2026-10-01T0\(i % 10):00:00Z"
+            case 1: "cust-\(i)|req"
+            case 2: "ключ-\(i)-é"
+            case 3: i == 3 ? "" : "k\(i)"
+            default: "cust-\(i)|tokens|model=small|2026-10-01T05:00:00Z|🚀"
+            }
+        }
+        let sources = ["usage-3", "usage-12", "events/2026-10-01.jsonl", "ünïcode-src"]
+        let extremes: [Int128] = [.min, .max, 0, -1, 1, Int128(Int64.min), Int128(Int64.max), Int128(Int64.max) + 1,
+                                  -1_000_000_000_000_000_000, 123_456_789_000_000_000_000_000_000]
+        var writer = LineageWriter(blockTargetEvents: blockTarget)
+        var expected: [String: [LineageEvent]] = [:]
+        var sums: [String: Int128] = [:]
+        let count = Int.random(in: 0...3000, using: &g)
+        var time = Int64.random(in: 1_700_000_000_000_000...1_800_000_000_000_000, using: &g)
+        for n in 0..<count {
+            let key = keyPool.randomElement(using: &g)!
+            let id: String = switch UInt8.random(in: 0..<8, using: &g) {
+            case 0, 1, 2: uuidString(&g)
+            case 3: uuidString(&g, upper: true)
+            case 4: "Mixed-" + uuidString(&g) + "A"
+            case 5: String(uuidString(&g).prefix(35)) + "G"  // UUID-shaped but not hex
+            case 6: n % 7 == 0 ? "" : "evt-\(n)-ü"
+            default: { var u = Array(uuidString(&g)); u[0] = "A"; u[1] = "b"; return String(u) }()  // mixed case
+            }
+            time &+= Int64.random(in: -1_000...50_000, using: &g)
+            let t: Int64 = n % 97 == 5 ? (g.next() % 2 == 0 ? .min : .max) : time
+            let value: Int128 = switch UInt8.random(in: 0..<4, using: &g) {
+            case 0: extremes.randomElement(using: &g)!
+            case 1: Int128(Int64.random(in: -100...100, using: &g)) * 1_000_000_000
+            case 2: Int128(bitPattern: UInt128(g.next()) << 64 | UInt128(g.next()))
+            default: Int128(Int64.random(in: .min ... .max, using: &g))
+            }
+            let offset: Int64 = n % 50 == 7 ? Int64.random(in: .min ... .max, using: &g) : Int64(n) * 3
+            let event = LineageEvent(id: id, source: sources.randomElement(using: &g)!, timeMicros: t, value: value, offset: offset)
+            writer.append(key: key, event: event)
+            expected[key, default: []].append(event)
+            sums[key, default: 0] &+= value
+        }
+        #expect(writer.eventCount == count, "seed \(seed)")
+        #expect(writer.isEmpty == (count == 0), "seed \(seed)")
+
+        let (name, bytes) = try writer.write(directory: dir.path, source: "usage-3", firstOffset: 42, lastOffset: 1041)
+        #expect(name == "usage-3.00000000000000000042-00000000000000001041.mlz")
+        let file = try LineageFile(path: dir.file(name))
+        #expect(try readBytes(dir.file(name)).count == bytes, "seed \(seed)")
+        #expect(file.source == "usage-3" && file.firstOffset == 42 && file.lastOffset == 1041, "seed \(seed)")
+        #expect(file.eventCount == count, "seed \(seed)")
+        #expect(file.keys == utf8Sorted(Array(expected.keys)), "seed \(seed) block target \(blockTarget)")
+
+        for (key, events) in expected {
+            let got = try file.events(forKey: key)
+            #expect(got == events, "seed \(seed) block target \(blockTarget) key \(key)")
+            let summary = file.summary(forKey: key)
+            #expect(summary?.events == events.count, "seed \(seed) key \(key)")
+            #expect(summary?.valueSum == sums[key], "seed \(seed) key \(key)")
+        }
+        #expect(file.summary(forKey: "no such key") == nil)
+        #expect(try file.events(forKey: "no such key") == [])
+
+        let all = try file.allEvents()
+        let expectedAll = utf8Sorted(Array(expected.keys)).flatMap { k in expected[k]!.map { (k, $0) } }
+        #expect(all.count == expectedAll.count, "seed \(seed)")
+        #expect(zip(all, expectedAll).allSatisfy { $0.key == $1.0 && $0.event == $1.1 }, "seed \(seed) block target \(blockTarget)")
+    }
+
+    @Test func emptyFile() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let writer = LineageWriter()
+        #expect(writer.isEmpty && writer.eventCount == 0)
+        let (name, bytes) = try writer.write(directory: dir.path, source: "usage-0", firstOffset: 0, lastOffset: 0)
+        let file = try LineageFile(path: dir.file(name))
+        #expect(file.keys.isEmpty)
+        #expect(file.eventCount == 0 && file.blockCount == 0)
+        #expect(try file.allEvents().isEmpty)
+        #expect(file.summary(forKey: "x") == nil)
+        print("empty lineage file: \(bytes) bytes")
+    }
+
+    @Test func uuidCaseIsPreservedAndPacked() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var writer = LineageWriter()
+        let ids = ["0f8fad5b-d9cb-469f-a165-70867728950e", "0F8FAD5B-D9CB-469F-A165-70867728950E",
+                   "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                   "0F8fad5b-d9cb-469f-a165-70867728950e", "0f8fad5b-d9cb-469f-a165-70867728950e "]
+        for (i, id) in ids.enumerated() {
+            writer.append(key: "k", event: LineageEvent(id: id, source: "s", timeMicros: Int64(i), value: 1, offset: Int64(i)))
+        }
+        let (name, _) = try writer.write(directory: dir.path, source: "s", firstOffset: 0, lastOffset: 5)
+        #expect(try LineageFile(path: dir.file(name)).events(forKey: "k").map(\.id) == ids)
+    }
+
+    @Test func fileNames() {
+        #expect(LineageWriter.fileName(source: "usage-3", firstOffset: 42, lastOffset: 1041)
+            == "usage-3.00000000000000000042-00000000000000001041.mlz")
+        #expect(LineageWriter.fileName(source: "in/2026-10-01.jsonl", firstOffset: 0, lastOffset: Int64.max)
+            == "in%2F2026-10-01.jsonl.00000000000000000000-09223372036854775807.mlz")
+        #expect(LineageWriter.fileName(source: "..", firstOffset: 1, lastOffset: 2) == "%2E..00000000000000000001-00000000000000000002.mlz")
+        #expect(LineageWriter.fileName(source: "a b", firstOffset: 1, lastOffset: 2) != LineageWriter.fileName(source: "a_b", firstOffset: 1, lastOffset: 2))
+        let long = LineageWriter.fileName(source: String(repeating: "x", count: 1000), firstOffset: 1, lastOffset: 2)
+        #expect(long.utf8.count <= 255)
+        #expect(long != LineageWriter.fileName(source: String(repeating: "x", count: 1001), firstOffset: 1, lastOffset: 2))
+        // Names sort by offset.
+        let a = LineageWriter.fileName(source: "usage-3", firstOffset: 9, lastOffset: 99)
+        let b = LineageWriter.fileName(source: "usage-3", firstOffset: 100, lastOffset: 200)
+        #expect(a < b)
+    }
+
+    @Test func errorDescriptionNamesTheFile() {
+        let e = LineageError(file: "/x/y.mlz", message: "boom", code: .corrupt)
+        #expect(e.description == "lineage file /x/y.mlz: boom")
+    }
+}
