@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import MeterlineCore
+import MeterlineKafka
+import MeterlineLedger
+import MeterlinePipeline
+
+/// What a run reports: conservation, outputs, totals and speed.
+/// Invariant: `produced == consumed == counters.input` for a complete embedded run (`complete`).
+public struct RunSummary: Sendable {
+    public var produced = 0
+    public var consumed = 0
+    public var counters = Counters()
+    public var outputs = RunOutputs()
+    public var billingReadBack = 0
+    public var journalReadBack = 0
+    public var dlqReadBack = 0
+    /// entity|currency → (exact billed amount, journal net minor units)
+    public var totals: [String: (billed: Amount, journalMinor: Int128, currency: Currency)] = [:]
+    public var seconds: Double = 0
+    public var processingSeconds: Double = 0
+
+    public var complete: Bool {
+        produced == consumed && consumed == counters.input && counters.balanced
+            && billingReadBack == outputs.billingEvents && journalReadBack == outputs.journalEntries && dlqReadBack == outputs.dlqRecords
+            && outputs.unbalancedEntries == 0
+    }
+
+    public var text: String {
+        var s = ""
+        s += "Meterline run summary\n"
+        s += "  events produced      \(produced)\n"
+        s += "  events consumed      \(consumed)\n"
+        s += "  in                   \(counters.input)\n"
+        s += "  accepted             \(counters.accepted)\n"
+        s += "  duplicate            \(counters.duplicate)\n"
+        s += "  rejected             \(counters.rejectedTotal)\n"
+        for (r, n) in counters.rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    \(r.code.padding(toLength: 19, withPad: " ", startingAt: 0))\(n)\n" }
+        s += "  conservation         in = accepted + duplicate + rejected: \(counters.input) = \(counters.accepted) + \(counters.duplicate) + \(counters.rejectedTotal) \(counters.balanced ? "holds" : "FAILS")\n"
+        s += "  late revisions       \(counters.revisions)\n"
+        s += "  key ≠ subject        \(counters.keyMismatch)\n"
+        s += "  billing events       \(outputs.billingEvents) (read back \(billingReadBack))\n"
+        s += "  journal entries      \(outputs.journalEntries) (read back \(journalReadBack)), unbalanced \(outputs.unbalancedEntries)\n"
+        s += "  dlq records          \(outputs.dlqRecords) (read back \(dlqReadBack))\n"
+        s += "  lineage files        \(outputs.lineageFiles), \(outputs.lineageBytes) bytes (\(counters.accepted > 0 ? String(format: "%.1f", Double(outputs.lineageBytes) / Double(counters.accepted)) : "-") B/event)\n"
+        s += "  checkpoints          \(outputs.checkpoints)\n"
+        s += "  totals per entity and currency (billed exact | journal, minor units):\n"
+        for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
+            let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
+            s += "    \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(v.billed) | \(journal) (\(v.journalMinor) minor units)\n"
+        }
+        s += String(format: "  wall time            %.2f s (consume→outputs %.2f s, %.0f events/s)\n", seconds, processingSeconds,
+                    processingSeconds > 0 ? Double(consumed) / processingSeconds : 0)
+        s += "  result               \(complete ? "OK: nothing lost" : "INCOMPLETE: see counts above")\n"
+        return s
+    }
+}
+
+/// `meterline run --embedded`: the whole path through librdkafka's mock cluster on 127.0.0.1.
+public struct EmbeddedRun {
+    public var config: Configuration
+    public var workload: Workload
+    public var outDirectory: String
+    public var usagePartitions: Int32?
+    public var logger = Logger(label: "meterline.embedded")
+    /// Pins the processing clock (tests); nil uses the wall clock.
+    public var now: Int64? = nil
+    /// Explicit messages instead of the generated workload (tests).
+    public var messages: [Workload.Message]? = nil
+    public var checkpointEvery = 200_000
+
+    public init(config: Configuration, workload: Workload, outDirectory: String) {
+        self.config = config
+        self.workload = workload
+        self.outDirectory = outDirectory
+    }
+
+    public func run() throws -> RunSummary {
+        let started = Date()
+        var summary = RunSummary()
+        let cluster = try MockCluster(brokers: 3)
+        defer { cluster.close() }
+        let topics = config.topics
+        // The mock keeps ~5 MB per partition: size the input topic so nothing is dropped (≤ 2 MB each).
+        let count = messages?.count ?? workload.events
+        let partitions = usagePartitions ?? Int32(max(8, min(512, count * 260 / 2_000_000 + 1)))
+        try cluster.createTopic(topics.usage, partitions: partitions)
+        try cluster.createTopic(topics.billing, partitions: 16)
+        try cluster.createTopic(topics.journal, partitions: 4)
+        try cluster.createTopic(topics.dlq, partitions: 4)
+        try cluster.createTopic(topics.state, partitions: 8)
+        let kafka = ["bootstrap.servers": cluster.bootstrapServers]
+
+        // Produce the workload, keyed by subject.
+        let producer = try KafkaProducer(config: kafka.merging(["linger.ms": "20", "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"]) { a, _ in a })
+        func send(_ m: Workload.Message) throws {
+            try producer.produce(topic: topics.usage, key: m.key, value: m.value, timestampMs: m.timestampMs)
+            summary.produced += 1
+        }
+        if let messages { for m in messages { try send(m) } } else { try workload.generate(send) }
+        try producer.flush(timeoutMs: 120_000)
+        guard producer.deliveryErrorCount == 0 else { throw KafkaError(code: -1, message: "\(producer.deliveryErrorCount) usage messages failed to deliver") }
+        logger.info("produced", metadata: ["events": "\(summary.produced)", "partitions": "\(partitions)"])
+
+        // Stage outputs in a temporary directory; rename at the end so out/ never looks complete when it is not.
+        let staging = outDirectory + ".partial"
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
+
+        let processingStart = Date()
+        let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: staging + "/lineage", logger: logger)
+        engine.checkpointEvery = checkpointEvery
+        if let now { engine.now = { now } }
+        summary.counters = try engine.run(until: .afterMessages(summary.produced), groupId: "meterline-embedded")
+        summary.consumed = summary.counters.input
+        summary.outputs = engine.outputs
+
+        // Read the committed outputs back from the topics.
+        let billing = try readTopic(topics.billing, kafka: kafka)
+        let journal = try readTopic(topics.journal, kafka: kafka)
+        let dlq = try readTopic(topics.dlq, kafka: kafka)
+        summary.processingSeconds = Date().timeIntervalSince(processingStart)
+        summary.billingReadBack = billing.count
+        summary.journalReadBack = journal.count
+        summary.dlqReadBack = dlq.count
+        try OutputFiles.writeJSONL(staging + "/billing-events.jsonl", billing.map(\.value), sortKeys: ["postedAt", "id"])
+        try OutputFiles.writeJSONL(staging + "/journal-entries.jsonl", journal.map(\.value), sortKeys: ["postingDate", "entity", "currency", "journalId"])
+        try OutputFiles.writeJSONL(staging + "/dlq.jsonl", dlq.map(\.value), sortKeys: ["source", "offset"])
+        summary.totals = try OutputFiles.totals(billing: billing.map(\.value), journal: journal.map(\.value), entities: config.entities)
+
+        try? FileManager.default.removeItem(atPath: outDirectory)
+        try FileManager.default.moveItem(atPath: staging, toPath: outDirectory)
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+}
+
+/// Writing and summarizing output files.
+public enum OutputFiles {
+    /// Writes JSON lines sorted by the given top-level keys (compared as strings, numbers numerically).
+    public static func writeJSONL(_ path: String, _ records: [[UInt8]], sortKeys: [String]) throws {
+        let parsed: [(keys: [String], bytes: [UInt8])] = records.map { r in
+            let obj = (try? JSONSerialization.jsonObject(with: Data(r))) as? [String: Any] ?? [:]
+            return (sortKeys.map { k in
+                if let n = obj[k] as? NSNumber { return String(format: "%020lld", n.int64Value) }
+                return obj[k].map { "\($0)" } ?? ""
+            }, r)
+        }
+        let sorted = parsed.sorted { $0.keys.lexicographicallyPrecedes($1.keys) }
+        var data = Data()
+        for r in sorted { data.append(contentsOf: r.bytes); data.append(0x0A) }
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// Σ billed amounts (exact) and Σ journal net receivable (minor units) per entity|currency.
+    public static func totals(billing: [[UInt8]], journal: [[UInt8]], entities: [LegalEntity]) throws -> [String: (billed: Amount, journalMinor: Int128, currency: Currency)] {
+        var out: [String: (billed: Amount, journalMinor: Int128, currency: Currency)] = [:]
+        for r in billing {
+            guard let o = try JSONSerialization.jsonObject(with: Data(r)) as? [String: Any],
+                  let entity = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur) else { continue }
+            let amountText = (o["amountDelta"] as? String) ?? (o["amount"] as? String) ?? "0"
+            let a = try Amount(amountText)
+            let k = "\(entity)|\(cur)"
+            var t = out[k] ?? (.zero, 0, currency)
+            t.billed = try t.billed.adding(a)
+            out[k] = t
+        }
+        for r in journal {
+            guard let o = try JSONSerialization.jsonObject(with: Data(r)) as? [String: Any],
+                  let entityId = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur),
+                  let lines = o["lines"] as? [[String: Any]], let entity = entities.first(where: { $0.id == entityId }) else { continue }
+            let k = "\(entityId)|\(cur)"
+            var t = out[k] ?? (.zero, 0, currency)
+            for l in lines where (l["account"] as? String) == entity.unbilledReceivable {
+                t.journalMinor += Int128((l["debit"] as? NSNumber)?.int64Value ?? 0) - Int128((l["credit"] as? NSNumber)?.int64Value ?? 0)
+            }
+            out[k] = t
+        }
+        return out
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import MeterlineCore
+import MeterlineKafka
+import MeterlineLedger
+import MeterlineLineage
+import MeterlinePipeline
+
+/// Processing time in UTC microseconds (the engine's only clock read; the core never reads a clock).
+public func wallClockMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}
+
+/// Counts of what a run wrote.
+public struct RunOutputs: Sendable {
+    public var billingEvents = 0
+    public var journalEntries = 0
+    public var dlqRecords = 0
+    public var lineageFiles = 0
+    public var lineageBytes = 0
+    public var checkpoints = 0
+    public var unbalancedEntries = 0
+}
+
+/// When a streaming run stops.
+public enum StopCondition: Sendable {
+    /// After this many input messages (embedded runs and tests): then end of input is declared,
+    /// every window is closed and the journal is posted in full.
+    case afterMessages(Int)
+    /// When `shouldStop` returns true (SIGTERM): drain, checkpoint, exit.
+    case signal
+}
+
+/// The streaming engine: consumes `usage` as a consumer group, runs the pipeline, and per checkpoint
+/// produces billing events, DLQ records, journal entries and state records, writes lineage files,
+/// then commits the input offsets. Outputs carry derived ids, so a replayed checkpoint rewrites the same records.
+///
+/// - Warning: not thread-safe; `run` drives everything from the calling thread.
+public final class StreamingEngine {
+    public let config: Configuration
+    public let kafka: [String: String]
+    public let lineageDirectory: String
+    public var checkpointEvery = 200_000
+    public var logger: Logger
+    public private(set) var pipeline: Pipeline
+    public private(set) var journal: JournalBook
+    public private(set) var outputs = RunOutputs()
+    public var shouldStop: @Sendable () -> Bool = { false }
+    /// Processing clock; tests pin it.
+    public var now: () -> Int64 = wallClockMicros
+
+    public init(config: Configuration, kafka: [String: String], lineageDirectory: String, logger: Logger = Logger(label: "meterline.engine")) {
+        self.config = config
+        self.kafka = kafka
+        self.lineageDirectory = lineageDirectory
+        self.logger = logger
+        self.pipeline = Pipeline(config: config, sourcePrefix: config.topics.usage)
+        self.journal = JournalBook(configuration: config)
+    }
+
+    /// Runs until `stop`; returns the pipeline's conservation counters.
+    @discardableResult
+    public func run(until stop: StopCondition, groupId: String = "meterline") throws -> Counters {
+        var consumerConfig = kafka
+        consumerConfig["group.id"] = consumerConfig["group.id"] ?? groupId
+        consumerConfig["enable.auto.commit"] = "false"
+        consumerConfig["auto.offset.reset"] = consumerConfig["auto.offset.reset"] ?? "earliest"
+        consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
+        consumerConfig["fetch.wait.max.ms"] = consumerConfig["fetch.wait.max.ms"] ?? "10"
+        let consumer = try KafkaConsumer(config: consumerConfig)
+        defer { _ = consumer.close(timeoutMs: 10_000) }
+        var producerConfig = kafka.filter { !$0.key.hasPrefix("group.") && $0.key != "auto.offset.reset" && $0.key != "session.timeout.ms" && $0.key != "fetch.wait.max.ms" }
+        producerConfig["linger.ms"] = producerConfig["linger.ms"] ?? "5"
+        let producer = try KafkaProducer(config: producerConfig)
+        try consumer.subscribe([config.topics.usage])
+        try FileManager.default.createDirectory(atPath: lineageDirectory, withIntermediateDirectories: true)
+
+        var sinceCheckpoint = 0
+        var total = 0
+        var idlePolls = 0
+        let pipeline = self.pipeline
+        let nowFn = self.now
+        while true {
+            let budget: Int
+            switch stop {
+            case .afterMessages(let n): budget = min(10_000, n - total)
+            case .signal: budget = 10_000
+            }
+            if budget <= 0 { break }
+            if case .signal = stop, shouldStop() { break }
+            let now = nowFn()
+            let n = try consumer.poll(max: budget, timeoutMs: 100) { m in
+                var binary: BinaryAttributes? = nil
+                if let spec = m.header("ce_specversion") {
+                    binary = BinaryAttributes(specversion: spec, id: m.header("ce_id"), source: m.header("ce_source"), type: m.header("ce_type"),
+                                              subject: m.header("ce_subject"), time: m.header("ce_time"))
+                }
+                pipeline.process(partition: m.partition, offset: m.offset, value: m.value, key: m.key, binary: binary, nowMicros: now)
+            }
+            total += n
+            sinceCheckpoint += n
+            if n == 0 {
+                idlePolls += 1
+                if case .afterMessages(let expected) = stop, idlePolls > 600 {
+                    logger.error("no input for 60 s", metadata: ["consumed": "\(total)", "expected": "\(expected)"])
+                    break
+                }
+            } else { idlePolls = 0 }
+            if sinceCheckpoint >= checkpointEvery || (n == 0 && sinceCheckpoint > 0) {
+                try checkpoint(producer: producer, consumer: consumer, final: false)
+                sinceCheckpoint = 0
+            }
+        }
+        if case .afterMessages = stop { pipeline.finish() }
+        try checkpoint(producer: producer, consumer: consumer, final: { if case .afterMessages = stop { return true }; return false }())
+        return pipeline.counters
+    }
+
+    /// One checkpoint: outputs, lineage, state, then the offsets (last, so a crash before it replays the checkpoint).
+    func checkpoint(producer: KafkaProducer, consumer: KafkaConsumer, final: Bool) throws {
+        let out = pipeline.checkpoint()
+        let topics = config.topics
+        let seq = "\(out.sequence)"
+        func produce(_ topic: String, key: String, value: String) throws {
+            var k = key, v = value
+            try k.withUTF8 { kb in
+                try v.withUTF8 { vb in
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: UnsafeRawBufferPointer(vb),
+                                         headers: [("meterline_checkpoint", Array(seq.utf8))])
+                }
+            }
+        }
+        for e in out.billing { try produce(topics.billing, key: e.id, value: e.json()) }
+        for d in out.dlq { try produce(topics.dlq, key: d.id, value: d.json()) }
+        journal.add(out.billing)
+        let entries = final ? journal.finish() : journal.post(through: out.lowWatermark)
+        for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
+        for l in out.lineage {
+            var w = LineageWriter()
+            for e in l.entries {
+                w.append(key: e.key, event: LineageEvent(id: e.id, source: e.source, timeMicros: e.timeMicros, value: e.value.raw, offset: e.offset))
+            }
+            let r = try w.write(directory: lineageDirectory, source: l.source, firstOffset: l.firstOffset, lastOffset: l.lastOffset)
+            outputs.lineageFiles += 1
+            outputs.lineageBytes += r.bytes
+        }
+        for s in out.state { try produce(topics.state, key: "\(topics.usage)-\(s.partition)", value: String(decoding: s.bytes, as: UTF8.self)) }
+        try producer.flush(timeoutMs: 60_000)
+        if !out.offsets.isEmpty {
+            try consumer.commit(out.offsets.map { TopicPartitionOffset(topic: topics.usage, partition: $0.partition, offset: $0.next) })
+        }
+        outputs.billingEvents += out.billing.count
+        outputs.dlqRecords += out.dlq.count
+        outputs.journalEntries += entries.count
+        outputs.checkpoints += 1
+        outputs.unbalancedEntries = journal.unbalanced.count
+        logger.debug("checkpoint", metadata: ["seq": "\(out.sequence)", "billing": "\(out.billing.count)", "journal": "\(entries.count)"])
+    }
+}
+
+/// Reads every record of a topic from the low to the high watermark (manual assignment, no group).
+public func readTopic(_ topic: String, kafka: [String: String], timeoutMs: Int32 = 30_000) throws -> [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64)] {
+    var cfg = kafka
+    cfg["enable.partition.eof"] = "true"
+    cfg["fetch.wait.max.ms"] = "10"
+    let consumer = try KafkaConsumer(config: cfg)
+    defer { _ = consumer.close(timeoutMs: 5_000) }
+    let partitions = try consumer.partitionCount(topic: topic, timeoutMs: timeoutMs)
+    var targets: [Int32: Int64] = [:]
+    var assign: [TopicPartitionOffset] = []
+    var expected: Int64 = 0
+    for p in 0..<partitions {
+        let (low, high) = try consumer.watermarks(topic: topic, partition: p, timeoutMs: timeoutMs)
+        if high > low { targets[p] = high; assign.append(TopicPartitionOffset(topic: topic, partition: p, offset: low)); expected += high - low }
+    }
+    var out: [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64)] = []
+    guard expected > 0 else { return out }
+    try consumer.assign(assign)
+    let deadline = wallClockMicros() + Int64(timeoutMs) * 1000
+    while Int64(out.count) < expected {
+        guard wallClockMicros() < deadline else {
+            throw KafkaError(code: -1, message: "reading \(topic): got \(out.count) of \(expected) records before the timeout")
+        }
+        _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
+            if let t = targets[m.partition], m.offset < t { out.append((Array(m.key), Array(m.value), m.partition, m.offset)) }
+        }
+    }
+    return out
+}

@@ -1,0 +1,187 @@
+// MeterlineLedger — balanced, compact ERP journal entries from rated billing events, and ERP exports.
+//
+// Owns: posting intervals, cumulative rounding to minor units, debit/credit sides, derived journal
+// and line ids, the journal-entry JSON form.
+//
+// Must never import: MeterlineKafka, MeterlineLineage, MeterlineEngine, C modules.
+import MeterlineCore
+
+/// One journal line. Amounts are integer minor units; exactly one of debit/credit is non-zero.
+public struct JournalLine: Sendable, Equatable {
+    public var lineId: String
+    public var account: String
+    public var subject: String?
+    public var debit: Int128
+    public var credit: Int128
+    public var memo: String
+    public var billingEvents: [String]
+}
+
+/// A balanced journal entry for one (legal entity, currency, posting interval).
+/// Invariant: Σ debit == Σ credit over `lines` (checked before it is emitted); ids are derived.
+public struct JournalEntry: Sendable, Equatable {
+    public var journalId: String
+    public var entity: String
+    public var currency: Currency
+    public var postingDate: Int64
+    /// The billing periods (start) the lines belong to, e.g. "2026-10".
+    public var period: String
+    public var lines: [JournalLine]
+
+    public var totalDebit: Int128 { lines.reduce(0) { $0 + $1.debit } }
+    public var totalCredit: Int128 { lines.reduce(0) { $0 + $1.credit } }
+    public var isBalanced: Bool { totalDebit == totalCredit }
+
+    public func json() -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("journalId", journalId)
+        w.field("entity", entity)
+        w.field("currency", currency.code)
+        w.field("postingDate", String(RFC3339.format(micros: postingDate).prefix(10)))
+        w.field("period", period)
+        w.key("lines")
+        w.beginArray()
+        for l in lines {
+            w.element()
+            w.beginObject()
+            w.field("lineId", l.lineId)
+            w.field("account", l.account)
+            if let s = l.subject { w.field("subject", s) }
+            w.key("debit"); w.raw(String(l.debit))
+            w.key("credit"); w.raw(String(l.credit))
+            w.field("memo", l.memo)
+            w.key("billingEvents")
+            w.beginArray()
+            for b in l.billingEvents { w.element(); w.string(b) }
+            w.endArray()
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+}
+
+/// An entry that could not be emitted because it did not balance (a bug, counted and reported).
+public struct UnbalancedEntry: Error, Sendable, CustomStringConvertible {
+    public var journalId: String
+    public var debit: Int128
+    public var credit: Int128
+    public var description: String { "journal entry \(journalId) does not balance: debit \(debit) ≠ credit \(credit)" }
+}
+
+/// Turns billing events into journal entries.
+///
+/// Billing events are buffered by posting interval (of `postedAt`); an interval is posted once the low
+/// watermark passes its end (or at `finish`), so the content of an entry does not depend on timing.
+/// Amounts are rounded cumulatively per (entity, subject, meter, period): `posted_now = round(cumulative)
+/// − posted_before`, so a period's lines sum exactly to its rounded total.
+/// Invariant: every emitted entry balances; an unbalanced one is counted in `unbalanced` and not emitted.
+public struct JournalBook {
+    public let entities: [String: LegalEntity]
+    public let detail: JournalDetail
+    public let rounding: RoundingMode
+    public let interval: Int64
+    struct CumulativeKey: Hashable { var entity: String; var subject: String; var meter: String; var periodStart: Int64 }
+    var cumulative: [CumulativeKey: (exact: Amount, posted: Int128)] = [:]
+    var pending: [Int64: [BillingEvent]] = [:]
+    public private(set) var unbalanced: [UnbalancedEntry] = []
+    public private(set) var postedThrough: Int64 = .min
+
+    public init(entities: [LegalEntity], detail: JournalDetail = .customer, rounding: RoundingMode = .halfAwayFromZero,
+                interval: Int64 = UTC.microsPerDay) {
+        precondition(interval > 0 && UTC.microsPerDay % interval == 0, "posting interval must divide a day")
+        self.entities = Dictionary(uniqueKeysWithValues: entities.map { ($0.id, $0) })
+        self.detail = detail
+        self.rounding = rounding
+        self.interval = interval
+    }
+
+    public init(configuration c: Configuration) {
+        self.init(entities: c.entities, detail: c.settings.journalDetail, rounding: c.settings.rounding, interval: c.settings.postingIntervalMicros)
+    }
+
+    /// Buffers billing events for posting.
+    public mutating func add(_ events: [BillingEvent]) {
+        for e in events { pending[UTC.floor(e.postedAt, interval), default: []].append(e) }
+    }
+
+    /// Posts every interval that ends at or before `watermark`, oldest first.
+    public mutating func post(through watermark: Int64) -> [JournalEntry] {
+        let due = pending.keys.filter { $0 + interval <= watermark }.sorted()
+        var out: [JournalEntry] = []
+        for start in due {
+            out.append(contentsOf: postInterval(start, pending.removeValue(forKey: start)!))
+            postedThrough = max(postedThrough, start + interval)
+        }
+        return out
+    }
+
+    /// Posts everything still buffered.
+    public mutating func finish() -> [JournalEntry] { post(through: .max) }
+
+    mutating func postInterval(_ start: Int64, _ events: [BillingEvent]) -> [JournalEntry] {
+        // Canonical order: by id, so the cumulative rounding sequence is the same in every run.
+        let sorted = events.sorted { $0.id < $1.id }
+        struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
+        struct Group { var lines: [LineKey: (amount: Int128, events: [String], memo: String)] = [:]; var periods: Set<Int64> = [] }
+        var groups: [String: Group] = [:] // "entity|currency"
+        for e in sorted {
+            guard let entity = entities[e.entity] else { continue }
+            let ck = CumulativeKey(entity: e.entity, subject: e.subject, meter: e.meter, periodStart: e.periodStart)
+            var c = cumulative[ck] ?? (Amount.zero, 0)
+            c.exact = (try? c.exact.adding(e.postedAmount)) ?? c.exact
+            let target = (try? c.exact.minorUnits(digits: e.currency.minorUnitDigits, mode: rounding)) ?? c.posted
+            let now = target - c.posted
+            c.posted = target
+            cumulative[ck] = c
+            let gk = "\(e.entity)|\(e.currency.code)"
+            var g = groups[gk] ?? Group()
+            g.periods.insert(e.periodStart)
+            if now != 0 {
+                let subject: String? = detail == .customer ? e.subject : nil
+                let revenue = entity.revenueAccount(meter: e.meter)
+                // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
+                let positive = now > 0
+                let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
+                let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
+                for k in [dr, cr] {
+                    var l = g.lines[k] ?? (0, [], k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue")
+                    l.amount += now.magnitude > 0 ? Int128(now.magnitude) : 0
+                    if l.events.last != e.id { l.events.append(e.id) }
+                    g.lines[k] = l
+                }
+            }
+            groups[gk] = g
+        }
+        var out: [JournalEntry] = []
+        for gk in groups.keys.sorted() {
+            let g = groups[gk]!
+            let parts = gk.split(separator: "|", maxSplits: 1).map(String.init)
+            let entityId = parts[0]
+            let currency = Currency(code: parts[1])!
+            var h = Hasher128()
+            h.combine("journal/v1"); h.combine(entityId); h.combine(currency.code); h.combine(UInt64(bitPattern: start))
+            let journalId = "JE-" + h.finalize().description.prefix(20)
+            var lines: [JournalLine] = []
+            for (k, v) in g.lines.sorted(by: { ($0.key.subject ?? "", $0.key.debitSide ? 0 : 1, $0.key.account) < ($1.key.subject ?? "", $1.key.debitSide ? 0 : 1, $1.key.account) }) {
+                guard v.amount != 0 else { continue }
+                var lh = Hasher128()
+                lh.combine(journalId); lh.combine(k.account); lh.combine(k.subject ?? ""); lh.combine(k.debitSide ? "D" : "C")
+                let memo = k.subject.map { "\(v.memo) \($0)" } ?? v.memo
+                lines.append(JournalLine(lineId: "JL-" + lh.finalize().description.prefix(20), account: k.account, subject: k.subject,
+                                         debit: k.debitSide ? v.amount : 0, credit: k.debitSide ? 0 : v.amount, memo: memo,
+                                         billingEvents: v.events))
+            }
+            guard !lines.isEmpty else { continue }
+            let periods = g.periods.sorted().map { String(RFC3339.format(micros: $0).prefix(7)) }
+            let entry = JournalEntry(journalId: journalId, entity: entityId, currency: currency, postingDate: start,
+                                     period: Array(Set(periods)).sorted().joined(separator: ","), lines: lines)
+            if entry.isBalanced { out.append(entry) } else {
+                unbalanced.append(UnbalancedEntry(journalId: journalId, debit: entry.totalDebit, credit: entry.totalCredit))
+            }
+        }
+        return out
+    }
+}
