@@ -183,9 +183,12 @@ final class PartitionList {
     var count: Int { Int(ptr.pointee.cnt) }
 
     /// The entries, in list order.
-    var offsets: [TopicPartitionOffset] {
-        (0..<count).map { i in
-            let e = ptr.pointee.elems[i]
+    var offsets: [TopicPartitionOffset] { Self.entries(ptr) }
+
+    /// The entries of a list this code does not own (e.g. one lent to a callback).
+    static func entries(_ p: UnsafePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartitionOffset] {
+        (0..<Int(p.pointee.cnt)).map { i in
+            let e = p.pointee.elems[i]
             return TopicPartitionOffset(topic: String(cString: e.topic), partition: e.partition, offset: e.offset)
         }
     }

@@ -117,7 +117,9 @@ struct KafkaTests {
         ]
         let partitions = (0..<Int32(3)).map { TopicPartition(topic: topic, partition: $0) }
         var highs: [Int64] = []
-        let first = try KafkaConsumer(config: group)
+        var assigned: [[TopicPartition]] = []
+        var revoked: [[TopicPartition]] = []
+        let first = try KafkaConsumer(config: group, onAssign: { assigned.append($0) }, onRevoke: { revoked.append($0) })
         try first.subscribe([topic])
         var next: [Int32: Int64] = [:]
         var count = 0
@@ -134,6 +136,12 @@ struct KafkaTests {
         }
         try first.commit(next.map { TopicPartitionOffset(topic: topic, partition: $0.key, offset: $0.value) })
         #expect(try first.committed(partitions, timeoutMs: 10_000).map(\.offset) == highs)
+        #expect(assigned.map(Set.init) == [Set(partitions)], "one assignment of all partitions")
+        #expect(revoked.isEmpty)
+        try first.unsubscribe()
+        #expect(try pollUntil(first, seconds: 20, { !revoked.isEmpty }), "revocation after unsubscribe")
+        #expect(revoked.map(Set.init) == [Set(partitions)])
+        #expect(try first.assignment().isEmpty)
         let closedCleanly = first.close(timeoutMs: 15_000)
         #expect(closedCleanly, "first consumer close exceeded its bound")
 
