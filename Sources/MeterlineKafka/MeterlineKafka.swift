@@ -38,6 +38,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public var description: String { "kafka: \(message) (code \(code))" }
 
     /// librdkafka error codes that callers may want to match on, without importing C.
+    /// Invariant: each equals the `rd_kafka_resp_err_t` of the same name.
     public enum Code {
         public static let partitionEOF: Int32 = RD_KAFKA_RESP_ERR__PARTITION_EOF.rawValue
         public static let unknownTopic: Int32 = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue
