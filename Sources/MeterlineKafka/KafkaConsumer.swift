@@ -1,5 +1,5 @@
 internal import CRdKafka
-import Dispatch
+internal import Dispatch
 
 /// The consumer's rebalance hooks, reached from `rebalanceCallback` through the conf opaque.
 ///
