@@ -1,5 +1,59 @@
 internal import CRdKafka
-import Dispatch
+internal import Dispatch
+
+/// The consumer's rebalance hooks, reached from `rebalanceCallback` through the conf opaque.
+///
+/// Ownership: the consumer holds the only strong reference and passes it *unretained* as the opaque;
+/// `close` hands a strong reference to the background thread that closes the handle, so the
+/// context outlives every callback. `closing` is set before that hand-off (the dispatch orders
+/// the write before the thread's reads), after which the hooks are no longer called.
+/// `@unchecked Sendable` for that hand-off only; hooks run on the thread that calls `poll`.
+final class RebalanceContext: @unchecked Sendable {
+    let onAssign: (([TopicPartition]) -> Void)?
+    let onRevoke: (([TopicPartition]) -> Void)?
+    var closing = false
+    /// A failed (incremental) assign/unassign inside the callback, picked up by `poll`.
+    var error: KafkaError?
+
+    init(onAssign: (([TopicPartition]) -> Void)?, onRevoke: (([TopicPartition]) -> Void)?) {
+        self.onAssign = onAssign
+        self.onRevoke = onRevoke
+    }
+}
+
+/// `rd_kafka_conf_set_rebalance_cb` callback: does what librdkafka does without a callback (eager:
+/// assign/unassign all; cooperative: incremental) and calls the hooks around it — `onAssign` after
+/// the assignment took effect, `onRevoke` before the partitions go (so it can still commit).
+private func rebalanceCallback(
+    _ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
+    _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, _ opaque: UnsafeMutableRawPointer?
+) {
+    guard let rk, let opaque else { return }
+    let ctx = Unmanaged<RebalanceContext>.fromOpaque(opaque).takeUnretainedValue()
+    let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
+    let partitions = list.map { PartitionList.entries($0).map(\.topicPartition) } ?? []
+    if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+        if cooperative {
+            if let error = rd_kafka_incremental_assign(rk, list) {
+                ctx.error = KafkaError(consuming: error, "incremental assign in rebalance")
+            }
+        } else {
+            let e = rd_kafka_assign(rk, list)
+            if e != RD_KAFKA_RESP_ERR_NO_ERROR { ctx.error = KafkaError(e, "assign in rebalance") }
+        }
+        if !ctx.closing { ctx.onAssign?(partitions) }
+    } else {  // _REVOKE_PARTITIONS, or a rebalance error: give everything in `list` up
+        if !ctx.closing { ctx.onRevoke?(partitions) }
+        if cooperative {
+            if let error = rd_kafka_incremental_unassign(rk, list) {
+                ctx.error = KafkaError(consuming: error, "incremental unassign in rebalance")
+            }
+        } else {
+            let e = rd_kafka_assign(rk, nil)
+            if e != RD_KAFKA_RESP_ERR_NO_ERROR { ctx.error = KafkaError(e, "unassign in rebalance") }
+        }
+    }
+}
 
 /// A librdkafka consumer: group subscription (librdkafka's default rebalance handling) or manual
 /// assignment, batch polling, synchronous commits, and offset lookups.
@@ -19,6 +73,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var queue: OpaquePointer?
     private let config: [String: String]
     private let hasGroup: Bool
+    /// Present only when hooks were given; kept alive past `close` by the closing thread.
+    private let rebalance: RebalanceContext?
     /// Reused `rd_kafka_message_t *` array for `rd_kafka_consume_batch_queue`.
     private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>
     private var batchCapacity: Int
@@ -38,10 +94,27 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// private group id that never joins or commits: librdkafka 2.0.2 needs one for its consumer
     /// queue). Events are routed to the consumer queue
     /// (`rd_kafka_poll_set_consumer`), so `poll` also serves rebalances and errors.
-    public init(config: [String: String]) throws {
+    ///
+    /// `onAssign` / `onRevoke` (optional) are called from inside `poll` when the group assigns or
+    /// revokes partitions; `onRevoke` runs before the partitions are given up, so it may `commit`.
+    /// They are not called during `close` (commit before closing), and must not call `poll`. Without hooks librdkafka's
+    /// default rebalance handling applies unchanged.
+    public init(
+        config: [String: String],
+        onAssign: (([TopicPartition]) -> Void)? = nil,
+        onRevoke: (([TopicPartition]) -> Void)? = nil
+    ) throws {
         self.config = config
         hasGroup = !(config["group.id"] ?? "").isEmpty
         let conf = try makeConf(hasGroup ? config : assignOnlyConfig(config))
+        if onAssign != nil || onRevoke != nil {
+            let ctx = RebalanceContext(onAssign: onAssign, onRevoke: onRevoke)
+            rebalance = ctx
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(ctx).toOpaque())
+        } else {
+            rebalance = nil
+        }
         let rk = try makeHandle(RD_KAFKA_CONSUMER, conf)
         let err = rd_kafka_poll_set_consumer(rk)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let queue = rd_kafka_queue_get_consumer(rk) else {
@@ -81,6 +154,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         let list = PartitionList(topics.map { TopicPartition(topic: $0, partition: -1 /* UA */) })
         let err = rd_kafka_subscribe(rk, list.ptr)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "subscribe \(topics)") }
+    }
+
+    /// Leaves the subscription (the group revokes this member's partitions during later polls).
+    public func unsubscribe() throws {
+        let err = rd_kafka_unsubscribe(try handle())
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "unsubscribe") }
     }
 
     /// Replaces the assignment with `partitions`, each starting at its offset (a real offset or a
@@ -130,6 +209,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             batchCapacity = max
         }
         let n = rd_kafka_consume_batch_queue(queue, timeoutMs, batch, max)
+        if let error = rebalance?.error {
+            rebalance?.error = nil
+            lastError = error
+        }
         if n < 0 { throw KafkaError(rd_kafka_last_error(), "consume batch") }
         precondition(n <= max, "librdkafka returned more messages than asked for")
         let count = Int(n)
@@ -351,7 +434,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         self.rk = nil
         self.queue = nil
         topicNames = [:]
-        return destroyInBackground(handles, consumerClose: true, timeoutMs: timeoutMs)
+        rebalance?.closing = true
+        return destroyInBackground(handles, consumerClose: true, keepAlive: rebalance, timeoutMs: timeoutMs)
     }
 }
 
@@ -368,12 +452,16 @@ func assignOnlyConfig(_ config: [String: String]) -> [String: String] {
 
 /// Destroys a consumer handle on a background thread and waits up to `timeoutMs` for it.
 /// Returns whether destruction finished within the bound; if not, the thread finishes it later.
-func destroyInBackground(_ h: HandedOverHandles, consumerClose: Bool, timeoutMs: Int32) -> Bool {
+/// `keepAlive` (the rebalance context, if any) is held until the handle is gone.
+func destroyInBackground(
+    _ h: HandedOverHandles, consumerClose: Bool, keepAlive: RebalanceContext? = nil, timeoutMs: Int32
+) -> Bool {
     let done = DispatchSemaphore(value: 0)
     DispatchQueue.global(qos: .utility).async {
         if consumerClose { _ = rd_kafka_consumer_close(h.rk) }
         if let queue = h.queue { rd_kafka_queue_destroy(queue) }
         rd_kafka_destroy(h.rk)
+        withExtendedLifetime(keepAlive) {}
         done.signal()
     }
     return done.wait(timeout: .now() + .milliseconds(Int(max(timeoutMs, 0)))) == .success

@@ -38,6 +38,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public var description: String { "kafka: \(message) (code \(code))" }
 
     /// librdkafka error codes that callers may want to match on, without importing C.
+    /// Invariant: each equals the `rd_kafka_resp_err_t` of the same name.
     public enum Code {
         public static let partitionEOF: Int32 = RD_KAFKA_RESP_ERR__PARTITION_EOF.rawValue
         public static let unknownTopic: Int32 = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue
@@ -183,9 +184,12 @@ final class PartitionList {
     var count: Int { Int(ptr.pointee.cnt) }
 
     /// The entries, in list order.
-    var offsets: [TopicPartitionOffset] {
-        (0..<count).map { i in
-            let e = ptr.pointee.elems[i]
+    var offsets: [TopicPartitionOffset] { Self.entries(ptr) }
+
+    /// The entries of a list this code does not own (e.g. one lent to a callback).
+    static func entries(_ p: UnsafePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartitionOffset] {
+        (0..<Int(p.pointee.cnt)).map { i in
+            let e = p.pointee.elems[i]
             return TopicPartitionOffset(topic: String(cString: e.topic), partition: e.partition, offset: e.offset)
         }
     }

@@ -1,5 +1,5 @@
 internal import CRdKafka
-import Synchronization
+internal import Synchronization
 
 /// librdkafka's in-process mock Kafka cluster (`rdkafka_mock.h`): real protocol on 127.0.0.1,
 /// ephemeral ports, no retention beyond ~5 MB per partition, no transactions (see KAFKA.md).

@@ -117,7 +117,9 @@ struct KafkaTests {
         ]
         let partitions = (0..<Int32(3)).map { TopicPartition(topic: topic, partition: $0) }
         var highs: [Int64] = []
-        let first = try KafkaConsumer(config: group)
+        var assigned: [[TopicPartition]] = []
+        var revoked: [[TopicPartition]] = []
+        let first = try KafkaConsumer(config: group, onAssign: { assigned.append($0) }, onRevoke: { revoked.append($0) })
         try first.subscribe([topic])
         var next: [Int32: Int64] = [:]
         var count = 0
@@ -134,6 +136,12 @@ struct KafkaTests {
         }
         try first.commit(next.map { TopicPartitionOffset(topic: topic, partition: $0.key, offset: $0.value) })
         #expect(try first.committed(partitions, timeoutMs: 10_000).map(\.offset) == highs)
+        #expect(assigned.map(Set.init) == [Set(partitions)], "one assignment of all partitions")
+        #expect(revoked.isEmpty)
+        try first.unsubscribe()
+        #expect(try pollUntil(first, seconds: 20, { !revoked.isEmpty }), "revocation after unsubscribe")
+        #expect(revoked.map(Set.init) == [Set(partitions)])
+        #expect(try first.assignment().isEmpty)
         let closedCleanly = first.close(timeoutMs: 15_000)
         #expect(closedCleanly, "first consumer close exceeded its bound")
 
@@ -211,6 +219,8 @@ struct KafkaTests {
                         thrown = true
                         throw Stop()
                     }
+                    #expect(m.key.isEmpty)
+                    #expect(text(m.value) == "\(m.offset)")
                     offsets.append(m.offset)
                 }
             } catch is Stop {}
@@ -218,6 +228,32 @@ struct KafkaTests {
         #expect(thrown)
         #expect(offsets == Array(0..<20), "offset 7 onwards redelivered after the throw")
         #expect(consumer.lastError == nil)
+    }
+
+    @Test func producerRetriesOnFullQueueAndReportsFailures() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        try cluster.createTopic("small", partitions: 1)
+        // A 10-message queue: 500 produce calls must hit QUEUE_FULL and be retried, not dropped.
+        let producer = try KafkaProducer(config: [
+            "bootstrap.servers": cluster.bootstrapServers, "queue.buffering.max.messages": "10",
+        ])
+        for i in 0..<500 { try producer.produce(topic: "small", key: nil, value: bytes("\(i)")) }
+        try producer.flush(timeoutMs: 30_000)
+        #expect(producer.deliveredCount == 500)
+        #expect(producer.deliveryErrorCount == 0)
+
+        // A partition that does not exist fails either at produce or at delivery; never silently.
+        var failed = false
+        do {
+            try producer.produce(topic: "small", partition: 7, key: nil, value: bytes("lost"))
+            try producer.flush(timeoutMs: 30_000)
+        } catch let error as KafkaError {
+            failed = true
+            #expect(error.message.contains("small"), "\(error)")
+        }
+        #expect(failed)
+        try producer.flush(timeoutMs: 1_000)  // the failure was reported once
     }
 
     @Test func badConfigurationNamesTheKey() throws {
