@@ -339,6 +339,7 @@ enum BlockDecoder {
             let l = try r.count("id length", limit: r.remaining)
             stringLengths.append(l)
             stringBytesTotal += l
+            guard stringBytesTotal <= r.remaining else { throw Malformed("id lengths exceed the block body") }
         }
         let stringBytes = try r.slice(stringBytesTotal, "id bytes")
 
