@@ -339,6 +339,7 @@ enum BlockDecoder {
             let l = try r.count("id length", limit: r.remaining)
             stringLengths.append(l)
             stringBytesTotal += l
+            guard stringBytesTotal <= r.remaining else { throw Malformed("id lengths exceed the block body") }
         }
         let stringBytes = try r.slice(stringBytesTotal, "id bytes")
 
@@ -387,12 +388,17 @@ enum BlockDecoder {
         let scale = Int(try r.byte("\(what) scale"))
         guard scale <= Format.maxInt64Scale else { throw Malformed("\(what) scale \(scale)") }
         let p = powersOf10Int64[scale]
+        var v = unzigzag(try r.varint(what))
+        let width = Int(try r.byte("\(what) width"))
+        guard width <= 8 else { throw Malformed("\(what) width \(width)") }
+        let planes = try r.slice(width * (n - 1), "\(what) planes")
         var column: [Int64] = []
         column.reserveCapacity(n)
-        var v = unzigzag(try r.varint(what))
         column.append(v)
-        for _ in 1..<max(n, 1) {
-            v = v &+ unzigzag(try r.varint(what)) &* p
+        for i in 0..<(n - 1) {
+            var z: UInt64 = 0
+            for plane in 0..<width { z |= UInt64(planes[plane * (n - 1) + i]) << UInt64(8 * plane) }
+            v = v &+ unzigzag(z) &* p
             column.append(v)
         }
         assert(column.count == n)

@@ -216,9 +216,13 @@ public struct LineageWriter: Sendable {
             encoder.encode(times: times, offsets: offsets, values: values, sources: sources,
                            sourceNames: sourceNames, idKinds: idKinds, idEnds: idEnds, idBytes: idBytes)
             let start = out.count
-            let compressed: Int
+            var compressed = 0
             do {
-                compressed = try compressor.compress(encoder.body, appendingTo: &out)
+                // One frame per column section: each gets its own entropy tables.
+                for (i, sectionStart) in encoder.sections.enumerated() {
+                    let sectionEnd = i + 1 < encoder.sections.count ? encoder.sections[i + 1] : encoder.body.count
+                    compressed += try compressor.compress(encoder.body[sectionStart..<sectionEnd], appendingTo: &out)
+                }
             } catch {
                 throw LineageError(file: fileName, message: "zstd compression of block \(blocks.count) failed: \(error.message)", code: .compression)
             }
@@ -267,7 +271,7 @@ public struct LineageWriter: Sendable {
         let footerOffset = out.count
         let footerLength: Int
         do {
-            footerLength = try compressor.compress(footer, appendingTo: &out)
+            footerLength = try compressor.compress(footer[...], appendingTo: &out)
         } catch {
             throw LineageError(file: fileName, message: "zstd compression of footer failed: \(error.message)", code: .compression)
         }
@@ -307,10 +311,13 @@ struct BlockEncoder {
     var events: [UInt32] = []
     private(set) var body: [UInt8] = []
     private(set) var uuids: [UInt8] = []
+    /// Start of each separately compressed section of `body`: ids/sources, times, offsets, values.
+    private(set) var sections: [Int] = []
     private var localSource: [UInt32]
     private var blockSources: [UInt32] = []
     private var scratch64: [Int64] = []
     private var scratch128: [Int128] = []
+    private var deltas: [UInt64] = []
 
     init(sourceCount: Int) {
         localSource = Array(repeating: .max, count: sourceCount)
@@ -320,6 +327,8 @@ struct BlockEncoder {
                          sourceNames: [String], idKinds: [UInt8], idEnds: [Int], idBytes: [UInt8]) {
         body.removeAll(keepingCapacity: true)
         uuids.removeAll(keepingCapacity: true)
+        sections.removeAll(keepingCapacity: true)
+        sections.append(0)
         let n = events.count
         precondition(n > 0)
         body.appendVarint(n)
@@ -370,15 +379,16 @@ struct BlockEncoder {
         // Times and offsets: first value, then scaled deltas.
         scratch64.removeAll(keepingCapacity: true)
         for e in events { scratch64.append(times[Int(e)]) }
-        Self.appendInt64Column(scratch64, to: &body)
+        appendInt64Column(scratch64)
         scratch64.removeAll(keepingCapacity: true)
         for e in events { scratch64.append(offsets[Int(e)]) }
-        Self.appendInt64Column(scratch64, to: &body)
+        appendInt64Column(scratch64)
 
         // Values: common decimal scale, then zigzag varints of value / 10^scale.
         scratch128.removeAll(keepingCapacity: true)
         for e in events { scratch128.append(values[Int(e)]) }
         let scale = scratch128.withUnsafeBufferPointer { commonDecimalScale128($0) }
+        sections.append(body.count)
         body.append(UInt8(scale))
         if scale <= Format.maxInt64Scale {
             let p64 = powersOf10Int64[scale]
@@ -396,11 +406,12 @@ struct BlockEncoder {
         }
     }
 
-    /// Column layout: u8 scale k, zigzag varint of v[0], then zigzag varints of (v[i] − v[i−1]) / 10^k
-    /// with wrapping subtraction (every Int64 pair is representable).
-    private static func appendInt64Column(_ column: [Int64], to body: inout [UInt8]) {
+    /// Column layout: u8 scale k, zigzag varint of v[0], u8 width w, then w byte planes of the
+    /// n−1 values zigzag((v[i] − v[i−1]) / 10^k) (wrapping subtraction), least significant plane
+    /// first. Each plane starts a new section: planes of random low bytes and nearly constant
+    /// high bytes get their own entropy tables.
+    private mutating func appendInt64Column(_ column: [Int64]) {
         precondition(!column.isEmpty)
-        // Deltas in place would lose v[0]; compute the scale over a wrapping-delta pass instead.
         var k = Format.maxInt64Scale
         var sawNonZero = false
         var previous = column[0]
@@ -414,22 +425,28 @@ struct BlockEncoder {
             }
         }
         if !sawNonZero { k = 0 }
+        sections.append(body.count)
         body.append(UInt8(k))
         body.appendVarint(zigzag(column[0]))
         let p = powersOf10Int64[k]
+        deltas.removeAll(keepingCapacity: true)
+        var all: UInt64 = 0
         previous = column[0]
-        if k == 0 {
-            for v in column.dropFirst() {
-                body.appendVarint(zigzag(v &- previous))
-                previous = v
-            }
-        } else {
-            for v in column.dropFirst() {
-                let d = v &- previous
-                assert(d % p == 0)
-                body.appendVarint(zigzag(d / p))
-                previous = v
-            }
+        for v in column.dropFirst() {
+            let d = v &- previous
+            assert(d % p == 0)
+            let z = zigzag(d / p)
+            all |= z
+            deltas.append(z)
+            previous = v
+        }
+        let width = (64 - all.leadingZeroBitCount + 7) / 8
+        assert(width <= 8 && (width == 8 || all >> (8 * UInt64(width)) == 0))
+        body.append(UInt8(width))
+        for plane in 0..<width {
+            sections.append(body.count)
+            let shift = UInt64(8 * plane)
+            for z in deltas { body.append(UInt8(truncatingIfNeeded: z >> shift)) }
         }
     }
 }

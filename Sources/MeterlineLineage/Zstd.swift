@@ -41,7 +41,7 @@ struct ZstdCompressor: ~Copyable {
     }
 
     /// Compresses `source` as one zstd frame appended to `out`; returns the frame's length.
-    func compress(_ source: [UInt8], appendingTo out: inout [UInt8]) throws(ZstdFailure) -> Int {
+    func compress(_ source: ArraySlice<UInt8>, appendingTo out: inout [UInt8]) throws(ZstdFailure) -> Int {
         let bound = ZSTD_compressBound(source.count)
         precondition(ZSTD_isError(bound) == 0, "ZSTD_compressBound(\(source.count))")
         let start = out.count
@@ -73,13 +73,14 @@ struct ZstdDecompressor: ~Copyable {
 
     deinit { ZSTD_freeDCtx(ctx) }
 
-    /// Decompresses exactly one frame of exactly `expectedSize` bytes; anything else fails.
+    /// Decompresses one or more concatenated frames holding exactly `expectedSize` bytes in
+    /// total; anything else (more, fewer, damaged frames) fails.
     func decompress(_ frame: UnsafeRawBufferPointer, expectedSize: Int) throws(ZstdFailure) -> [UInt8] {
         precondition(expectedSize > 0)
         let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         // ZSTD_CONTENTSIZE_UNKNOWN is (0ULL - 1), ZSTD_CONTENTSIZE_ERROR is (0ULL - 2).
         guard declared < UInt64.max - 1 else { throw ZstdFailure(message: "not a zstd frame with a content size") }
-        guard declared == UInt64(expectedSize) else {
+        guard declared <= UInt64(expectedSize) else {
             throw ZstdFailure(message: "frame declares \(declared) bytes, index says \(expectedSize)")
         }
         var failure = 0
