@@ -18,6 +18,7 @@ public struct RunSummary: Sendable {
     /// entity|currency → (exact billed amount, journal net minor units)
     public var totals: [String: (billed: Amount, journalMinor: Int128, currency: Currency)] = [:]
     public var seconds: Double = 0
+    public var produceSeconds: Double = 0
     public var processingSeconds: Double = 0
 
     public var complete: Bool {
@@ -49,7 +50,7 @@ public struct RunSummary: Sendable {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
             s += "    \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(v.billed) | \(journal) (\(v.journalMinor) minor units)\n"
         }
-        s += String(format: "  wall time            %.2f s (consume→outputs %.2f s, %.0f events/s)\n", seconds, processingSeconds,
+        s += String(format: "  wall time            %.2f s (produce %.2f s; consume→outputs read back %.2f s, %.0f events/s)\n", seconds, produceSeconds, processingSeconds,
                     processingSeconds > 0 ? Double(consumed) / processingSeconds : 0)
         s += "  result               \(complete ? "OK: nothing lost" : "INCOMPLETE: see counts above")\n"
         return s
@@ -81,11 +82,13 @@ public struct EmbeddedRun {
         let cluster = try MockCluster(brokers: 3)
         defer { cluster.close() }
         let topics = config.topics
-        // The mock keeps ~5 MB per partition: size the input topic so nothing is dropped (≤ 2 MB each).
+        // The mock keeps ~5 MB per partition and silently drops older records: size the input topic so an
+        // average partition holds ≤ 1 MB (keys are uneven), and verify the watermarks after producing.
         let count = messages?.count ?? workload.events
-        let partitions = usagePartitions ?? Int32(max(8, min(512, count * 260 / 2_000_000 + 1)))
+        let partitions = usagePartitions ?? Int32(max(8, min(512, count * 260 / 1_000_000 + 1)))
         try cluster.createTopic(topics.usage, partitions: partitions)
-        try cluster.createTopic(topics.billing, partitions: 16)
+        // Billing events (~700 B) number up to subjects × keys × windows: give them the same room.
+        try cluster.createTopic(topics.billing, partitions: max(16, partitions / 2))
         try cluster.createTopic(topics.journal, partitions: 4)
         try cluster.createTopic(topics.dlq, partitions: 4)
         try cluster.createTopic(topics.state, partitions: 8)
@@ -101,6 +104,18 @@ public struct EmbeddedRun {
         try producer.flush(timeoutMs: 120_000)
         guard producer.deliveryErrorCount == 0 else { throw KafkaError(code: -1, message: "\(producer.deliveryErrorCount) usage messages failed to deliver") }
         logger.info("produced", metadata: ["events": "\(summary.produced)", "partitions": "\(partitions)"])
+        summary.produceSeconds = Date().timeIntervalSince(started)
+        // Nothing may be lost before the engine even starts: every produced record must still be in the topic.
+        let probe = try KafkaConsumer(config: kafka)
+        var kept: Int64 = 0
+        for p in 0..<partitions {
+            let (low, high) = try probe.watermarks(topic: topics.usage, partition: p, timeoutMs: 10_000)
+            kept += high - low
+        }
+        _ = probe.close(timeoutMs: 5_000)
+        guard kept == Int64(summary.produced) else {
+            throw KafkaError(code: -1, message: "the mock cluster kept \(kept) of \(summary.produced) usage records (its ~5 MB per-partition cap dropped the rest): use more partitions or fewer events")
+        }
 
         // Stage outputs in a temporary directory; rename at the end so out/ never looks complete when it is not.
         let staging = outDirectory + ".partial"

@@ -26,7 +26,7 @@ public struct Workload: Sendable {
     public var seed: UInt64 = 42
     public var start: Int64 = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
     public var hours: Int = 24
-    public var customersPerEntity: Int = 100
+    public var customersPerEntity: Int = 1000
     /// Rates per million.
     public var duplicatePerMillion = 5_000
     public var latePerMillion = 1_000

@@ -26,6 +26,8 @@ public struct JournalEntry: Sendable, Equatable {
     public var postingDate: Int64
     /// The billing periods (start) the lines belong to, e.g. "2026-10".
     public var period: String
+    /// 1-based part number: an interval with more lines than `maxLines` is split into balanced parts.
+    public var part: Int
     public var lines: [JournalLine]
 
     public var totalDebit: Int128 { lines.reduce(0) { $0 + $1.debit } }
@@ -40,6 +42,7 @@ public struct JournalEntry: Sendable, Equatable {
         w.field("currency", currency.code)
         w.field("postingDate", String(RFC3339.format(micros: postingDate).prefix(10)))
         w.field("period", period)
+        w.field("part", part)
         w.key("lines")
         w.beginArray()
         for l in lines {
@@ -83,6 +86,8 @@ public struct JournalBook {
     public let detail: JournalDetail
     public let rounding: RoundingMode
     public let interval: Int64
+    /// Most lines in one entry (ERPs cap documents: SAP at 999 items); each customer's lines stay together.
+    public var maxLines = 200
     struct CumulativeKey: Hashable { var entity: String; var subject: String; var meter: String; var periodStart: Int64 }
     var cumulative: [CumulativeKey: (exact: Amount, posted: Int128)] = [:]
     var pending: [Int64: [BillingEvent]] = [:]
@@ -163,23 +168,34 @@ public struct JournalBook {
             let currency = Currency(code: parts[1])!
             var h = Hasher128()
             h.combine("journal/v1"); h.combine(entityId); h.combine(currency.code); h.combine(UInt64(bitPattern: start))
-            let journalId = "JE-" + h.finalize().description.prefix(20)
-            var lines: [JournalLine] = []
+            let baseId = h.finalize().description.prefix(20)
+            // Lines grouped by subject: each subject's lines balance on their own, so parts can be cut between subjects.
+            var groupsBySubject: [[(LineKey, (amount: Int128, events: [String], memo: String))]] = []
             for (k, v) in g.lines.sorted(by: { ($0.key.subject ?? "", $0.key.debitSide ? 0 : 1, $0.key.account) < ($1.key.subject ?? "", $1.key.debitSide ? 0 : 1, $1.key.account) }) {
                 guard v.amount != 0 else { continue }
-                var lh = Hasher128()
-                lh.combine(journalId); lh.combine(k.account); lh.combine(k.subject ?? ""); lh.combine(k.debitSide ? "D" : "C")
-                let memo = k.subject.map { "\(v.memo) \($0)" } ?? v.memo
-                lines.append(JournalLine(lineId: "JL-" + lh.finalize().description.prefix(20), account: k.account, subject: k.subject,
-                                         debit: k.debitSide ? v.amount : 0, credit: k.debitSide ? 0 : v.amount, memo: memo,
-                                         billingEvents: v.events))
+                if let last = groupsBySubject.last?.last, last.0.subject == k.subject { groupsBySubject[groupsBySubject.count - 1].append((k, v)) } else { groupsBySubject.append([(k, v)]) }
             }
-            guard !lines.isEmpty else { continue }
+            var chunks: [[(LineKey, (amount: Int128, events: [String], memo: String))]] = []
+            for grp in groupsBySubject {
+                if let last = chunks.last, last.count + grp.count <= maxLines { chunks[chunks.count - 1].append(contentsOf: grp) } else { chunks.append(grp) }
+            }
             let periods = g.periods.sorted().map { String(RFC3339.format(micros: $0).prefix(7)) }
-            let entry = JournalEntry(journalId: journalId, entity: entityId, currency: currency, postingDate: start,
-                                     period: Array(Set(periods)).sorted().joined(separator: ","), lines: lines)
-            if entry.isBalanced { out.append(entry) } else {
-                unbalanced.append(UnbalancedEntry(journalId: journalId, debit: entry.totalDebit, credit: entry.totalCredit))
+            for (pi, partLines) in chunks.enumerated() {
+                let journalId = "JE-\(baseId)-\(pi + 1)"
+                var lines: [JournalLine] = []
+                for (k, v) in partLines {
+                    var lh = Hasher128()
+                    lh.combine(journalId); lh.combine(k.account); lh.combine(k.subject ?? ""); lh.combine(k.debitSide ? "D" : "C")
+                    let memo = k.subject.map { "\(v.memo) \($0)" } ?? v.memo
+                    lines.append(JournalLine(lineId: "JL-" + lh.finalize().description.prefix(20), account: k.account, subject: k.subject,
+                                             debit: k.debitSide ? v.amount : 0, credit: k.debitSide ? 0 : v.amount, memo: memo,
+                                             billingEvents: v.events))
+                }
+                let entry = JournalEntry(journalId: journalId, entity: entityId, currency: currency, postingDate: start,
+                                         period: Array(Set(periods)).sorted().joined(separator: ","), part: pi + 1, lines: lines)
+                if entry.isBalanced { out.append(entry) } else {
+                    unbalanced.append(UnbalancedEntry(journalId: journalId, debit: entry.totalDebit, credit: entry.totalCredit))
+                }
             }
         }
         return out
