@@ -40,6 +40,9 @@ public struct Workload: Sendable {
         public var key: [UInt8]
         public var value: [UInt8]
         public var timestampMs: Int64
+        public init(key: [UInt8], value: [UInt8], timestampMs: Int64) {
+            self.key = key; self.value = value; self.timestampMs = timestampMs
+        }
     }
 
     static func uuid(_ g: inout SeededGenerator) -> String {

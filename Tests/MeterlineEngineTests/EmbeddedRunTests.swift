@@ -1,0 +1,158 @@
+import Foundation
+import MeterlineConfig
+import MeterlineCore
+import MeterlineEngine
+import MeterlineKafka
+import Testing
+
+/// A small config with exact, hand-checkable prices.
+let testConfigYAML = """
+meters:
+  - { slug: tokens, eventType: llm_tokens, aggregation: SUM, valueProperty: $.tokens, windowSize: HOUR }
+  - { slug: api_calls, eventType: api_request, aggregation: COUNT, windowSize: HOUR }
+priceBooks:
+  - id: std
+    version: 1
+    currency: USD
+    effectiveFrom: 2026-01-01T00:00:00Z
+    prices:
+      - meter: tokens
+        model: graduated
+        tiers:
+          - { upTo: "1000", unitAmount: "0.01" }
+          - { upTo: null, unitAmount: "0.005" }
+      - { meter: api_calls, model: per_unit, unitAmount: "0.25" }
+  - id: eu
+    version: 1
+    currency: EUR
+    effectiveFrom: 2026-01-01T00:00:00Z
+    prices:
+      - { meter: api_calls, model: per_unit, unitAmount: "0.25" }
+      - { meter: tokens, model: per_unit, unitAmount: "0.001" }
+customers:
+  - { subject: acme, entity: us-inc, priceBook: std }
+  - { subject: globex, entity: eu-gmbh, priceBook: eu }
+entities:
+  - { id: us-inc, currency: USD, accounts: { unbilledReceivable: "1210", usageRevenue: "4010" } }
+  - { id: eu-gmbh, currency: EUR, accounts: { unbilledReceivable: "1210", usageRevenue: "4020" } }
+"""
+
+func event(_ id: String, _ type: String, _ subject: String, _ time: String, _ data: String = "{}") -> Workload.Message {
+    let json = #"{"specversion":"1.0","id":"\#(id)","source":"test","type":"\#(type)","subject":"\#(subject)","time":"\#(time)","data":\#(data)}"#
+    return Workload.Message(key: Array(subject.utf8), value: Array(json.utf8), timestampMs: 0)
+}
+
+func jsonLines(_ path: String) throws -> [[String: Any]] {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct EmbeddedRunTests {
+    @Test func knownEventsThroughTheMockCluster() throws {
+        let config = try ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
+        let messages: [Workload.Message] = [
+            event("e1", "llm_tokens", "acme", "2026-10-01T00:10:00Z", #"{"tokens":1000}"#),
+            event("e2", "llm_tokens", "acme", "2026-10-01T02:20:00+02:00", #"{"tokens":"500"}"#), // 00:20Z
+            event("e2", "llm_tokens", "acme", "2026-10-01T00:20:00Z", #"{"tokens":500}"#),         // duplicate (source, id)
+            event("e3", "api_request", "globex", "2026-10-01T00:30:00Z"),
+            event("e4", "api_request", "globex", "2026-10-01T00:40:00.123456Z"),
+            Workload.Message(key: Array("acme".utf8), value: Array(#"{"specversion":"1.0","id":"bad""#.utf8), timestampMs: 0),
+            event("e6", "image_render", "acme", "2026-10-01T00:50:00Z"),
+            event("e5", "llm_tokens", "acme", "2026-10-01T02:00:00Z", #"{"tokens":100}"#),
+        ]
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-e2e-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var run = EmbeddedRun(config: config, workload: Workload(events: 0), outDirectory: out)
+        run.messages = messages
+        run.usagePartitions = 2
+        run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        let summary = try run.run()
+
+        // Conservation, read back from the output topics.
+        #expect(summary.produced == 8)
+        #expect(summary.counters.input == 8)
+        #expect(summary.counters.accepted == 5)
+        #expect(summary.counters.duplicate == 1)
+        #expect(summary.counters.rejected[.malformedJSON] == 1)
+        #expect(summary.counters.rejected[.unknownMeter] == 1)
+        #expect(summary.counters.balanced)
+        #expect(summary.complete)
+
+        // Billing: acme tokens 00:00 window Q=1500 → 1000×0.01 + 500×0.005 = 12.5; 02:00 window Q=100 → 13 − 12.5 = 0.5.
+        let billing = try jsonLines(out + "/billing-events.jsonl")
+        #expect(billing.count == 3)
+        func find(_ subject: String, _ window: String) -> [String: Any]? {
+            billing.first { $0["subject"] as? String == subject && $0["windowStart"] as? String == window }
+        }
+        let w0 = try #require(find("acme", "2026-10-01T00:00:00Z"))
+        #expect(w0["quantity"] as? String == "1500")
+        #expect(w0["amount"] as? String == "12.5")
+        #expect(w0["periodQuantity"] as? String == "1500")
+        #expect(w0["eventCount"] as? Int == 2)
+        #expect(w0["kind"] as? String == "usage")
+        let w2 = try #require(find("acme", "2026-10-01T02:00:00Z"))
+        #expect(w2["amount"] as? String == "0.5")
+        #expect(w2["periodQuantity"] as? String == "1600")
+        let g0 = try #require(find("globex", "2026-10-01T00:00:00Z"))
+        #expect(g0["meter"] as? String == "api_calls")
+        #expect(g0["quantity"] as? String == "2")
+        #expect(g0["amount"] as? String == "0.5")
+        #expect(g0["currency"] as? String == "EUR")
+
+        // Journal: one balanced entry per entity for 2026-10-01, exact minor units.
+        let journal = try jsonLines(out + "/journal-entries.jsonl")
+        #expect(journal.count == 2)
+        let us = try #require(journal.first { $0["entity"] as? String == "us-inc" })
+        #expect(us["postingDate"] as? String == "2026-10-01")
+        let usLines = try #require(us["lines"] as? [[String: Any]])
+        #expect(usLines.count == 2)
+        #expect(usLines.contains { $0["account"] as? String == "1210" && $0["debit"] as? Int == 1300 && $0["credit"] as? Int == 0 && $0["subject"] as? String == "acme" })
+        #expect(usLines.contains { $0["account"] as? String == "4010" && $0["debit"] as? Int == 0 && $0["credit"] as? Int == 1300 })
+        let eu = try #require(journal.first { $0["entity"] as? String == "eu-gmbh" })
+        let euLines = try #require(eu["lines"] as? [[String: Any]])
+        #expect(euLines.contains { $0["account"] as? String == "1210" && $0["debit"] as? Int == 50 })
+        #expect(euLines.contains { $0["account"] as? String == "4020" && $0["credit"] as? Int == 50 })
+        let ids = usLines.flatMap { ($0["billingEvents"] as? [String]) ?? [] }
+        #expect(Set(ids) == Set([w0["id"] as! String, w2["id"] as! String]))
+
+        // DLQ: reason codes, original payloads.
+        let dlq = try jsonLines(out + "/dlq.jsonl")
+        #expect(dlq.map { $0["reason"] as! String }.sorted() == ["MALFORMED_JSON", "UNKNOWN_METER"])
+
+        // Lineage: real zstd-framed files leading back to the events of each window.
+        let files = try FileManager.default.contentsOfDirectory(atPath: out + "/lineage").filter { $0.hasSuffix(".mlz") }
+        #expect(!files.isEmpty)
+        let lineageRef = try #require((w0["lineage"] as? [String])?.first)
+        #expect(lineageRef.hasSuffix("#acme|tokens||2026-10-01T00:00:00Z"))
+    }
+
+    @Test func sameInputGivesByteIdenticalOutputs() throws {
+        let config = try ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
+        var messages: [Workload.Message] = []
+        for i in 0..<300 {
+            let subject = i % 3 == 0 ? "globex" : "acme"
+            let minute = i / 5
+            let time = RFC3339.format(micros: RFC3339.parseMicros("2026-10-01T00:00:00Z")! + Int64(minute) * 60_000_000)
+            messages.append(event("id-\(i)", i % 2 == 0 ? "llm_tokens" : "api_request", subject, time, #"{"tokens":\#(i * 7 % 1000)}"#))
+        }
+        var outputs: [[String]] = []
+        for partitions: Int32 in [1, 3] {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-det-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            var run = EmbeddedRun(config: config, workload: Workload(events: 0), outDirectory: out)
+            run.messages = messages
+            run.usagePartitions = partitions
+            run.checkpointEvery = partitions == 1 ? 1_000 : 37
+            run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+            let summary = try run.run()
+            #expect(summary.complete)
+            // Each subject lives in one partition (key = subject), so outputs must not depend on the partition count.
+            let billing = try String(contentsOfFile: out + "/billing-events.jsonl", encoding: .utf8)
+                .replacingOccurrences(of: #""lineage":\["usage-\d+#"#, with: #""lineage":["usage-*#"#, options: .regularExpression)
+            let journal = try String(contentsOfFile: out + "/journal-entries.jsonl", encoding: .utf8)
+            outputs.append([billing, journal])
+        }
+        #expect(outputs[0] == outputs[1])
+    }
+}
