@@ -1,0 +1,69 @@
+import MeterlineCore
+import MeterlineLedger
+import Testing
+
+func billingEvent(_ i: Int, subject: String, amount: Amount, periodStart: Int64, postedAt: Int64) -> BillingEvent {
+    BillingEvent(id: String(repeating: "0", count: 8 - String(i).count) + String(i), kind: .usage, revision: 0, subject: subject, entity: "us", meter: "tokens", dimensions: [],
+                 windowStart: postedAt, windowEnd: postedAt + UTC.microsPerHour, periodStart: periodStart, periodEnd: periodStart + 31 * UTC.microsPerDay,
+                 quantity: .zero, periodQuantity: .zero, amount: amount, amountDelta: nil, currency: Currency(code: "USD")!,
+                 priceBookId: "std", priceBookVersion: 1, tiers: [], eventCount: 1, lineage: [], postedAt: postedAt)
+}
+
+@Suite struct JournalBookTests {
+    let entity = LegalEntity(id: "us", currency: Currency(code: "USD")!, unbilledReceivable: "1210", usageRevenue: "4010")
+
+    @Test func cumulativeRoundingHasNoDriftOver100kWindows() throws {
+        var book = JournalBook(entities: [entity])
+        let seed: UInt64 = 0xC0FFEE
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 11 }
+        let period = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        var exact: [String: Amount] = [:]
+        var events: [BillingEvent] = []
+        for i in 0..<100_000 {
+            let subject = "c-\(i % 10)"
+            // Amounts with 12 decimals, some negative (volume pricing can lower the period amount).
+            var raw = Int128(next() % 5_000_000_000_000)
+            if next() % 10 == 0 { raw = -raw / 3 }
+            let a = Amount(raw: raw)
+            exact[subject] = try (exact[subject] ?? .zero).adding(a)
+            events.append(billingEvent(i, subject: subject, amount: a, periodStart: period, postedAt: period + Int64(i % 720) * UTC.microsPerHour))
+        }
+        book.add(events)
+        var entries = book.post(through: period + 10 * UTC.microsPerDay)
+        entries += book.finish()
+        #expect(book.unbalanced.isEmpty)
+        #expect(entries.allSatisfy { $0.isBalanced }, "seed \(seed)")
+        for (subject, total) in exact {
+            var net: Int128 = 0
+            for e in entries { for l in e.lines where l.account == "1210" && l.subject == subject { net += l.debit - l.credit } }
+            let expected = try total.minorUnits(digits: 2, mode: .halfAwayFromZero)
+            #expect(net == expected, "subject \(subject), seed \(seed)")
+        }
+    }
+
+    @Test func negativeIncrementReversesTheSides() throws {
+        var book = JournalBook(entities: [entity])
+        let p = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        book.add([billingEvent(1, subject: "c", amount: try Amount("-2.50"), periodStart: p, postedAt: p)])
+        let entries = book.finish()
+        let lines = try #require(entries.first?.lines)
+        #expect(lines.contains { $0.account == "4010" && $0.debit == 250 })
+        #expect(lines.contains { $0.account == "1210" && $0.credit == 250 })
+    }
+
+    @Test func largeIntervalsSplitIntoBalancedPartsAndIdsAreStable() throws {
+        func entries() throws -> [JournalEntry] {
+            var book = JournalBook(entities: [entity])
+            book.maxLines = 10
+            let p = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+            book.add(try (0..<23).map { billingEvent($0, subject: "c-\($0)", amount: try Amount("1.005"), periodStart: p, postedAt: p) })
+            return book.finish()
+        }
+        let a = try entries(), b = try entries()
+        #expect(a.count == 5) // 23 customers × 2 lines, ≤ 10 lines per part
+        #expect(a.allSatisfy { $0.isBalanced && $0.lines.count <= 10 })
+        #expect(a.map { $0.json() } == b.map { $0.json() })
+        #expect(Set(a.map(\.journalId)).count == 5)
+    }
+}

@@ -1,0 +1,151 @@
+import MeterlineConfig
+import MeterlineCore
+import MeterlinePipeline
+import Testing
+
+let pipelineConfigYAML = """
+meters:
+  - { slug: tokens, eventType: llm_tokens, aggregation: SUM, valueProperty: $.tokens, windowSize: HOUR }
+  - { slug: peak, eventType: gauge, aggregation: MAX, valueProperty: $.v, windowSize: HOUR }
+priceBooks:
+  - id: std
+    version: 1
+    currency: USD
+    effectiveFrom: 2026-01-01T00:00:00Z
+    prices:
+      - meter: tokens
+        model: graduated
+        minimum: "100"
+        tiers:
+          - { upTo: "1000", unitAmount: "0.01", flatAmount: "1" }
+          - { upTo: null, unitAmount: "0.005" }
+      - { meter: peak, model: per_unit, unitAmount: "2" }
+customers:
+  - { subject: "c-*", entity: us, priceBook: std }
+entities:
+  - { id: us, currency: USD, accounts: { unbilledReceivable: "1210", usageRevenue: "4010" } }
+"""
+
+struct Input {
+    var partition: Int32
+    var json: String
+}
+
+func tokens(_ id: String, _ subject: String, _ time: String, _ n: Int) -> String {
+    #"{"specversion":"1.0","id":"\#(id)","source":"s","type":"llm_tokens","subject":"\#(subject)","time":"\#(time)","data":{"tokens":\#(n)}}"#
+}
+
+let now = RFC3339.parseMicros("2027-01-01T00:00:00Z")!
+
+/// Runs inputs through a pipeline, checkpointing every `every` messages; returns all outputs.
+func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil) throws -> (billing: [BillingEvent], dlq: [DLQRecord], counters: Counters) {
+    let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+    let p = Pipeline(config: config)
+    var billing: [BillingEvent] = []
+    var dlq: [DLQRecord] = []
+    for (i, input) in inputs.enumerated() {
+        var bytes = Array(input.json.utf8)
+        bytes.withUnsafeMutableBytes { p.process(partition: input.partition, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        if (i + 1) % every == 0 {
+            let c = p.checkpoint()
+            billing += c.billing
+            dlq += c.dlq
+        }
+    }
+    p.finish(closePeriodsEndingBy: finishBy)
+    let c = p.checkpoint()
+    return (billing + c.billing, dlq + c.dlq, p.counters)
+}
+
+@Suite struct PipelineTests {
+    @Test func lateEventIntoAClosedWindowGivesOneRevisionWithTheExactDelta() throws {
+        let inputs = [
+            Input(partition: 0, json: tokens("a", "c-1", "2026-10-01T00:10:00Z", 900)),
+            Input(partition: 0, json: tokens("b", "c-1", "2026-10-01T03:00:00Z", 10)),   // closes 00:00 (watermark 02:55)
+            Input(partition: 0, json: tokens("c", "c-1", "2026-10-01T00:30:00Z", 200)),  // 2.5 h late, window closed
+            Input(partition: 0, json: tokens("d", "c-1", "2026-10-01T05:00:00Z", 1)),    // crosses an hour: publishes the revision
+        ]
+        let out = try run(inputs)
+        #expect(out.counters.accepted == 4 && out.counters.balanced)
+        let w0 = out.billing.filter { $0.windowStart == RFC3339.parseMicros("2026-10-01T00:00:00Z")! }
+        #expect(w0.count == 2)
+        let first = try #require(w0.first { $0.kind == .usage })
+        // 900 × 0.01 + base fee 1 = 10
+        #expect(first.amount == (try Amount("10")))
+        let rev = try #require(w0.first { $0.kind == .revision })
+        #expect(rev.revision == 1)
+        #expect(rev.quantity == (try Quantity("1100")))
+        // Period moves 910 → 1110: price(1110) − price(910) = (1 + 10 + 110 × 0.005) − (1 + 9.1) = 11.55 − 10.1 = 1.45
+        #expect(rev.amountDelta == (try Amount("1.45")))
+        #expect(rev.amount == (try Amount("11.45")))
+        #expect(rev.id != first.id)
+        // All windows of the period sum to price(Q_period) = price(1111) = 1 + 10 + 111 × 0.005 = 11.555.
+        let total = try out.billing.reduce(Amount.zero) { try $0.adding($1.postedAmount) }
+        #expect(total == (try Amount("11.555")))
+    }
+
+    @Test func eventBeyondTheCorrectionHorizonIsDeadLettered() throws {
+        let inputs = [
+            Input(partition: 0, json: tokens("a", "c-1", "2026-10-01T00:10:00Z", 5)),
+            Input(partition: 0, json: tokens("b", "c-1", "2026-11-05T00:00:00Z", 5)),  // watermark passes Nov 1 + 3 d
+            Input(partition: 0, json: tokens("c", "c-1", "2026-10-31T23:00:00Z", 5)),  // October is closed
+        ]
+        let out = try run(inputs)
+        #expect(out.dlq.map(\.reason) == [.latePeriodClosed])
+        #expect(out.counters.latePeriodClosed[RFC3339.parseMicros("2026-10-01T00:00:00Z")!] == 1)
+        #expect(out.counters.input == 3 && out.counters.accepted == 2 && out.counters.rejectedTotal == 1)
+        // Closing October emitted its true-up to the minimum: 100 − (1 + 0.05).
+        let trueUp = try #require(out.billing.first { $0.kind == .trueUp })
+        #expect(trueUp.reason == "minimum")
+        #expect(trueUp.amount == (try Amount("98.95")))
+    }
+
+    @Test func checkpointCadenceAndPartitionInterleavingDoNotChangeOutputs() throws {
+        var g = SplitMix(seed: 7)
+        var inputs: [Input] = []
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        for i in 0..<2_000 {
+            if i >= 1_900 { inputs.append(inputs[i - 1_900]); continue } // producer retries: byte-identical resends
+            clock += Int64(g.next() % 20) * 1_000_000
+            let subject = "c-\(g.next() % 7)"
+            let partition = Int32(subject.utf8.last! % 3) // key = subject: a subject stays in one partition
+            let late = g.next() % 50 == 0 ? 3 * UTC.microsPerHour : 0
+            inputs.append(Input(partition: partition, json: tokens("id-\(i)", subject, RFC3339.format(micros: clock - late), Int(g.next() % 500))))
+        }
+        let a = try run(inputs, every: .max)
+        let b = try run(inputs, every: 13)
+        // Reorder across partitions while keeping each partition's own order.
+        var byPartition: [Int32: [Input]] = [:]
+        for i in inputs { byPartition[i.partition, default: []].append(i) }
+        let interleaved = byPartition.keys.sorted(by: >).flatMap { byPartition[$0]! }
+        let c = try run(interleaved, every: 101)
+        func canonical(_ x: [BillingEvent]) -> [String] { x.map { $0.json().replacingOccurrences(of: #""offset":\d+"#, with: "", options: .regularExpression) }.sorted() }
+        #expect(a.counters.balanced && b.counters.balanced && c.counters.balanced, "seed 7")
+        #expect(a.counters.duplicate == 100, "seed 7")
+        #expect(canonical(a.billing) == canonical(b.billing), "seed 7")
+        #expect(canonical(a.billing) == canonical(c.billing), "seed 7")
+    }
+
+    @Test func nonAdditiveMeterRatesThePeriodAggregate() throws {
+        func gauge(_ id: String, _ time: String, _ v: String) -> Input {
+            Input(partition: 0, json: #"{"specversion":"1.0","id":"\#(id)","source":"s","type":"gauge","subject":"c-1","time":"\#(time)","data":{"v":\#(v)}}"#)
+        }
+        let out = try run([gauge("a", "2026-10-01T00:10:00Z", "5"), gauge("b", "2026-10-01T01:10:00Z", "3"),
+                           gauge("c", "2026-10-01T02:10:00Z", "8"), gauge("d", "2026-10-01T04:10:00Z", "1")])
+        // Period MAX goes 5 → 5 → 8 → 8: amounts 10, 0, 6, 0 (per unit 2) = price(8) = 16.
+        let amounts = out.billing.sorted { $0.windowStart < $1.windowStart }.map(\.amount.description)
+        #expect(amounts == ["10", "0", "6", "0"])
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
