@@ -142,8 +142,8 @@ public struct JournalBook {
             c.posted = target
             cumulative[ck] = c
             let gk = "\(e.entity)|\(e.currency.code)"
-            var g = groups[gk] ?? Group()
-            g.periods.insert(e.periodStart)
+            // Mutate the group in place: a local copy would copy its line dictionary per event (quadratic).
+            groups[gk, default: Group()].periods.insert(e.periodStart)
             if now != 0 {
                 let subject: String? = detail == .customer ? e.subject : nil
                 let revenue = entity.revenueAccount(meter: e.meter)
@@ -152,13 +152,11 @@ public struct JournalBook {
                 let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
                 let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
                 for k in [dr, cr] {
-                    var l = g.lines[k] ?? (0, [], k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue")
-                    l.amount += now.magnitude > 0 ? Int128(now.magnitude) : 0
-                    if l.events.last != e.id { l.events.append(e.id) }
-                    g.lines[k] = l
+                    let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
+                    groups[gk]!.lines[k, default: (0, [], memo)].amount += Int128(now.magnitude)
+                    if groups[gk]!.lines[k]!.events.last != e.id { groups[gk]!.lines[k]!.events.append(e.id) }
                 }
             }
-            groups[gk] = g
         }
         var out: [JournalEntry] = []
         for gk in groups.keys.sorted() {

@@ -65,7 +65,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Run against librdkafka's in-process mock cluster with a synthetic workload.")
     var embedded = false
 
-    @Option(help: "Config file (YAML). Default for --embedded: examples/meterline.yaml.")
+    @Option(help: "Config file (YAML). Default for --embedded: the compiled-in copy of examples/meterline.yaml.")
     var config: String?
 
     @Option(help: "Number of synthetic events (--embedded).")
@@ -89,7 +89,12 @@ struct Run: ParsableCommand {
     mutating func run() throws {
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .warning)
         if embedded {
-            let cfg = try loadConfig(config ?? "examples/meterline.yaml")
+            let cfg: Configuration
+            if let config { cfg = try loadConfig(config) } else {
+                do { cfg = try ConfigLoader.parse(yaml: EmbeddedDefaults.configYAML, file: "(embedded) " + EmbeddedDefaults.configFileName) } catch {
+                    throw fail("the embedded default config does not load: \(error)")
+                }
+            }
             guard events >= 0 else { throw fail("--events must not be negative") }
             var workload = Workload(events: events)
             workload.seed = seed

@@ -127,6 +127,14 @@ struct EmbeddedRunTests {
         #expect(lineageRef.hasSuffix("#acme|tokens||2026-10-01T00:00:00Z"))
     }
 
+    @Test func embeddedDefaultConfigIsTheExampleFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = try String(contentsOf: root.appendingPathComponent(EmbeddedDefaults.configFileName), encoding: .utf8)
+        #expect(file == EmbeddedDefaults.configYAML)
+        let config = try ConfigLoader.parse(yaml: EmbeddedDefaults.configYAML, file: "embedded")
+        #expect(config.meters.count == 2 && config.entities.count == 2)
+    }
+
     @Test func sameInputGivesByteIdenticalOutputs() throws {
         let config = try ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
         var messages: [Workload.Message] = []
