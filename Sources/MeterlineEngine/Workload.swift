@@ -5,19 +5,6 @@
 // Must never import: CRdKafka or CZstd directly (only through MeterlineKafka / MeterlineLineage).
 import MeterlineCore
 
-/// A seeded SplitMix64 generator: the same seed gives the same workload on every machine.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A synthetic usage workload: CloudEvents JSON lines for `customers` subjects over `hours` hours,
 /// with exact duplicates, late events, malformed JSON and unknown event types mixed in at fixed rates.
 /// Invariant: the same parameters give byte-identical messages in the same order.

@@ -101,7 +101,7 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil) throws ->
     }
 
     @Test func checkpointCadenceAndPartitionInterleavingDoNotChangeOutputs() throws {
-        var g = SplitMix(seed: 7)
+        var g = SeededGenerator(seed: 7)
         var inputs: [Input] = []
         var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
         for i in 0..<2_000 {
@@ -135,17 +135,5 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil) throws ->
         // Period MAX goes 5 → 5 → 8 → 8: amounts 10, 0, 6, 0 (per unit 2) = price(8) = 16.
         let amounts = out.billing.sorted { $0.windowStart < $1.windowStart }.map(\.amount.description)
         #expect(amounts == ["10", "0", "6", "0"])
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
