@@ -159,6 +159,13 @@ public struct EventParser {
         guard data.count <= limits.maxMessageBytes else {
             throw Rejection(.tooLarge, "message of \(data.count) bytes exceeds \(limits.maxMessageBytes)")
         }
+        if data.count > 0 {
+            // The value is spliced into a rebuilt event: it must be exactly one JSON value, or it could inject attributes.
+            var d = JSONScanner(data, maxDepth: limits.maxDepth)
+            _ = try d.scanValue(depth: 1)
+            d.skipWhitespace()
+            guard d.pos == d.end else { throw Rejection(.malformedJSON, "binary-mode data is not a single JSON value (trailing bytes at \(d.pos))") }
+        }
         var buf = scratch
         buf.removeAll(keepingCapacity: true)
         buf.append(UInt8(ascii: "{"))
@@ -232,10 +239,17 @@ public struct EventParser {
         let subjectRef = try requireString(s, subject, "subject")
         let timeRef = try requireString(s, time, "time")
         let maxId = limits.maxIdentifierBytes
-        for (ref, name) in [(idRef, "id"), (sourceRef, "source"), (subjectRef, "subject")] where ref.end - ref.start > maxId {
-            throw Rejection(.tooLarge, "attribute '\(name)' is longer than \(maxId) bytes")
+        // Limits count decoded bytes; escapes are only decoded when the raw text is over the limit.
+        if EventParser.decodedLength(s.base, idRef) > maxId { throw Rejection(.tooLarge, "attribute 'id' is longer than \(maxId) bytes") }
+        if EventParser.decodedLength(s.base, sourceRef) > maxId { throw Rejection(.tooLarge, "attribute 'source' is longer than \(maxId) bytes") }
+        if EventParser.decodedLength(s.base, subjectRef) > maxId { throw Rejection(.tooLarge, "attribute 'subject' is longer than \(maxId) bytes") }
+        let parsedTime: Int64?
+        if timeRef.escaped {
+            parsedTime = JSONScanner.unescape(s.base, timeRef).withUnsafeBytes { RFC3339.parseMicros($0) }
+        } else {
+            parsedTime = RFC3339.parseMicros(UnsafeRawBufferPointer(rebasing: s.base[timeRef.start..<timeRef.end]))
         }
-        guard !timeRef.escaped, let t = RFC3339.parseMicros(UnsafeRawBufferPointer(rebasing: s.base[timeRef.start..<timeRef.end])) else {
+        guard let t = parsedTime else {
             throw Rejection(.badTime, "time \"\(String(decoding: JSONScanner.unescape(s.base, timeRef), as: UTF8.self))\" is not a valid RFC 3339 date-time")
         }
         if t > nowMicros &+ limits.maxFutureMicros {
@@ -300,6 +314,11 @@ public struct EventParser {
         }
         return ParsedEvent(id: idRef, source: sourceRef, type: typeRef, subject: subjectRef, timeMicros: t, data: data,
                            identity: identity, subjectHash: subjectHash, typeIndex: typeIndex)
+    }
+
+    @inlinable
+    static func decodedLength(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> Int {
+        ref.escaped ? JSONScanner.unescape(base, ref).count : ref.end - ref.start
     }
 
     @inlinable

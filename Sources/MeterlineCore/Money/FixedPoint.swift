@@ -102,7 +102,16 @@ public enum FixedPoint {
             if expNegative { exponent = -exponent }
         }
         if i != n { return .failure(DecimalError(.syntax, "unexpected character in number")) }
-        if droppedNonZero { return .failure(DecimalError(.tooPrecise, "more than \(scale) fractional digits")) }
+        if droppedNonZero {
+            // Digits were dropped because the mantissa overflowed: if the kept part cannot be scaled either, the
+            // number is too large (overflow), not merely too precise.
+            // The first dropped digit lies within the scale exactly when keptShift ≥ 1: then the scaled value needs it.
+            let keptShift = scale + exponent - fractionDigits
+            if keptShift >= 1 {
+                return .failure(DecimalError(.overflow, "number too large"))
+            }
+            return .failure(DecimalError(.tooPrecise, "more than \(scale) fractional digits"))
+        }
         if mantissa == 0 { return .success(0) }
         // value = mantissa × 10^(exponent − fractionDigits); raw = value × 10^scale
         let shift = scale + exponent - fractionDigits
