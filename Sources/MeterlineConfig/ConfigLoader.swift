@@ -46,6 +46,14 @@ public enum ConfigLoader {
             root = r
         } catch let e as ConfigError {
             throw e
+        } catch let e as YamlError {
+            var mark: Mark? = nil
+            var problem = "\(e)"
+            switch e {
+            case .scanner(_, let p, let m, _), .parser(_, let p, let m, _), .composer(_, let p, let m, _): mark = m; problem = p
+            default: break
+            }
+            throw ConfigError(problems: [ConfigProblem(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: "$", message: "not valid YAML: \(problem)")])
         } catch {
             throw ConfigError(problems: [ConfigProblem(file: file, line: 0, column: 0, path: "$", message: "not valid YAML: \(error)")])
         }
@@ -161,12 +169,21 @@ struct Context {
         for (i, n) in sequence(top["priceBooks"], "priceBooks", required: true, parent: root).enumerated() {
             if let b = priceBook(n, "priceBooks[\(i)]", meters: Set(meters.map(\.slug))) { books.append(b) }
         }
+        var bookVersions = Set<String>()
+        let bookNodes = sequence(top["priceBooks"], "priceBooks", required: false, parent: root)
+        for (i, b) in books.enumerated() where !bookVersions.insert("\(b.id)@\(b.version)").inserted {
+            fail(i < bookNodes.count ? bookNodes[i] : top["priceBooks"], "priceBooks[\(i)]", "duplicate price book '\(b.id)' version \(b.version)")
+        }
         var entities: [LegalEntity] = []
+        var entityIds = Set<String>()
         for (i, n) in sequence(top["entities"], "entities", required: true, parent: root).enumerated() {
-            if let e = entity(n, "entities[\(i)]", meters: Set(meters.map(\.slug))) { entities.append(e) }
+            if let e = entity(n, "entities[\(i)]", meters: Set(meters.map(\.slug))) {
+                if !entityIds.insert(e.id).inserted { fail(n, "entities[\(i)]", "duplicate entity id '\(e.id)'") }
+                entities.append(e)
+            }
         }
         var contracts: [Contract] = []
-        let bookIds = Set(books.map(\.id)), entityIds = Set(entities.map(\.id))
+        let bookIds = Set(books.map(\.id))
         var subjects = Set<String>()
         for (i, n) in sequence(top["customers"], "customers", required: false, parent: root).enumerated() {
             let p = "customers[\(i)]"
