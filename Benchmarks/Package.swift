@@ -14,7 +14,11 @@ let package = Package(
     ],
     targets: [
         // Deterministic event generator shared by the suites.
-        .target(name: "BenchmarkSupport", path: "Sources/BenchmarkSupport"),
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "MeterlineCore", package: "Meterline")],
+            path: "Sources/BenchmarkSupport"
+        ),
         .executableTarget(
             name: "Core",
             dependencies: [

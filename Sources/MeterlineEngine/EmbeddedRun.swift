@@ -138,10 +138,13 @@ public struct EmbeddedRun {
         summary.billingReadBack = billing.count
         summary.journalReadBack = journal.count
         summary.dlqReadBack = dlq.count
-        try OutputFiles.writeJSONL(staging + "/billing-events.jsonl", billing.map(\.value), sortKeys: ["postedAt", "id"])
-        try OutputFiles.writeJSONL(staging + "/journal-entries.jsonl", journal.map(\.value), sortKeys: ["postingDate", "entity", "currency", "journalId"])
-        try OutputFiles.writeJSONL(staging + "/dlq.jsonl", dlq.map(\.value), sortKeys: ["source", "offset"])
-        summary.totals = try OutputFiles.totals(billing: billing.map(\.value), journal: journal.map(\.value), entities: config.entities)
+        // Each record is parsed once, for both the sort order and the totals.
+        let billingRecords = OutputFiles.parse(billing.map(\.value))
+        let journalRecords = OutputFiles.parse(journal.map(\.value))
+        try OutputFiles.writeJSONL(staging + "/billing-events.jsonl", billingRecords, sortKeys: ["postedAt", "id"])
+        try OutputFiles.writeJSONL(staging + "/journal-entries.jsonl", journalRecords, sortKeys: ["postingDate", "entity", "currency", "journalId"])
+        try OutputFiles.writeJSONL(staging + "/dlq.jsonl", OutputFiles.parse(dlq.map(\.value)), sortKeys: ["source", "offset"])
+        summary.totals = try OutputFiles.totals(billing: billingRecords, journal: journalRecords, entities: config.entities)
 
         try? FileManager.default.removeItem(atPath: outDirectory)
         try FileManager.default.moveItem(atPath: staging, toPath: outDirectory)
@@ -152,27 +155,34 @@ public struct EmbeddedRun {
 
 /// Writing and summarizing output files.
 public enum OutputFiles {
+    /// A JSON record: its bytes as received and its top-level object (empty when it is not an object).
+    public typealias Record = (object: [String: Any], bytes: [UInt8])
+
+    /// Parses each record once.
+    public static func parse(_ records: [[UInt8]]) -> [Record] {
+        records.map { ((try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] ?? [:], $0) }
+    }
+
     /// Writes JSON lines sorted by the given top-level keys (compared as strings, numbers numerically).
-    public static func writeJSONL(_ path: String, _ records: [[UInt8]], sortKeys: [String]) throws {
-        let parsed: [(keys: [String], bytes: [UInt8])] = records.map { r in
-            let obj = (try? JSONSerialization.jsonObject(with: Data(r))) as? [String: Any] ?? [:]
-            return (sortKeys.map { k in
-                if let n = obj[k] as? NSNumber { return String(format: "%020lld", n.int64Value) }
-                return obj[k].map { "\($0)" } ?? ""
-            }, r)
+    public static func writeJSONL(_ path: String, _ records: [Record], sortKeys: [String]) throws {
+        let keyed: [(keys: [String], bytes: [UInt8])] = records.map { r in
+            (sortKeys.map { k in
+                if let n = r.object[k] as? NSNumber { return String(format: "%020lld", n.int64Value) }
+                return r.object[k].map { "\($0)" } ?? ""
+            }, r.bytes)
         }
-        let sorted = parsed.sorted { $0.keys.lexicographicallyPrecedes($1.keys) }
+        let sorted = keyed.sorted { $0.keys.lexicographicallyPrecedes($1.keys) }
         var data = Data()
         for r in sorted { data.append(contentsOf: r.bytes); data.append(0x0A) }
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// Σ billed amounts (exact) and Σ journal net receivable (minor units) per entity|currency.
-    public static func totals(billing: [[UInt8]], journal: [[UInt8]], entities: [LegalEntity]) throws -> [String: (billed: Amount, journalMinor: Int128, currency: Currency)] {
+    public static func totals(billing: [Record], journal: [Record], entities: [LegalEntity]) throws -> [String: (billed: Amount, journalMinor: Int128, currency: Currency)] {
         var out: [String: (billed: Amount, journalMinor: Int128, currency: Currency)] = [:]
         for r in billing {
-            guard let o = try JSONSerialization.jsonObject(with: Data(r)) as? [String: Any],
-                  let entity = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur) else { continue }
+            let o = r.object
+            guard let entity = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur) else { continue }
             let amountText = (o["amountDelta"] as? String) ?? (o["amount"] as? String) ?? "0"
             let a = try Amount(amountText)
             let k = "\(entity)|\(cur)"
@@ -181,8 +191,8 @@ public enum OutputFiles {
             out[k] = t
         }
         for r in journal {
-            guard let o = try JSONSerialization.jsonObject(with: Data(r)) as? [String: Any],
-                  let entityId = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur),
+            let o = r.object
+            guard let entityId = o["entity"] as? String, let cur = o["currency"] as? String, let currency = Currency(code: cur),
                   let lines = o["lines"] as? [[String: Any]], let entity = entities.first(where: { $0.id == entityId }) else { continue }
             let k = "\(entityId)|\(cur)"
             var t = out[k] ?? (.zero, 0, currency)

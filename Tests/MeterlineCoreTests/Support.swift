@@ -1,17 +1,8 @@
 import Foundation
 @testable import MeterlineCore
 
-/// SplitMix64: a tiny, fast seeded generator so every randomized failure can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Test helpers on the project's seeded generator (MeterlineCore.SeededGenerator, SplitMix64).
+extension SeededGenerator {
     /// Uniform in 0..<n (n > 0); modulo bias is irrelevant for test data.
     mutating func below(_ n: UInt64) -> UInt64 { next() % n }
     /// Uniform-ish in 0..<n for n up to Int128.max.

@@ -1,3 +1,5 @@
+import MeterlineCore
+
 /// Deterministic generator of CloudEvents usage lines for the benchmarks (and for the orjson reference,
 /// which reads the same lines from the file `writeLines` produces).
 ///
@@ -5,18 +7,6 @@
 /// `{"specversion":"1.0","id":"<uuid>","source":"llm-proxy","type":"llm_tokens","subject":"us-cust-17",
 ///   "time":"2026-10-01T05:17:23.123456Z","datacontenttype":"application/json","data":{"tokens":1234,"model":"large"}}`
 /// (one line, 210–230 bytes); about 10 % carry `tokens` as a numeric string ("1234").
-public struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 public struct GeneratedEvents {
     /// One JSON document per element, without a trailing newline.
     public var lines: [[UInt8]]
@@ -44,7 +34,7 @@ public enum EventGenerator {
     /// spans up to 30 days), `duplicateRate` of them exact copies of one of the previous 100 lines.
     public static func generate(count: Int, subjects: Int = 1_000, spanMicros: Int64 = 3_600_000_000,
                                 duplicateRate: Double = 0, seed: UInt64 = 42) -> GeneratedEvents {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var lines: [[UInt8]] = []
         var subjectOf: [Int] = []
         lines.reserveCapacity(count)
