@@ -88,6 +88,9 @@ public struct JournalBook {
     public let interval: Int64
     /// Most lines in one entry (ERPs cap documents: SAP at 999 items); each customer's lines stay together.
     public var maxLines = 200
+    /// Mixed into journal ids when set, so adjustment entries of a backfill never collide with the ids of
+    /// entries posted earlier for the same (entity, currency, interval).
+    public var idNamespace = ""
     struct CumulativeKey: Hashable { var entity: String; var subject: String; var meter: String; var periodStart: Int64 }
     var cumulative: [CumulativeKey: (exact: Amount, posted: Int128)] = [:]
     var pending: [Int64: [BillingEvent]] = [:]
@@ -165,7 +168,7 @@ public struct JournalBook {
             let entityId = parts[0]
             let currency = Currency(code: parts[1])!
             var h = Hasher128()
-            h.combine("journal/v1"); h.combine(entityId); h.combine(currency.code); h.combine(UInt64(bitPattern: start))
+            h.combine("journal/v1"); if !idNamespace.isEmpty { h.combine(idNamespace) }; h.combine(entityId); h.combine(currency.code); h.combine(UInt64(bitPattern: start))
             let baseId = h.finalize().description.prefix(20)
             // Lines grouped by subject: each subject's lines balance on their own, so parts can be cut between subjects.
             var groupsBySubject: [[(LineKey, (amount: Int128, events: [String], memo: String))]] = []

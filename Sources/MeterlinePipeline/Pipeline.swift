@@ -26,6 +26,10 @@ public final class Pipeline {
     public let sourcePrefix: String
     /// Write DUPLICATE records to the DLQ too (they are always counted).
     public var duplicatesToDLQ = false
+    /// When set, events whose time lies outside are counted in `outOfRange` and not rated (backfill).
+    public var acceptRange: Range<Int64>? = nil
+    /// Source names by partition (e.g. input file names in a backfill); default "<prefix>-<partition>".
+    public var sourceNames: [Int32: String] = [:]
 
     public init(config: Configuration, sourcePrefix: String = "usage") {
         self.config = config
@@ -39,7 +43,7 @@ public final class Pipeline {
     func slot(_ partition: Int32) -> Int {
         if let s = slots[partition] { return s }
         let s = states.count
-        states.append(PartitionState(partition: partition, sourceName: "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros))
+        states.append(PartitionState(partition: partition, sourceName: sourceNames[partition] ?? "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros))
         slots[partition] = s
         return s
     }
@@ -89,6 +93,11 @@ public final class Pipeline {
         if let k = key, k.count > 0 {
             let subj = UnsafeRawBufferPointer(rebasing: base[e.subject.start..<e.subject.end])
             if e.subject.escaped || !k.elementsEqual(subj) { states[s].counters.keyMismatch += 1 }
+        }
+        if let r = acceptRange, !r.contains(e.timeMicros) {
+            states[s].counters.input -= 1
+            states[s].counters.outOfRange += 1
+            return
         }
         guard let contractIndex = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")

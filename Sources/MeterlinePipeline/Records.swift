@@ -106,13 +106,15 @@ public struct Counters: Sendable, Equatable {
     /// Records whose Kafka key differs from their subject (processed anyway).
     public var keyMismatch = 0
     public var revisions = 0
+    /// Events outside a run's accepted event-time range (backfill `--from/--to`): counted, not rated, and not part of `input`.
+    public var outOfRange = 0
     public init() {}
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
     public var balanced: Bool { input == accepted + duplicate + rejectedTotal }
 
     public mutating func add(_ o: Counters) {
-        input += o.input; accepted += o.accepted; duplicate += o.duplicate; keyMismatch += o.keyMismatch; revisions += o.revisions
+        input += o.input; accepted += o.accepted; duplicate += o.duplicate; keyMismatch += o.keyMismatch; revisions += o.revisions; outOfRange += o.outOfRange
         for (k, v) in o.rejected { rejected[k, default: 0] += v }
         for (k, v) in o.latePeriodClosed { latePeriodClosed[k, default: 0] += v }
     }

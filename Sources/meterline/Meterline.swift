@@ -19,8 +19,9 @@ struct Meterline: ParsableCommand {
         Example:
           meterline run --embedded                 # the whole path on librdkafka's in-process mock cluster
           meterline price --config examples/meterline.yaml --price-book standard --meter tokens --quantity 2500000
+          meterline backfill --config examples/meterline.yaml --from 2026-10-01T00:00:00Z --to 2026-11-01T00:00:00Z --input oct.jsonl.zst --out bf
         """,
-        subcommands: [Run.self, Price.self, ValidateConfig.self]
+        subcommands: [Run.self, BackfillCommand.self, Price.self, ValidateConfig.self, Generate.self]
     )
 }
 

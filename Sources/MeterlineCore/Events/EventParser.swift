@@ -353,6 +353,29 @@ public struct EventParser {
         }
     }
 
+    /// The subject hash of a structured-mode event without validating it (for routing to a shard before the
+    /// owning shard parses it): scans top-level members only. Nil when there is no string `subject`
+    /// (the event will be rejected by whichever shard gets it).
+    public static func peekSubjectHash(_ message: UnsafeRawBufferPointer) -> Hash128? {
+        var s = JSONScanner(message, maxDepth: 64)
+        s.skipWhitespace()
+        guard s.peek() == UInt8(ascii: "{") else { return nil }
+        s.pos += 1
+        while true {
+            s.skipWhitespace()
+            guard let k = try? s.scanString(), (try? s.expect(UInt8(ascii: ":"))) != nil, let v = try? s.scanValue(depth: 1) else { return nil }
+            if keyIs(s, k, kSubject) {
+                guard v.kind == .string else { return nil }
+                var h = Hasher128()
+                combineString(&h, s.base, v)
+                return h.finalize()
+            }
+            s.skipWhitespace()
+            guard s.peek() == UInt8(ascii: ",") else { return nil }
+            s.pos += 1
+        }
+    }
+
     /// Decodes a string field of a parsed event (slow path: allocates).
     public static func string(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> String {
         String(decoding: ref.escaped ? JSONScanner.unescape(base, ref) : Array(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end])), as: UTF8.self)

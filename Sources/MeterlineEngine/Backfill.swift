@@ -1,0 +1,275 @@
+import Foundation
+import MeterlineCore
+import MeterlineKafka
+import MeterlineLedger
+import MeterlineLineage
+import MeterlinePipeline
+
+/// A backfill failed before producing a complete output directory; the message is one line.
+public struct BackfillError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// `meterline backfill`: re-rates a closed event-time range [from, to) from JSONL / JSONL.zst files or a
+/// Kafka topic, with the same pipeline, ledger and lineage code as the streaming engine.
+///
+/// A backfill knows every event of the range, so lateness is moot: windows close at end of input, which
+/// makes the outputs independent of input order across files, of `shards` and of checkpoint cadence.
+/// Periods ending by `to` are closed (true-ups). Outputs are staged in `<out>.partial` and renamed at the end.
+public struct Backfill {
+    public var config: Configuration
+    public var from: Int64
+    public var to: Int64
+    public var inputs: [String] = []
+    /// Alternative input: a topic read from the offsets for `from` to the end offsets at start.
+    public var topic: String? = nil
+    public var kafka: [String: String] = [:]
+    public var out: String
+    public var previous: String? = nil
+    public var shards = 1
+    /// Lineage is flushed every this many input lines (one lineage file per source per flush).
+    public var checkpointLines = 1_000_000
+    public var progress: Progress? = nil
+    /// Processing time for FUTURE_TIME; default: the wall clock.
+    public var now: Int64 = wallClockMicros()
+
+    public init(config: Configuration, from: Int64, to: Int64, out: String) {
+        self.config = config
+        self.from = from
+        self.to = to
+        self.out = out
+    }
+
+    public func run() throws -> BackfillReport {
+        let started = Date()
+        guard to > from else { throw BackfillError("--to \(RFC3339.format(micros: to)) is not after --from \(RFC3339.format(micros: from))") }
+        guard shards >= 1 && shards <= 256 else { throw BackfillError("--shards must be in 1...256") }
+        guard inputs.isEmpty != (topic == nil) else { throw BackfillError("give either --input files or --topic") }
+        if let p = previous {
+            guard standardized(p) != standardized(out) else { throw BackfillError("--previous must not be the --out directory") }
+            guard FileManager.default.fileExists(atPath: p + "/billing-events.jsonl") else { throw BackfillError("--previous \(p): no billing-events.jsonl there") }
+        }
+        var settings = config.settings
+        settings.allowedLatenessMicros = Int64.max / 4
+        var cfg = config
+        cfg.settings = settings
+
+        var report = BackfillReport(from: from, to: to)
+        report.shards = shards
+        let staging = out + ".partial"
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
+
+        let pipelines: [Pipeline] = (0..<shards).map { _ in
+            let p = Pipeline(config: cfg, sourcePrefix: topic ?? "input")
+            p.acceptRange = from..<to
+            return p
+        }
+        var billing: [BillingEvent] = []
+        var dlq: [DLQRecord] = []
+        var acceptedPositions: Set<String>? = previous == nil ? nil : []
+        var lineageFiles = 0
+        let shardCount = UInt64(shards)
+
+        // Takes every shard's outputs; lineage entries are merged per source in offset order, so the
+        // files are the same whatever the shard count.
+        func checkpoint() throws {
+            var bySource: [String: [LineageEntry]] = [:]
+            for p in pipelines {
+                let c = p.checkpoint()
+                billing += c.billing
+                dlq += c.dlq
+                for l in c.lineage { bySource[l.source, default: []] += l.entries }
+            }
+            for (source, entries) in bySource.sorted(by: { $0.key < $1.key }) {
+                let sorted = entries.sorted { ($0.offset, $0.key) < ($1.offset, $1.key) }
+                var w = LineageWriter()
+                for e in sorted {
+                    w.append(key: e.key, event: LineageEvent(id: e.id, source: e.source, timeMicros: e.timeMicros, value: e.value.raw, offset: e.offset))
+                    acceptedPositions?.insert("\(source)@\(e.offset)")
+                }
+                _ = try w.write(directory: staging + "/lineage", source: source, firstOffset: sorted.first!.offset, lastOffset: sorted.last!.offset)
+                lineageFiles += 1
+            }
+        }
+
+        @inline(__always) func route(_ line: UnsafeRawBufferPointer, partition: Int32, offset: Int64) {
+            let shard = EventParser.peekSubjectHash(line).map { Int($0.high % shardCount) } ?? 0
+            pipelines[shard].process(partition: partition, offset: offset, value: line, nowMicros: now)
+        }
+
+        var sinceCheckpoint = 0
+        if let topic {
+            let (read, bytes) = try readTopic(topic, sinceCheckpoint: &sinceCheckpoint, pipelines: pipelines, route: route, checkpoint: checkpoint)
+            report.linesRead = read
+            report.bytesRead = bytes
+            report.inputs = [topic]
+        } else {
+            let names = Backfill.sourceNames(inputs)
+            var readers: [ChunkedFileReader] = []
+            do { for path in inputs { readers.append(try ChunkedFileReader(path: path)) } } catch { throw BackfillError("\(error)") }
+            let totalBytes = readers.reduce(0) { $0 + $1.fileSize }
+            let progress = self.progress ?? Progress(totalBytes: totalBytes)
+            var bytesBefore = 0
+            for (index, reader) in readers.enumerated() {
+                let partition = Int32(index)
+                for p in pipelines { p.sourceNames[partition] = names[index] }
+                var carry: [UInt8] = []
+                var lineNumber: Int64 = 0
+                func consume(_ buf: UnsafeRawBufferPointer) throws {
+                    var start = 0
+                    let n = buf.count
+                    while let nl = memchrIndex(buf, from: start) {
+                        if nl > start { route(UnsafeRawBufferPointer(rebasing: buf[start..<nl]), partition: partition, offset: lineNumber); report.linesRead += 1 }
+                        lineNumber += 1
+                        sinceCheckpoint += 1
+                        start = nl + 1
+                        if sinceCheckpoint >= checkpointLines { try checkpoint(); sinceCheckpoint = 0 }
+                    }
+                    if start < n { carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<n])) }
+                }
+                do {
+                    while let chunk = try reader.next() {
+                        if carry.isEmpty {
+                            try chunk.withUnsafeBytes { try consume($0) }
+                        } else {
+                            // Complete the line that straddled the chunk boundary, then go on in place.
+                            let firstNL = chunk.firstIndex(of: 0x0A)
+                            carry.append(contentsOf: chunk[..<(firstNL ?? chunk.count)])
+                            guard let nl = firstNL else { continue }
+                            var line = carry
+                            carry.removeAll(keepingCapacity: true)
+                            line.append(0x0A)
+                            try line.withUnsafeBytes { try consume($0) }
+                            try chunk.withUnsafeBytes { try consume(UnsafeRawBufferPointer(rebasing: $0[(nl + 1)...])) }
+                        }
+                        progress.update(bytes: bytesBefore + reader.bytesRead, events: report.linesRead)
+                    }
+                } catch let e as StreamError {
+                    throw BackfillError("\(e)")
+                }
+                if !carry.isEmpty {
+                    carry.withUnsafeBytes { route($0, partition: partition, offset: lineNumber) }
+                    report.linesRead += 1
+                }
+                bytesBefore += reader.bytesRead
+            }
+            progress.finish(bytes: bytesBefore, events: report.linesRead)
+            report.bytesRead = bytesBefore
+            report.inputs = inputs
+        }
+        guard report.linesRead > 0 else { throw BackfillError("no events in the input") }
+        for p in pipelines { p.finish(closePeriodsEndingBy: to) }
+        try checkpoint()
+        for p in pipelines { report.counters.add(p.counters) }
+        guard report.counters.balanced else {
+            throw BackfillError("conservation does not hold: in \(report.counters.input) ≠ accepted \(report.counters.accepted) + duplicate \(report.counters.duplicate) + rejected \(report.counters.rejectedTotal)")
+        }
+        guard report.counters.input > 0 else {
+            throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
+        }
+
+        billing.sort { ($0.postedAt, $0.id) < ($1.postedAt, $1.id) }
+        dlq.sort { ($0.source, $0.offset) < ($1.source, $1.offset) }
+        var book = JournalBook(configuration: cfg)
+        book.add(billing)
+        let journal = book.finish()
+        guard book.unbalanced.isEmpty else { throw BackfillError("\(book.unbalanced.count) journal entries do not balance: \(book.unbalanced[0])") }
+        for e in billing {
+            let k = "\(e.entity)|\(e.currency.code)|\(String(RFC3339.format(micros: e.periodStart).prefix(7)))"
+            report.totals[k] = (try? (report.totals[k] ?? .zero).adding(e.postedAmount)) ?? report.totals[k]
+        }
+
+        let periodDir = previous == nil ? staging : staging + "/period"
+        try FileManager.default.createDirectory(atPath: periodDir, withIntermediateDirectories: true)
+        try BillingRecords.write(billing, to: periodDir + "/billing-events.jsonl")
+        try writeLines(journal.map { $0.json() }, to: periodDir + "/journal-entries.jsonl")
+        try writeLines(dlq.map { $0.json() }, to: staging + "/dlq.jsonl")
+        report.billingEvents = billing.count
+        report.journalEntries = journal.count
+        report.dlqRecords = dlq.count
+        report.lineageFiles = lineageFiles
+
+        if let previous {
+            let diff = try BackfillDiff(previousDirectory: previous, config: cfg, from: from, to: to)
+            let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: acceptedPositions ?? [])
+            try BillingRecords.write(result.events, to: staging + "/billing-events.jsonl")
+            try writeLines(result.journal.map { $0.json() }, to: staging + "/journal-entries.jsonl")
+            report.previous = previous
+            report.changes = result.changes
+            report.unchangedBillingEvents = result.unchanged
+            report.stateChanges = result.stateChanges
+            report.billingEvents = result.events.count
+            report.journalEntries = result.journal.count
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        try writeLines([report.json()], to: staging + "/report.json")
+        try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.moveItem(atPath: staging, toPath: out)
+        return report
+    }
+
+    func standardized(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
+    /// Unique lineage/DLQ source names for input files: the file name, prefixed by its index when names repeat.
+    static func sourceNames(_ paths: [String]) -> [String] {
+        let names = paths.map { URL(fileURLWithPath: $0).lastPathComponent }
+        return names.enumerated().map { i, n in names.filter { $0 == n }.count > 1 ? "\(i)-\(n)" : n }
+    }
+
+    /// Reads a topic from the offsets for `from` up to the end offsets seen at start.
+    func readTopic(_ topic: String, sinceCheckpoint: inout Int, pipelines: [Pipeline],
+                   route: (UnsafeRawBufferPointer, Int32, Int64) -> Void, checkpoint: () throws -> Void) throws -> (Int, Int) {
+        var cfg = kafka
+        cfg["enable.partition.eof"] = "true"
+        cfg["fetch.wait.max.ms"] = cfg["fetch.wait.max.ms"] ?? "10"
+        let consumer = try KafkaConsumer(config: cfg)
+        defer { _ = consumer.close(timeoutMs: 5_000) }
+        let starts = try consumer.offsetsForTimes(topic: topic, timestampMs: from / 1000, timeoutMs: 30_000)
+        var ends: [Int32: Int64] = [:]
+        var assign: [TopicPartitionOffset] = []
+        var expected: Int64 = 0
+        for s in starts {
+            let (_, high) = try consumer.watermarks(topic: topic, partition: s.partition, timeoutMs: 10_000)
+            for p in pipelines { p.sourceNames[s.partition] = "\(topic)-\(s.partition)" }
+            if s.offset < high { ends[s.partition] = high; assign.append(s); expected += high - s.offset }
+        }
+        guard expected > 0 else { return (0, 0) }
+        try consumer.assign(assign)
+        var read: Int64 = 0
+        var bytes = 0
+        let deadline = wallClockMicros() + 600_000_000
+        let progress = self.progress ?? Progress(totalBytes: Int(expected))
+        var local = sinceCheckpoint
+        while read < expected {
+            guard wallClockMicros() < deadline else { throw BackfillError("reading \(topic): \(read) of \(expected) records after 10 minutes") }
+            _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
+                guard let end = ends[m.partition], m.offset < end else { return }
+                route(m.value, m.partition, m.offset)
+                read += 1
+                bytes += m.value.count
+                local += 1
+            }
+            if local >= checkpointLines { try checkpoint(); local = 0 }
+            progress.update(bytes: Int(read), events: Int(read))
+        }
+        progress.finish(bytes: Int(read), events: Int(read))
+        sinceCheckpoint = local
+        return (Int(read), bytes)
+    }
+}
+
+@inline(__always)
+func memchrIndex(_ buf: UnsafeRawBufferPointer, from start: Int) -> Int? {
+    guard start < buf.count, let base = buf.baseAddress else { return nil }
+    guard let p = memchr(base + start, 0x0A, buf.count - start) else { return nil }
+    return base.distance(to: UnsafeRawPointer(p))
+}
+
+func writeLines(_ lines: [String], to path: String) throws {
+    var data = Data()
+    for l in lines { data.append(contentsOf: l.utf8); data.append(0x0A) }
+    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+}

@@ -1,0 +1,151 @@
+import Foundation
+import MeterlineCore
+import MeterlineLedger
+import MeterlineLineage
+import MeterlinePipeline
+
+/// Compares a re-rated period with what was emitted before (`--previous DIR`: an earlier backfill, whose
+/// full period is in DIR/period/, or the streaming engine's output) and produces only the differences.
+///
+/// Per rollup key (subject, meter, dimensions, window; true-ups per period): unchanged keys emit nothing;
+/// changed keys emit a `revision` whose `amountDelta` brings what was posted to the new amount; keys that
+/// vanished get a revision to zero; new keys are emitted as they are. All of them are booked at `to`
+/// (the end of the backfilled range). Journal adjustments come from a ledger seeded with the previous
+/// billing events, so cumulative rounding continues exactly from what was posted.
+struct BackfillDiff {
+    let previousDirectory: String
+    let previous: [BillingEvent]
+    let previousBillingBytes: Data
+    let config: Configuration
+    let from: Int64
+    let to: Int64
+
+    init(previousDirectory: String, config: Configuration, from: Int64, to: Int64) throws {
+        self.previousDirectory = previousDirectory
+        let periodFile = previousDirectory + "/period/billing-events.jsonl"
+        let path = FileManager.default.fileExists(atPath: periodFile) ? periodFile : previousDirectory + "/billing-events.jsonl"
+        do { previous = try BillingRecords.read(path) } catch { throw BackfillError("--previous: \(error)") }
+        previousBillingBytes = FileManager.default.contents(atPath: path) ?? Data()
+        self.config = config
+        self.from = from
+        self.to = to
+    }
+
+    static func key(_ e: BillingEvent) -> String {
+        let dims = e.dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        return "\(e.subject)\u{1}\(e.meter)\u{1}\(dims)\u{1}\(e.windowStart)\u{1}\(e.kind == .trueUp ? "T" : "W")"
+    }
+
+    struct Result {
+        var events: [BillingEvent]
+        var journal: [JournalEntry]
+        var changes: [String: (previous: Amount, new: Amount)]
+        var unchanged: Int
+        var stateChanges: (new: Int, nowDuplicate: Int, nowRejected: Int)?
+    }
+
+    func compare(new: [BillingEvent], newDLQ: [DLQRecord], acceptedPositions: Set<String>) throws -> Result {
+        // Only previous events inside the backfilled range are compared (a streaming output may hold more).
+        let prevInRange = previous.filter { $0.windowStart >= from && $0.windowStart < to }
+        var prevByKey: [String: (last: BillingEvent, maxRevision: Int, posted: Amount)] = [:]
+        for e in prevInRange {
+            let k = BackfillDiff.key(e)
+            var s = prevByKey[k] ?? (e, -1, .zero)
+            s.posted = try s.posted.adding(e.postedAmount)
+            if e.revision >= s.maxRevision { s.maxRevision = e.revision; s.last = e }
+            prevByKey[k] = s
+        }
+        var newByKey: [String: BillingEvent] = [:]
+        for e in new { newByKey[BackfillDiff.key(e)] = e }
+
+        var out: [BillingEvent] = []
+        var unchanged = 0
+        for k in Set(prevByKey.keys).union(newByKey.keys).sorted() {
+            let p = prevByKey[k]
+            let n = newByKey[k]
+            switch (p, n) {
+            case let (p?, n?):
+                if n.amount == p.posted && n.quantity == p.last.quantity { unchanged += 1; continue }
+                var r = n
+                r.kind = .revision
+                r.revision = p.maxRevision + 1
+                r.amountDelta = try n.amount.subtracting(p.posted)
+                r.reason = nil
+                r.postedAt = to
+                r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
+                                             kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
+                out.append(r)
+            case let (p?, nil):
+                guard p.posted.raw != 0 || p.last.quantity.raw != 0 else { unchanged += 1; continue }
+                var r = p.last
+                r.kind = .revision
+                r.revision = p.maxRevision + 1
+                r.quantity = .zero
+                r.amount = .zero
+                r.amountDelta = Amount(raw: -p.posted.raw)
+                r.tiers = []
+                r.eventCount = 0
+                r.reason = nil
+                r.postedAt = to
+                r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
+                                             kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
+                out.append(r)
+            case let (nil, n?):
+                var r = n
+                r.postedAt = to
+                out.append(r)
+            case (nil, nil):
+                continue
+            }
+        }
+
+        // Journal: continue the previous cumulative rounding, then post only the differences.
+        var book = JournalBook(configuration: config)
+        book.add(prevInRange)
+        _ = book.finish()
+        var h = Hasher128()
+        previousBillingBytes.withUnsafeBytes { h.combine($0) }
+        h.combine(UInt64(bitPattern: from)); h.combine(UInt64(bitPattern: to))
+        book.idNamespace = "backfill/" + h.finalize().description
+        book.add(out)
+        let journal = book.finish()
+        guard book.unbalanced.isEmpty else { throw BackfillError("adjustment entries do not balance: \(book.unbalanced[0])") }
+
+        // Per entity, currency and customer: previous and new totals, where they differ.
+        var totals: [String: (previous: Amount, new: Amount)] = [:]
+        for e in prevInRange {
+            let k = "\(e.entity)|\(e.currency.code)|\(e.subject)"
+            var t = totals[k] ?? (.zero, .zero)
+            t.previous = try t.previous.adding(e.postedAmount)
+            totals[k] = t
+        }
+        for e in new {
+            let k = "\(e.entity)|\(e.currency.code)|\(e.subject)"
+            var t = totals[k] ?? (.zero, .zero)
+            t.new = try t.new.adding(e.postedAmount)
+            totals[k] = t
+        }
+        let changes = totals.filter { $0.value.previous != $0.value.new }
+        return Result(events: out, journal: journal, changes: changes, unchanged: unchanged,
+                      stateChanges: try stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ))
+    }
+
+    /// Events that changed state, by input position (source@offset), when the previous run read the same sources.
+    func stateChanges(acceptedPositions: Set<String>, newDLQ: [DLQRecord]) throws -> (new: Int, nowDuplicate: Int, nowRejected: Int)? {
+        let dir = previousDirectory + "/lineage"
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".mlz") }), !files.isEmpty else { return nil }
+        var previousAccepted = Set<String>()
+        for f in files {
+            let file: LineageFile
+            do { file = try LineageFile(path: dir + "/" + f) } catch { throw BackfillError("--previous: \(error)") }
+            for (_, e) in try file.allEvents() { previousAccepted.insert("\(file.source)@\(e.offset)") }
+        }
+        let prevSources = Set(previousAccepted.map { $0.split(separator: "@").dropLast().joined(separator: "@") })
+        let newSources = Set(acceptedPositions.map { $0.split(separator: "@").dropLast().joined(separator: "@") })
+        guard !prevSources.isDisjoint(with: newSources) else { return nil }
+        let rejected = Set(newDLQ.map { "\($0.source)@\($0.offset)" })
+        let gone = previousAccepted.subtracting(acceptedPositions)
+        let nowRejected = gone.intersection(rejected).count
+        return (acceptedPositions.subtracting(previousAccepted).count, gone.count - nowRejected, nowRejected)
+    }
+}

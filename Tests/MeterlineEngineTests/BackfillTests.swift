@@ -1,0 +1,179 @@
+import Foundation
+import MeterlineConfig
+import MeterlineCore
+import MeterlineEngine
+import MeterlineLineage
+import Testing
+
+/// A known workload: two customers, two meters, a duplicate, a malformed line, an out-of-range event.
+func backfillMessages() -> [Workload.Message] {
+    var m: [Workload.Message] = []
+    for i in 0..<200 {
+        let subject = i % 3 == 0 ? "globex" : "acme"
+        let time = RFC3339.format(micros: RFC3339.parseMicros("2026-10-01T00:00:00Z")! + Int64(i) * 300_000_000)
+        m.append(event("ev-\(i)", i % 2 == 0 ? "llm_tokens" : "api_request", subject, time, #"{"tokens":\#(i * 37 % 900 + 1)}"#))
+    }
+    m.append(m[17]) // exact duplicate
+    m.append(Workload.Message(key: [], value: Array(#"{"specversion":"1.0","id":"#.utf8), timestampMs: 0))
+    m.append(event("early", "llm_tokens", "acme", "2026-09-30T23:59:59Z", #"{"tokens":5}"#))
+    return m
+}
+
+func writeInput(_ messages: [Workload.Message], _ path: String) throws {
+    let w = try ChunkedFileWriter(path: path)
+    for m in messages { try w.write(m.value + [0x0A]) }
+    try w.close()
+}
+
+func tempDir(_ name: String) -> String {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-\(name)-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+
+let october = (RFC3339.parseMicros("2026-10-01T00:00:00Z")!, RFC3339.parseMicros("2026-10-02T00:00:00Z")!)
+
+func backfill(_ config: Configuration, input: [String], out: String, previous: String? = nil, shards: Int = 1) throws -> BackfillReport {
+    var b = Backfill(config: config, from: october.0, to: october.1, out: out)
+    b.inputs = input
+    b.previous = previous
+    b.shards = shards
+    b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+    b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+    return try b.run()
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct BackfillTests {
+    let config = try! ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
+
+    @Test func equalsTheStreamingEnginesOutputAndIsDeterministic() throws {
+        let dir = tempDir("bf")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let messages = backfillMessages()
+        try writeInput(messages, dir + "/in.jsonl")
+        try writeInput(messages, dir + "/in.jsonl.zst")
+
+        let r1 = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/a")
+        #expect(r1.counters.balanced)
+        #expect(r1.linesRead == 203)
+        #expect(r1.counters.outOfRange == 1)
+        #expect(r1.counters.input == 202 && r1.counters.duplicate == 1 && r1.counters.rejected[.malformedJSON] == 1)
+
+        // Second run, 4 shards, and the .zst input: byte-identical outputs.
+        _ = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/b")
+        _ = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/c", shards: 4)
+        _ = try backfill(config, input: [dir + "/in.jsonl.zst"], out: dir + "/d")
+        for f in ["billing-events.jsonl", "journal-entries.jsonl", "dlq.jsonl"] {
+            let a = try read(dir + "/a/" + f)
+            #expect(!a.isEmpty)
+            #expect(a == (try read(dir + "/b/" + f)), "\(f): second run")
+            #expect(a == (try read(dir + "/c/" + f)), "\(f): --shards 4")
+            #expect(a.replacingOccurrences(of: "in.jsonl", with: "X") == (try read(dir + "/d/" + f)).replacingOccurrences(of: "in.jsonl.zst", with: "X"), "\(f): .zst input")
+        }
+        let lineage = try FileManager.default.contentsOfDirectory(atPath: dir + "/a/lineage")
+        #expect(lineage.count == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/lineage/" + lineage[0])) == Data(contentsOf: URL(fileURLWithPath: dir + "/c/lineage/" + lineage[0])))
+
+        // The streaming engine on the same events (one partition per subject key) commits the same billing ids and amounts.
+        var run = EmbeddedRun(config: config, workload: Workload(events: 0), outDirectory: dir + "/stream")
+        run.messages = messages.filter { !$0.value.starts(with: Array(#"{"specversion":"1.0","id":"early""#.utf8)) }
+        run.usagePartitions = 2
+        run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        let s = try run.run()
+        #expect(s.complete)
+        func idsAndAmounts(_ path: String) throws -> [String] {
+            try jsonLines(path).map { "\($0["id"]!) \($0["amount"]!) \($0["quantity"]!)" }.sorted()
+        }
+        #expect(try idsAndAmounts(dir + "/stream/billing-events.jsonl") == idsAndAmounts(dir + "/a/billing-events.jsonl"))
+        #expect(try read(dir + "/stream/journal-entries.jsonl") == read(dir + "/a/journal-entries.jsonl"))
+    }
+
+    @Test func previousRunGivesOnlyTheDeltasOfAPriceBookChange() throws {
+        let dir = tempDir("bfprev")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeInput(backfillMessages(), dir + "/in.jsonl")
+        _ = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/before")
+        // acme's api_calls price goes from 0.25 to 0.30 USD; globex (EUR book) is untouched.
+        let parts = testConfigYAML.components(separatedBy: "  - id: eu")
+        let usBook = parts[0].replacingOccurrences(of: #"unitAmount: "0.25""#, with: #"unitAmount: "0.30""#)
+        let changed = try ConfigLoader.parse(yaml: usBook + "  - id: eu" + parts[1], file: "changed.yaml")
+        let eu = changed.priceBooks.books.first { $0.id == "eu" }!
+        #expect(eu.prices.contains { if case .perUnit(let u) = $0.model { return u == (try! Amount("0.25")) } else { return false } }, "the EU book keeps 0.25")
+        let r = try backfill(changed, input: [dir + "/in.jsonl"], out: dir + "/after", previous: dir + "/before")
+
+        let diffs = try jsonLines(dir + "/after/billing-events.jsonl")
+        let acmeCallWindows = try jsonLines(dir + "/before/billing-events.jsonl").filter { $0["subject"] as? String == "acme" && $0["meter"] as? String == "api_calls" }
+        #expect(!diffs.isEmpty)
+        #expect(diffs.count == acmeCallWindows.count, "one revision per changed window, nothing else")
+        for d in diffs {
+            #expect(d["subject"] as? String == "acme")
+            #expect(d["kind"] as? String == "revision")
+            #expect(d["revision"] as? Int == 1)
+            let q = try Quantity(d["quantity"] as! String)
+            let expectedDelta = try Amount.times(q, unitPrice: Amount("0.05"))
+            #expect(d["amountDelta"] as? String == expectedDelta.description)
+        }
+        #expect(r.changes.keys.sorted() == ["us-inc|USD|acme"])
+        #expect(r.unchangedBillingEvents > 0)
+        #expect(r.stateChanges.map { $0.new == 0 && $0.nowDuplicate == 0 && $0.nowRejected == 0 } == true)
+        // Adjustment entries: balanced, and they bring the posted total to the new rounded total.
+        let adj = try jsonLines(dir + "/after/journal-entries.jsonl")
+        #expect(!adj.isEmpty)
+        let adjNet = adj.flatMap { $0["lines"] as! [[String: Any]] }.filter { $0["account"] as? String == "1210" }.reduce(0) { $0 + ($1["debit"] as! Int) - ($1["credit"] as! Int) }
+        func net(_ p: String) throws -> Int {
+            try jsonLines(p).filter { $0["entity"] as? String == "us-inc" }.flatMap { $0["lines"] as! [[String: Any]] }
+                .filter { $0["account"] as? String == "1210" }.reduce(0) { $0 + ($1["debit"] as! Int) - ($1["credit"] as! Int) }
+        }
+        #expect(try net(dir + "/before/journal-entries.jsonl") + adjNet == net(dir + "/after/period/journal-entries.jsonl"))
+        // The output can be the --previous of the next backfill: same prices again → nothing to publish.
+        let again = try backfill(changed, input: [dir + "/in.jsonl"], out: dir + "/again", previous: dir + "/after")
+        #expect(try read(dir + "/again/billing-events.jsonl").isEmpty)
+        #expect(again.changes.isEmpty)
+    }
+
+    @Test func badInputGivesAOneLineErrorAndNoCompleteLookingOutput() throws {
+        let dir = tempDir("bfbad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func message(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch { return "\(error)" }
+        }
+        #expect(message { _ = try backfill(config, input: [dir + "/missing.jsonl"], out: dir + "/o1") }?.contains("missing.jsonl") == true)
+        try writeInput(backfillMessages(), dir + "/in.jsonl.zst")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/in.jsonl.zst"))
+        bytes.removeLast(bytes.count / 2)
+        try bytes.write(to: URL(fileURLWithPath: dir + "/cut.jsonl.zst"))
+        let cut = message { _ = try backfill(config, input: [dir + "/cut.jsonl.zst"], out: dir + "/o2") }
+        #expect(cut?.contains("truncated zstd frame") == true, "\(cut ?? "no error")")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o2"))
+        var b = Backfill(config: config, from: october.1, to: october.0, out: dir + "/o3")
+        b.inputs = [dir + "/in.jsonl.zst"]
+        #expect(message { _ = try b.run() }?.contains("is not after") == true)
+        try writeInput([event("x", "llm_tokens", "acme", "2026-10-05T00:00:00Z", #"{"tokens":1}"#)], dir + "/oct5.jsonl")
+        #expect(message { _ = try backfill(config, input: [dir + "/oct5.jsonl"], out: dir + "/o4") }?.contains("no events in") == true)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o4"))
+        for d in ["o2", "o4"] { #expect(!FileManager.default.fileExists(atPath: dir + "/\(d)/report.json")) }
+    }
+
+    @Test func progressIsABarOnATerminalAndPlainLinesOtherwise() throws {
+        // A real pseudo-terminal: isatty on its slave side is true.
+        var master: Int32 = 0, slave: Int32 = 0
+        #expect(openpty(&master, &slave, nil, nil, nil) == 0)
+        defer { close(master) }
+        let tty = Progress(totalBytes: 100, output: FileHandle(fileDescriptor: slave, closeOnDealloc: true))
+        tty.finish(bytes: 50, events: 5)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = read(master, &buf, buf.count)
+        let shown = String(decoding: buf[0..<max(n, 0)], as: UTF8.self)
+        #expect(shown.contains("█") && shown.contains("50%") && shown.contains("\r"), "\(shown)")
+
+        let pipe = Pipe()
+        let plain = Progress(totalBytes: 100, output: pipe.fileHandleForWriting)
+        plain.finish(bytes: 50, events: 5)
+        try pipe.fileHandleForWriting.close()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.hasPrefix("backfill: 50%") && !text.contains("█") && !text.contains("\r"), "\(text)")
+    }
+}
