@@ -2,6 +2,7 @@ import Foundation
 import MeterlineConfig
 import MeterlineCore
 import MeterlineEngine
+import MeterlineKafka
 import MeterlineLineage
 import Testing
 
@@ -175,5 +176,47 @@ struct BackfillTests {
         try pipe.fileHandleForWriting.close()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(text.hasPrefix("backfill: 50%") && !text.contains("█") && !text.contains("\r"), "\(text)")
+    }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct BackfillTopicTests {
+    @Test func topicIsReadFromTheOffsetsForFromFoundByTimestampSearch() throws {
+        let config = try ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
+        let cluster = try MockCluster(brokers: 1)
+        defer { cluster.close() }
+        try cluster.createTopic("usage-archive", partitions: 3)
+        let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers])
+        // Two days of September first (before --from), then the October events; message timestamps = event time.
+        var early: [Workload.Message] = []
+        for i in 0..<60 {
+            let t = RFC3339.parseMicros("2026-09-29T00:00:00Z")! + Int64(i) * 2_400_000_000 // every 40 minutes: all before Oct 1
+            early.append(event("sep-\(i)", "llm_tokens", i % 2 == 0 ? "acme" : "globex", RFC3339.format(micros: t), #"{"tokens":1}"#))
+            early[i].timestampMs = t / 1000
+        }
+        var october = backfillMessages().filter { !$0.value.starts(with: Array(#"{"specversion":"1.0","id":"early""#.utf8)) }
+        for i in october.indices {
+            let o = (try? JSONSerialization.jsonObject(with: Data(october[i].value))) as? [String: Any]
+            october[i].timestampMs = (o?["time"] as? String).flatMap { RFC3339.parseMicros($0) }.map { $0 / 1000 } ?? RFC3339.parseMicros("2026-10-01T12:00:00Z")! / 1000
+        }
+        for m in early + october { try producer.produce(topic: "usage-archive", key: m.key, value: m.value, timestampMs: m.timestampMs) }
+        try producer.flush(timeoutMs: 30_000)
+
+        let dir = tempDir("bftopic")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var b = Backfill(config: config, from: RFC3339.parseMicros("2026-10-01T00:00:00Z")!, to: RFC3339.parseMicros("2026-10-02T00:00:00Z")!, out: dir + "/t")
+        b.topic = "usage-archive"
+        b.kafka = ["bootstrap.servers": cluster.bootstrapServers]
+        b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+        let r = try b.run()
+        // The broker answers offsets-for-times with -1; the timestamp search must skip all 60 September records.
+        #expect(r.linesRead == october.count, "read \(r.linesRead), expected \(october.count)")
+        #expect(r.counters.outOfRange == 0)
+        #expect(r.counters.balanced)
+        try writeInput(october, dir + "/oct.jsonl")
+        _ = try backfill(config, input: [dir + "/oct.jsonl"], out: dir + "/f")
+        func idsAndAmounts(_ path: String) throws -> [String] { try jsonLines(path).map { "\($0["id"]!) \($0["amount"]!)" }.sorted() }
+        #expect(try idsAndAmounts(dir + "/t/billing-events.jsonl") == idsAndAmounts(dir + "/f/billing-events.jsonl"))
     }
 }
