@@ -6,6 +6,10 @@ struct RollupKey: Hashable {
     var meter: Int32
     var dimensions: Hash128
     var windowStart: Int64
+    /// One mixed word: the parts are hashes already (equality still compares every field).
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(subject.low ^ dimensions.low &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: windowStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: meter)))
+    }
 }
 
 /// Identity of a billing-period rating scope (tiers apply to the period quantity of this scope).
@@ -15,6 +19,9 @@ struct ScopeKey: Hashable {
     /// Dimensions for non-additive meters and unpriced keys; the matched price's filter for additive ones.
     var discriminator: Hash128
     var periodStart: Int64
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(subject.low ^ discriminator.low &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: periodStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: meter)))
+    }
 }
 
 /// Aggregate of a window or a period for any aggregation.
@@ -28,7 +35,8 @@ struct Aggregate {
     var latestTie = Hash128.zero
     var unique: Set<Hash128> = []
 
-    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128) throws(DecimalError) {
+    /// `unique` is only kept for UNIQUE_COUNT meters (`tracksUnique`).
+    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, tracksUnique: Bool) throws(DecimalError) {
         sum = try sum.adding(r.value)
         count += 1
         if min == nil || r.value < min! { min = r.value }
@@ -36,7 +44,7 @@ struct Aggregate {
         if time > latestTime || (time == latestTime && identity > latestTie) {
             latest = r.value; latestTime = time; latestTie = identity
         }
-        unique.insert(r.uniqueKey)
+        if tracksUnique { unique.insert(r.uniqueKey) }
     }
 
     mutating func merge(_ o: Aggregate) throws(DecimalError) {

@@ -130,7 +130,9 @@ public final class Pipeline {
             let meter = catalog.meters[r.meterIndex]
             let ws = UTC.floor(t, meter.windowSize.micros)
             let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
-            if states[s].windows[rk] == nil {
+            // One hashed lookup per reading: insert if new, then work through the dictionary index.
+            var index = states[s].windows.index(forKey: rk)
+            if index == nil {
                 let subject = EventParser.string(base, e.subject)
                 let dims = EventParser.dimensions(base, data: e.data, meter: meter)
                 let dimText = dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
@@ -144,20 +146,22 @@ public final class Pipeline {
                     states[s].openByEnd[w.windowEnd, default: []].append(rk)
                 }
                 states[s].windows[rk] = w
+                index = states[s].windows.index(forKey: rk)
             }
+            let i = index!
             do throws(DecimalError) {
-                if states[s].windows[rk]!.closed {
-                    if states[s].windows[rk]!.pendingLate == nil { states[s].windows[rk]!.pendingLate = Aggregate() }
-                    try states[s].windows[rk]!.pendingLate!.add(r, time: t, identity: e.identity)
+                if states[s].windows.values[i].closed {
+                    if states[s].windows.values[i].pendingLate == nil { states[s].windows.values[i].pendingLate = Aggregate() }
+                    try states[s].windows.values[i].pendingLate!.add(r, time: t, identity: e.identity, tracksUnique: meter.aggregation == .uniqueCount)
                     states[s].pendingRevisions.insert(rk)
                 } else {
-                    try states[s].windows[rk]!.aggregate.add(r, time: t, identity: e.identity)
+                    try states[s].windows.values[i].aggregate.add(r, time: t, identity: e.identity, tracksUnique: meter.aggregation == .uniqueCount)
                 }
             } catch {
                 throw Rejection(.badValue, "meter '\(meter.slug)': \(error.message)")
             }
             if idText == nil { idText = EventParser.string(base, e.id); sourceText = EventParser.string(base, e.source) }
-            states[s].lineage.append(LineageEntry(key: states[s].windows[rk]!.keyText, id: idText!, source: sourceText!,
+            states[s].lineage.append(LineageEntry(key: states[s].windows.values[i].keyText, id: idText!, source: sourceText!,
                                                   timeMicros: t, value: r.value, offset: offset))
         }
         if t > states[s].maxEventTime {

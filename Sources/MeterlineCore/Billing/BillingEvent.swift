@@ -162,6 +162,12 @@ public struct JSONWriter {
     public mutating func null() { text += "null" }
     public mutating func string(_ s: String) {
         text += "\""
+        // Fast path: nothing to escape (the common case for ids, decimals, times) → append as a whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += s
+            text += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": text += "\\\""

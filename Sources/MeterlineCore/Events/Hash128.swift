@@ -6,6 +6,9 @@ public struct Hash128: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var low: UInt64
     @inlinable public init(high: UInt64, low: UInt64) { self.high = high; self.low = low }
     public static let zero = Hash128(high: 0, low: 0)
+    /// The value is already a well-mixed hash: feed one word to `Hasher` instead of both (equality still compares all 128 bits).
+    @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(low) }
+    @inlinable public static func == (a: Hash128, b: Hash128) -> Bool { a.high == b.high && a.low == b.low }
     @inlinable public static func < (a: Hash128, b: Hash128) -> Bool { (a.high, a.low) < (b.high, b.low) }
     /// 32 lowercase hex digits.
     public var description: String { Hash128.hex(high) + Hash128.hex(low) }
