@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import MeterlineConfig
 import MeterlineCore
 @testable import MeterlineLedger
 import Testing
@@ -253,6 +254,31 @@ import Testing
         #expect(ref.count == 10 && ref.allSatisfy { $0.isASCII && ($0.isNumber || $0.isUppercase) })
         #expect(ref == SAPJournalEntryExporter.shortReference("JE-a0b1c2d3e4f506172839-1"))
         #expect(ref != SAPJournalEntryExporter.shortReference("JE-a0b1c2d3e4f506172839-2"))
+    }
+
+    @Test func exampleConfigMappingExportsJournalBookOutput() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigLoader.load(path: root.appendingPathComponent("examples/meterline.yaml").path, environment: [:])
+        var book = JournalBook(configuration: config)
+        let p = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        let entity = try #require(config.entities.first)
+        book.add(try (0..<30).map { i in
+            var e = billingEvent(i, subject: "cust-\(i % 7)", amount: try Amount(i % 5 == 0 ? "-1.234" : "3.3333"), periodStart: p,
+                                 postedAt: p + Int64(i % 3) * UTC.microsPerDay)
+            e.entity = entity.id
+            e.currency = entity.currency
+            return e
+        })
+        let entries = book.finish()
+        let jsonl = entries.map { $0.json() + "\n" }.joined()
+        let read = try JournalEntriesReader.parse(jsonl)
+        for f in ExportFormat.allCases {
+            let text = try ERPExport.render(read, format: f, entities: config.entities)
+            #expect(!text.isEmpty)
+            if f == .netsuite { #expect(try StrictCSV.parse(text, terminator: "\r\n").count == 1 + read.reduce(0) { $0 + $1.lines.count }) }
+            if f == .oracleFBDI { #expect(try StrictCSV.parse(text, terminator: "\n").allSatisfy { $0.last == entity.erp["oracleLedger"] }) }
+            if f == .sap { #expect(text.contains("<CompanyCode>\(entity.erp["sapCompanyCode"]!)</CompanyCode>")) }
+        }
     }
 
     @Test func inputErrors() throws {
