@@ -22,20 +22,21 @@ struct Lineage: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a journal line or billing event with the events behind it, and reconcile them.",
             discussion: """
-            Reads DIR/billing-events.jsonl, DIR/journal-entries.jsonl and DIR/lineage/*.mlz (what `meterline run` and
-            `meterline backfill` write); no Kafka is needed. A journal line leads to its billing events, a billing
-            event to its rollup key, the key to its raw events (time, id, source, value, input offset).
+            Reads DIR/billing-events.jsonl, DIR/journal-entries.jsonl and DIR/lineage/*.mlz (what `meterline run` \
+            and `meterline backfill` write); no Kafka is needed. A journal line leads to its billing events, a \
+            billing event to its rollup key, the key to its raw events (time, id, source, value, input offset).
 
-            Checks: a billing event's events must number its eventCount and sum (Σ value) to its quantity (SUM and
-            COUNT meters; with --config, MAX/MIN meters are recomputed as max/min). A journal line's amount must
-            equal the journal's cumulative rounding replayed over its billing events; it can differ from
-            round(Σ of its billing events) by about a minor unit per (subject, meter, period) — exact reconciliation
-            holds for the period total, not one day's line. Exit status 1 when something does not reconcile.
+            Checks: a billing event's events must number its eventCount and sum (Σ value) to its quantity (SUM and \
+            COUNT meters; with --config, MAX/MIN meters are recomputed as max/min). A journal line's amount must \
+            equal the journal's cumulative rounding replayed over its billing events; it can differ from round(Σ \
+            of its billing events) by about a minor unit per (subject, meter, period): exact reconciliation holds \
+            for the period total, not for one day's line. Exit status 1 when something does not reconcile, 2 on \
+            bad input.
 
             Examples:
               meterline lineage show --dir out --journal-line JL-e204e2b12cbb290cd71e
-              meterline lineage show --dir out --billing-event 000178cbf88e4924eacea95896403079 --limit 5
-              meterline lineage show --dir out --billing-event 000178cbf88e4924eacea95896403079 --json
+              meterline lineage show --dir out --limit 5 --billing-event 000178cb…
+              meterline lineage show --dir out --json --journal-line JL-e204e2b12cbb290cd71e
             """
         )
 
@@ -127,7 +128,7 @@ enum LineageText {
         s += "\(p)  window \(r.windowStart) – \(r.windowEnd)   quantity \(r.quantity)   amount \(r.amount)"
         if let d = r.amountDelta { s += " (delta \(d))" }
         s += " \(r.currency)   eventCount \(r.eventCount)\n"
-        s += "\(p)  events: \(b.totals.count), Σ value \(b.totals.quantity)   \(mark(b.reconciles)): \(b.note)\n"
+        s += "\(p)  \(mark(b.reconciles)): \(b.note)\n"
         if b.countDifference != 0 || b.quantityDifference != 0 {
             s += "\(p)  differences: count \(b.countDifference > 0 ? "+" : "")\(b.countDifference), quantity \(Quantity(raw: b.quantityDifference))\n"
         }

@@ -149,7 +149,7 @@ struct LineageQueryTests {
         }
         let sum = (1...10).map { Double($0) + 0.5 }.reduce(0, +) // 60
         try [billing("b1", "\(Int(sum))", 10, "usage-0#\(key)"), billing("b2", "5", 2, "\(awkwardSource)#\(awkwardKey)"),
-             billing("b3", "59", 10, "usage-0#\(key)")]
+             billing("b3", "59", 10, "usage-0#\(key)"), billing("b4", "24", 6, "usage-0#\(key)")]
             .joined(separator: "\n").write(toFile: dir + "/billing-events.jsonl", atomically: true, encoding: .utf8)
 
         let q = try LineageQuery(directory: dir)
@@ -164,6 +164,11 @@ struct LineageQueryTests {
         let b3 = try q.billingEvent("b3")
         #expect(!b3.reconciles)
         #expect(b3.quantityDifference == 1_000_000_000 && b3.countDifference == 0)
+        // A billing event decided before late events reached its key (a later revision counts those): it counted
+        // the first eventCount events in offset order.
+        let b4 = try q.billingEvent("b4")
+        #expect(b4.reconciles, "\(b4.note)")
+        #expect(b4.laterEvents == 4 && b4.counted == EventTotals(count: 6, valueSum: 24_000_000_000) && b4.totals.count == 10)
         #expect(throws: LineageQueryError.self) { try q.journalLine("JL-x") } // no journal file
     }
 
