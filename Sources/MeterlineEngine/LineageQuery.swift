@@ -1,0 +1,646 @@
+// LineageQuery — `meterline lineage show`: from an output directory alone (billing-events.jsonl,
+// journal-entries.jsonl, lineage/*.mlz), a journal line leads to its billing events, a billing event to its
+// rollup key(s), a key to the raw events that made it (DESIGN §9). No Kafka, no configuration needed.
+import Foundation
+import MeterlineCore
+import MeterlineLineage
+
+/// A lineage query failed: unknown id, unreadable output file, or a damaged lineage file.
+/// Invariant: `description` is one line and names the file concerned (`file`, when there is one).
+public struct LineageQueryError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    /// The file concerned (path), if any.
+    public var file: String?
+    public init(_ message: String, file: String? = nil) {
+        self.message = message
+        self.file = file
+    }
+    public var description: String { message }
+}
+
+/// A billing event as read back from `billing-events.jsonl` (only what lineage needs).
+public struct BillingRecord: Sendable {
+    public var id: String
+    public var kind: String
+    public var revision: Int
+    public var subject: String
+    public var entity: String
+    public var meter: String
+    /// Dimensions in key order.
+    public var dimensions: [(String, String)]
+    public var windowStart: String
+    public var windowEnd: String
+    public var periodStart: String
+    public var postedAt: String
+    public var postedAtMicros: Int64
+    public var quantity: Quantity
+    public var amount: Amount
+    public var amountDelta: Amount?
+    public var currency: String
+    public var eventCount: Int
+    /// Lineage references, "<source>#<rollup key>".
+    public var lineage: [String]
+    /// 1-based line number in billing-events.jsonl.
+    public var lineNumber: Int
+    /// What the event adds to the books: `amountDelta` for revisions, else `amount`.
+    public var postedAmount: Amount { amountDelta ?? amount }
+}
+
+/// One journal line as read back from `journal-entries.jsonl`, with its entry's header.
+public struct JournalLineRecord: Sendable {
+    public var journalId: String
+    public var entity: String
+    public var currency: String
+    public var postingDate: String
+    public var period: String
+    public var lineId: String
+    public var account: String
+    public var subject: String?
+    public var debit: Int128
+    public var credit: Int128
+    public var memo: String
+    public var billingEvents: [String]
+    /// 1-based line number (of the entry) in journal-entries.jsonl.
+    public var lineNumber: Int
+    /// The line's amount in minor units (exactly one of debit/credit is non-zero).
+    public var amountMinor: Int128 { debit != 0 ? debit : credit }
+    public var side: String { debit != 0 ? "debit" : "credit" }
+}
+
+/// Count and Σ value of a set of lineage events.
+public struct EventTotals: Sendable, Equatable {
+    public var count: Int
+    /// Σ value, raw fixed point with 9 fractional digits (Quantity's scale).
+    public var valueSum: Int128
+    public init(count: Int = 0, valueSum: Int128 = 0) { self.count = count; self.valueSum = valueSum }
+    public init(_ events: some Sequence<LineageEvent>) {
+        self.init()
+        for e in events { count += 1; valueSum &+= e.value }
+    }
+    public var quantity: Quantity { Quantity(raw: valueSum) }
+}
+
+/// How a billing event's quantity is recomputed from its events.
+public enum QuantityRule: String, Sendable {
+    /// Σ value (SUM; COUNT meters record value 1 per event, so Σ value = count). The default when the meter's
+    /// aggregation is unknown.
+    case sum
+    case max
+    case min
+    /// No lineage to check (true-ups carry none).
+    case noLineage = "no_lineage"
+    /// The aggregation (AVG, UNIQUE_COUNT, LATEST) is not recomputed: only the event count is checked.
+    case countOnly = "count_only"
+}
+
+/// One lineage reference resolved: the rollup key and its events from every file of its source.
+public struct LineageWindow: Sendable {
+    public var ref: String
+    public var source: String
+    public var key: String
+    /// Paths of the lineage files holding the key, in offset order.
+    public var files: [String]
+    /// The key's events, ordered by offset.
+    public var events: [LineageEvent]
+}
+
+/// A billing event with its raw events and the reconciliation of its quantity and event count.
+public struct BillingEventLineage: Sendable {
+    public var record: BillingRecord
+    public var windows: [LineageWindow]
+    /// All events of the billing event's rollup keys (all windows), ordered by window then offset.
+    public var events: [LineageEvent] { windows.flatMap(\.events) }
+    /// Totals over all events in the lineage.
+    public var totals: EventTotals
+    /// Totals over the events this billing event counted: all of them, or — when the key received later (late)
+    /// events that a later revision counted — the first `eventCount` events in offset order.
+    public var counted: EventTotals
+    /// Events in the lineage after the ones this billing event counted (counted by a later revision).
+    public var laterEvents: Int
+    public var rule: QuantityRule
+    /// The quantity recomputed from the counted events by `rule` (nil for `countOnly`/`noLineage`).
+    public var recomputedQuantity: Quantity?
+    /// counted.count − eventCount.
+    public var countDifference: Int
+    /// recomputedQuantity − quantity (raw, 9 fractional digits); 0 when not recomputed.
+    public var quantityDifference: Int128
+    /// Ids appearing more than once among the events (should be empty: duplicates are dropped before lineage).
+    public var duplicateIds: [String]
+    public var reconciles: Bool
+    /// One line saying what was compared.
+    public var note: String
+}
+
+/// Cumulative rounding of one (entity, subject, meter, period) as the journal applies it.
+public struct RoundingGroup: Sendable {
+    public var entity: String
+    public var subject: String
+    public var meter: String
+    public var periodStart: String
+    /// Σ posted amounts of every billing event of the group in the output (the period total so far), exact.
+    public var periodExact: Amount
+    /// That total rounded to minor units: what the group's journal lines sum to over the whole period.
+    public var periodMinor: Int128
+    /// Billing events of this group on this line.
+    public var onLine: Int
+    /// Billing events of this group in the same posting interval whose rounded increment was 0, so they are on
+    /// no journal line, although their exact amount counts toward later increments.
+    public var unlistedZeroIncrement: Int
+    public var unlistedAmount: Amount
+}
+
+/// A journal line with its billing events (each with its events) and the reconciliation of its amount.
+public struct JournalLineLineage: Sendable {
+    public var line: JournalLineRecord
+    public var billingEvents: [BillingEventLineage]
+    /// Σ posted amounts (amountDelta for revisions, else amount) of the line's billing events, exact.
+    public var postedSum: Amount
+    /// |postedSum| rounded to minor units.
+    public var roundedSumMinor: Int128
+    /// line amount − roundedSumMinor: non-zero is expected (cumulative rounding), bounded in practice by the
+    /// number of rounding groups plus the unlisted zero-increment amounts.
+    public var differenceMinor: Int128
+    /// The line amount replayed with the journal's rule: Σ |round(cumulative after) − round(cumulative before)|
+    /// over the line's billing events, per (entity, subject, meter, period), in posting order.
+    public var cumulativeMinor: Int128
+    public var groups: [RoundingGroup]
+    /// The line amount equals the cumulative replay and every billing event reconciles with its events.
+    public var reconciles: Bool
+    public var rule: String
+}
+
+/// Answers lineage questions from an output directory: `billingEvent(_:)` and `journalLine(_:)`.
+///
+/// Invariant: billing and journal files are indexed once, at `init`; the lineage directory is listed once and
+/// each lineage file's footer is read on first use and cached. Not thread-safe (one query at a time).
+public final class LineageQuery {
+    public let directory: String
+    public var billingPath: String { directory + "/billing-events.jsonl" }
+    public var journalPath: String { directory + "/journal-entries.jsonl" }
+    public var lineagePath: String { directory + "/lineage" }
+    /// Rounding of amounts to minor units (the run's `settings.rounding`).
+    public var rounding: RoundingMode = .halfAwayFromZero
+    /// The journal posting interval (the run's `settings.postingInterval`).
+    public var postingInterval: Int64 = UTC.microsPerDay
+    /// Meter slug → aggregation, when known (from the config); unknown meters are checked as SUM/COUNT.
+    public var aggregations: [String: Aggregation] = [:]
+
+    public private(set) var billing: [String: BillingRecord] = [:]
+    public private(set) var journalLines: [String: JournalLineRecord] = [:]
+    /// (entity|subject|meter|periodStart) → billing ids, for the cumulative rounding replay.
+    var groupMembers: [String: [String]] = [:]
+    var filesBySource: [String: [String]]? = nil
+    var openFiles: [String: LineageFile] = [:]
+
+    /// Opens DIR: indexes billing-events.jsonl (required) and journal-entries.jsonl (if present).
+    public init(directory: String) throws(LineageQueryError) {
+        var d = directory
+        while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
+        self.directory = d
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
+            throw LineageQueryError("\(d) is not a directory", file: d)
+        }
+        try indexBilling()
+        if FileManager.default.fileExists(atPath: journalPath) { try indexJournal() }
+    }
+
+    // MARK: Queries
+
+    /// The billing event `id`, its rollup windows and raw events, reconciled against its quantity and count.
+    public func billingEvent(_ id: String) throws(LineageQueryError) -> BillingEventLineage {
+        guard let r = billing[id] else { throw LineageQueryError("no billing event \(id) in \(billingPath)", file: billingPath) }
+        return try resolve(r)
+    }
+
+    /// The journal line `id`, its billing events (each with its events) and the reconciliation of its amount.
+    public func journalLine(_ id: String) throws(LineageQueryError) -> JournalLineLineage {
+        guard let line = journalLines[id] else {
+            let exists = FileManager.default.fileExists(atPath: journalPath)
+            throw LineageQueryError(exists ? "no journal line \(id) in \(journalPath)" : "\(journalPath) does not exist", file: journalPath)
+        }
+        var resolved: [BillingEventLineage] = []
+        var sum = Amount.zero
+        for b in line.billingEvents {
+            guard let r = billing[b] else {
+                throw LineageQueryError("journal line \(id) names billing event \(b), which is not in \(billingPath)", file: billingPath)
+            }
+            resolved.append(try resolve(r))
+            sum = (try? sum.adding(r.postedAmount)) ?? sum
+        }
+        let digits = Currency(code: line.currency)?.minorUnitDigits ?? 2
+        let rounded = (try? Amount(raw: sum.raw < 0 ? -sum.raw : sum.raw).minorUnits(digits: digits, mode: rounding)) ?? 0
+
+        // Replay the journal's cumulative rounding for the groups of the line's billing events.
+        let onLine = Set(line.billingEvents)
+        var cumulative: Int128 = 0
+        var groups: [RoundingGroup] = []
+        var seen: Set<String> = []
+        for b in line.billingEvents {
+            let r = billing[b]!
+            let gk = groupKey(r)
+            guard seen.insert(gk).inserted else { continue }
+            let members = groupMembers[gk, default: []].compactMap { billing[$0] }
+                .sorted { (UTC.floor($0.postedAtMicros, postingInterval), $0.id) < (UTC.floor($1.postedAtMicros, postingInterval), $1.id) }
+            let lineIntervals = Set(members.filter { onLine.contains($0.id) }.map { UTC.floor($0.postedAtMicros, postingInterval) })
+            var exact = Amount.zero
+            var posted: Int128 = 0
+            var g = RoundingGroup(entity: r.entity, subject: r.subject, meter: r.meter, periodStart: r.periodStart, periodExact: .zero,
+                                  periodMinor: 0, onLine: 0, unlistedZeroIncrement: 0, unlistedAmount: .zero)
+            for m in members {
+                exact = (try? exact.adding(m.postedAmount)) ?? exact
+                let target = (try? exact.minorUnits(digits: digits, mode: rounding)) ?? posted
+                let now = target - posted
+                posted = target
+                if onLine.contains(m.id) {
+                    g.onLine += 1
+                    cumulative += now < 0 ? -now : now
+                } else if now == 0 && lineIntervals.contains(UTC.floor(m.postedAtMicros, postingInterval)) {
+                    g.unlistedZeroIncrement += 1
+                    g.unlistedAmount = (try? g.unlistedAmount.adding(m.postedAmount)) ?? g.unlistedAmount
+                }
+            }
+            g.periodExact = exact
+            g.periodMinor = posted
+            groups.append(g)
+        }
+        let amount = line.amountMinor
+        let rule = """
+        journal amounts are rounded cumulatively per (entity, subject, meter, period): each billing event posts \
+        round(cumulative after) − round(cumulative before), so a single line can differ from round(Σ of its billing \
+        events) by about 1 minor unit per group (plus unlisted events whose increment rounded to 0); the replay of \
+        that rule must match the line exactly, and each group's lines sum exactly to its rounded period total
+        """
+        return JournalLineLineage(
+            line: line, billingEvents: resolved, postedSum: sum, roundedSumMinor: rounded,
+            differenceMinor: amount - rounded, cumulativeMinor: cumulative, groups: groups,
+            reconciles: cumulative == amount && resolved.allSatisfy(\.reconciles), rule: rule)
+    }
+
+    // MARK: Lineage files
+
+    /// Resolves a billing record's lineage references and reconciles them.
+    func resolve(_ r: BillingRecord) throws(LineageQueryError) -> BillingEventLineage {
+        var windows: [LineageWindow] = []
+        for ref in r.lineage { windows.append(try window(ref)) }
+        let all = windows.flatMap(\.events)
+        let totals = EventTotals(all)
+        var counted = all
+        var later = 0
+        if windows.count == 1 && all.count > r.eventCount && r.kind != "true_up" {
+            // The key kept receiving events after this billing event (late events, counted by a later revision):
+            // within one source, events are in offset order, so this one counted the first eventCount.
+            later = all.count - r.eventCount
+            counted = Array(all.prefix(r.eventCount))
+        }
+        let c = EventTotals(counted)
+        var rule: QuantityRule
+        switch aggregations[r.meter] {
+        case nil, .sum?, .count?: rule = .sum
+        case .max?: rule = .max
+        case .min?: rule = .min
+        default: rule = .countOnly
+        }
+        if r.lineage.isEmpty { rule = .noLineage }
+        let recomputed: Quantity?
+        switch rule {
+        case .sum: recomputed = c.quantity
+        case .max: recomputed = counted.map(\.value).max().map { Quantity(raw: $0) }
+        case .min: recomputed = counted.map(\.value).min().map { Quantity(raw: $0) }
+        case .noLineage, .countOnly: recomputed = nil
+        }
+        var ids: [String: Int] = [:]
+        for e in all { ids[e.id, default: 0] += 1 }
+        let duplicates = ids.filter { $0.value > 1 }.map(\.key).sorted()
+        let countDiff = c.count - r.eventCount
+        let qDiff: Int128 = recomputed.map { $0.raw &- r.quantity.raw } ?? 0
+        let reconciles: Bool
+        let note: String
+        switch rule {
+        case .noLineage:
+            reconciles = r.eventCount == 0
+            note = r.kind == "true_up" ? "true-up: priced from the period total, no events of its own" : "no lineage reference"
+        case .countOnly:
+            reconciles = countDiff == 0 && duplicates.isEmpty
+            note = "\(aggregations[r.meter]!.rawValue) meter: event count checked, quantity not recomputed"
+        default:
+            reconciles = countDiff == 0 && qDiff == 0 && duplicates.isEmpty
+            let what = rule == .sum ? "Σ value" : "\(rule.rawValue) value"
+            note = "\(c.count) events, \(what) \(recomputed.map(\.description) ?? "-") vs eventCount \(r.eventCount), quantity \(r.quantity)"
+                + (later > 0 ? "; \(later) later events belong to later revisions" : "")
+        }
+        return BillingEventLineage(record: r, windows: windows, totals: totals, counted: c, laterEvents: later, rule: rule,
+                                   recomputedQuantity: recomputed, countDifference: countDiff, quantityDifference: qDiff,
+                                   duplicateIds: duplicates, reconciles: reconciles, note: note)
+    }
+
+    /// One lineage reference "<source>#<key>" (or "<file>.mlz#<key>"): the key's events from every file of the source.
+    func window(_ ref: String) throws(LineageQueryError) -> LineageWindow {
+        let listing = try listing()
+        // The source is a prefix of the reference up to a '#'; a source or key may itself contain '#', so try
+        // every split whose source has files, leftmost first.
+        var candidates: [(source: String, key: String, files: [String])] = []
+        var i = ref.startIndex
+        while let h = ref[i...].firstIndex(of: "#") {
+            let source = String(ref[..<h]), key = String(ref[ref.index(after: h)...])
+            if source.hasSuffix(".mlz"), FileManager.default.fileExists(atPath: lineagePath + "/" + source) {
+                candidates.append((source, key, [source]))
+            } else if let files = listing[Self.encodedSource(source)] {
+                candidates.append((source, key, files))
+            }
+            i = ref.index(after: h)
+        }
+        guard !candidates.isEmpty else {
+            throw LineageQueryError("no lineage file for \(ref) in \(lineagePath)", file: lineagePath)
+        }
+        for c in candidates {
+            var events: [LineageEvent] = []
+            var holding: [String] = []
+            for name in c.files {
+                let f = try file(name)
+                guard f.summary(forKey: c.key) != nil else { continue }
+                do {
+                    events.append(contentsOf: try f.events(forKey: c.key))
+                } catch let e as LineageError {
+                    throw LineageQueryError(e.description, file: e.file)
+                } catch {
+                    throw LineageQueryError("lineage file \(f.path): \(error)", file: f.path)
+                }
+                holding.append(f.path)
+            }
+            guard !holding.isEmpty else { continue }
+            // Stable: files are in offset order and events in append (offset) order within a file.
+            let ordered = events.enumerated().sorted { ($0.element.offset, $0.offset) < ($1.element.offset, $1.offset) }.map(\.element)
+            let source = c.source.hasSuffix(".mlz") ? (try file(c.source)).source : c.source
+            return LineageWindow(ref: ref, source: source, key: c.key, files: holding, events: ordered)
+        }
+        let c = candidates[0]
+        throw LineageQueryError("rollup key \(c.key) is in none of the \(c.files.count) lineage files of \(c.source) in \(lineagePath)",
+                                file: lineagePath)
+    }
+
+    /// The lineage directory, listed once: encoded source → file names in offset order.
+    func listing() throws(LineageQueryError) -> [String: [String]] {
+        if let l = filesBySource { return l }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: lineagePath) } catch {
+            throw LineageQueryError("cannot list \(lineagePath): \(error.localizedDescription)", file: lineagePath)
+        }
+        var out: [String: [String]] = [:]
+        for n in names.sorted() {
+            // "<encoded source>.<20 digits>-<20 digits>.mlz"; temp files start with "." and are skipped.
+            guard !n.hasPrefix("."), n.hasSuffix(".mlz"), n.utf8.count > Self.suffixLength else { continue }
+            let u = Array(n.utf8)
+            let s = u.count - Self.suffixLength
+            guard u[s] == UInt8(ascii: "."), u[s + 21] == UInt8(ascii: "-"),
+                  u[(s + 1)..<(s + 21)].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  u[(s + 22)..<(s + 42)].allSatisfy({ $0 >= 48 && $0 <= 57 }) else { continue }
+            out[String(decoding: u[..<s], as: UTF8.self), default: []].append(n)
+        }
+        filesBySource = out
+        return out
+    }
+
+    static let suffixLength = 1 + 20 + 1 + 20 + 4
+
+    /// The source as it appears in file names (percent-encoded, possibly hashed), via the writer's own naming.
+    static func encodedSource(_ source: String) -> String {
+        let n = LineageWriter.fileName(source: source, firstOffset: 0, lastOffset: 0)
+        return String(decoding: Array(n.utf8).dropLast(suffixLength), as: UTF8.self)
+    }
+
+    /// A lineage file, footer read on first use.
+    func file(_ name: String) throws(LineageQueryError) -> LineageFile {
+        if let f = openFiles[name] { return f }
+        let path = lineagePath + "/" + name
+        do {
+            let f = try LineageFile(path: path)
+            openFiles[name] = f
+            return f
+        } catch let e as LineageError {
+            throw LineageQueryError(e.description, file: e.file)
+        } catch {
+            throw LineageQueryError("lineage file \(path): \(error)", file: path)
+        }
+    }
+
+    // MARK: Indexes
+
+    func groupKey(_ r: BillingRecord) -> String { "\(r.entity)|\(r.subject)|\(r.meter)|\(r.periodStart)" }
+
+    static func lines(_ path: String) throws(LineageQueryError) -> [(Int, Data)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LineageQueryError("cannot read \(path)", file: path)
+        }
+        var out: [(Int, Data)] = []
+        var n = 0
+        var start = data.startIndex
+        while start < data.endIndex {
+            n += 1
+            let end = data[start...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+            if end > start { out.append((n, data[start..<end])) }
+            start = end < data.endIndex ? data.index(after: end) : end
+        }
+        return out
+    }
+
+    static func object(_ d: Data, _ path: String, _ n: Int) throws(LineageQueryError) -> [String: Any] {
+        guard let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else {
+            throw LineageQueryError("\(path):\(n): not a JSON object", file: path)
+        }
+        return o
+    }
+
+    static func int128(_ v: Any?) -> Int128? {
+        if let n = v as? NSNumber { return Int128(n.int64Value) }
+        if let s = v as? String { return Int128(s) }
+        return nil
+    }
+
+    func indexBilling() throws(LineageQueryError) {
+        let path = billingPath
+        for (n, d) in try Self.lines(path) {
+            let o = try Self.object(d, path, n)
+            func str(_ k: String) throws(LineageQueryError) -> String {
+                guard let s = o[k] as? String else { throw LineageQueryError("\(path):\(n): missing \"\(k)\"", file: path) }
+                return s
+            }
+            let quantityText = try str("quantity"), amountText = try str("amount"), deltaText = o["amountDelta"] as? String
+            let quantity: Quantity, amount: Amount
+            var delta: Amount? = nil
+            do throws(DecimalError) {
+                quantity = try Quantity(quantityText)
+                amount = try Amount(amountText)
+                if let t = deltaText { delta = try Amount(t) }
+            } catch {
+                throw LineageQueryError("\(path):\(n): \(error)", file: path)
+            }
+            let windowStart = try str("windowStart")
+            let postedAt = (o["postedAt"] as? String) ?? windowStart
+            guard let postedMicros = RFC3339.parseMicros(postedAt) else {
+                throw LineageQueryError("\(path):\(n): bad postedAt \(postedAt)", file: path)
+            }
+            let dims = ((o["dimensions"] as? [String: Any]) ?? [:]).map { ($0.key, "\($0.value)") }.sorted { $0.0 < $1.0 }
+            let r = BillingRecord(
+                id: try str("id"), kind: try str("kind"), revision: (o["revision"] as? NSNumber)?.intValue ?? 0,
+                subject: try str("subject"), entity: try str("entity"), meter: try str("meter"), dimensions: dims,
+                windowStart: try str("windowStart"), windowEnd: try str("windowEnd"), periodStart: try str("periodStart"),
+                postedAt: postedAt, postedAtMicros: postedMicros, quantity: quantity, amount: amount, amountDelta: delta,
+                currency: try str("currency"), eventCount: (o["eventCount"] as? NSNumber)?.intValue ?? 0,
+                lineage: (o["lineage"] as? [String]) ?? [], lineNumber: n)
+            billing[r.id] = r
+            groupMembers[groupKey(r), default: []].append(r.id)
+        }
+    }
+
+    func indexJournal() throws(LineageQueryError) {
+        let path = journalPath
+        for (n, d) in try Self.lines(path) {
+            let o = try Self.object(d, path, n)
+            guard let jid = o["journalId"] as? String, let lines = o["lines"] as? [[String: Any]] else {
+                throw LineageQueryError("\(path):\(n): not a journal entry (journalId, lines)", file: path)
+            }
+            for l in lines {
+                guard let id = l["lineId"] as? String, let debit = Self.int128(l["debit"]), let credit = Self.int128(l["credit"]) else {
+                    throw LineageQueryError("\(path):\(n): journal line without lineId, debit or credit", file: path)
+                }
+                journalLines[id] = JournalLineRecord(
+                    journalId: jid, entity: (o["entity"] as? String) ?? "", currency: (o["currency"] as? String) ?? "",
+                    postingDate: (o["postingDate"] as? String) ?? "", period: (o["period"] as? String) ?? "",
+                    lineId: id, account: (l["account"] as? String) ?? "", subject: l["subject"] as? String,
+                    debit: debit, credit: credit, memo: (l["memo"] as? String) ?? "",
+                    billingEvents: (l["billingEvents"] as? [String]) ?? [], lineNumber: n)
+            }
+        }
+    }
+}
+
+// MARK: JSON
+
+extension LineageQuery {
+    static func writeEvent(_ w: inout JSONWriter, _ e: LineageEvent) {
+        w.element()
+        w.beginObject()
+        w.field("time", RFC3339.format(micros: e.timeMicros))
+        w.field("id", e.id)
+        w.field("source", e.source)
+        w.field("value", Quantity(raw: e.value).description)
+        w.field("offset", e.offset)
+        w.endObject()
+    }
+}
+
+extension BillingEventLineage {
+    /// Machine-readable form (all events unless `eventLimit`), one line.
+    public func json(eventLimit: Int? = nil) -> String {
+        var w = JSONWriter()
+        write(&w, eventLimit: eventLimit)
+        return w.text
+    }
+
+    func write(_ w: inout JSONWriter, eventLimit: Int?) {
+        let r = record
+        w.beginObject()
+        w.field("id", r.id)
+        w.field("kind", r.kind)
+        w.field("revision", r.revision)
+        w.field("subject", r.subject)
+        w.field("entity", r.entity)
+        w.field("meter", r.meter)
+        w.key("dimensions"); w.beginObject(); for (k, v) in r.dimensions { w.field(k, v) }; w.endObject()
+        w.field("windowStart", r.windowStart)
+        w.field("windowEnd", r.windowEnd)
+        w.field("periodStart", r.periodStart)
+        w.field("postedAt", r.postedAt)
+        w.field("quantity", r.quantity.description)
+        w.field("amount", r.amount.description)
+        if let d = r.amountDelta { w.field("amountDelta", d.description) }
+        w.field("postedAmount", r.postedAmount.description)
+        w.field("currency", r.currency)
+        w.field("eventCount", r.eventCount)
+        w.key("windows")
+        w.beginArray()
+        var budget = eventLimit ?? Int.max
+        for win in windows {
+            w.element()
+            w.beginObject()
+            w.field("ref", win.ref)
+            w.field("source", win.source)
+            w.field("key", win.key)
+            w.key("files"); w.beginArray(); for f in win.files { w.element(); w.string(f) }; w.endArray()
+            w.field("eventCount", win.events.count)
+            w.key("events")
+            w.beginArray()
+            for e in win.events.prefix(max(0, budget)) { LineageQuery.writeEvent(&w, e) }
+            w.endArray()
+            budget -= win.events.count
+            w.endObject()
+        }
+        w.endArray()
+        w.key("totals"); w.beginObject(); w.field("count", totals.count); w.field("valueSum", totals.quantity.description); w.endObject()
+        w.key("counted"); w.beginObject(); w.field("count", counted.count); w.field("valueSum", counted.quantity.description); w.endObject()
+        w.field("laterEvents", laterEvents)
+        w.field("rule", rule.rawValue)
+        w.key("recomputedQuantity")
+        if let q = recomputedQuantity { w.string(q.description) } else { w.null() }
+        w.field("countDifference", countDifference)
+        w.field("quantityDifference", Quantity(raw: quantityDifference).description)
+        w.key("duplicateIds"); w.beginArray(); for d in duplicateIds { w.element(); w.string(d) }; w.endArray()
+        w.field("reconciles", reconciles)
+        w.field("note", note)
+        w.endObject()
+    }
+}
+
+extension JournalLineLineage {
+    /// Machine-readable form (all events unless `eventLimit` per billing event), one line.
+    public func json(eventLimit: Int? = nil) -> String {
+        var w = JSONWriter()
+        let l = line
+        let digits = Currency(code: l.currency)?.minorUnitDigits ?? 2
+        func minor(_ v: Int128) -> String { FixedPoint.format(v * FixedPoint.pow10(Amount.scale - digits), scale: Amount.scale) }
+        w.beginObject()
+        w.field("journalId", l.journalId)
+        w.field("entity", l.entity)
+        w.field("currency", l.currency)
+        w.field("postingDate", l.postingDate)
+        w.field("period", l.period)
+        w.field("lineId", l.lineId)
+        w.field("account", l.account)
+        if let s = l.subject { w.field("subject", s) }
+        w.key("debit"); w.raw(String(l.debit))
+        w.key("credit"); w.raw(String(l.credit))
+        w.field("memo", l.memo)
+        w.key("reconciliation")
+        w.beginObject()
+        w.key("lineMinor"); w.raw(String(l.amountMinor))
+        w.field("postedSum", postedSum.description)
+        w.key("roundedSumMinor"); w.raw(String(roundedSumMinor))
+        w.key("differenceMinor"); w.raw(String(differenceMinor))
+        w.key("cumulativeMinor"); w.raw(String(cumulativeMinor))
+        w.field("lineAmount", minor(l.amountMinor))
+        w.key("groups")
+        w.beginArray()
+        for g in groups {
+            w.element()
+            w.beginObject()
+            w.field("entity", g.entity); w.field("subject", g.subject); w.field("meter", g.meter); w.field("periodStart", g.periodStart)
+            w.field("periodExact", g.periodExact.description)
+            w.key("periodMinor"); w.raw(String(g.periodMinor))
+            w.field("onLine", g.onLine)
+            w.field("unlistedZeroIncrement", g.unlistedZeroIncrement)
+            w.field("unlistedAmount", g.unlistedAmount.description)
+            w.endObject()
+        }
+        w.endArray()
+        w.field("reconciles", reconciles)
+        w.field("rule", rule)
+        w.endObject()
+        w.key("billingEvents")
+        w.beginArray()
+        for b in billingEvents { w.element(); b.write(&w, eventLimit: eventLimit) }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+}
