@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "MeterlinePipelineTests", dependencies: ["MeterlinePipeline", "MeterlineConfig"]),
         .testTarget(name: "MeterlineKafkaTests", dependencies: ["MeterlineKafka"]),
         .testTarget(name: "MeterlineLineageTests", dependencies: ["MeterlineLineage"]),
-        .testTarget(name: "MeterlineLedgerTests", dependencies: ["MeterlineLedger", "MeterlineConfig"]),
+        .testTarget(name: "MeterlineLedgerTests", dependencies: ["MeterlineLedger", "MeterlineConfig"], exclude: ["Golden"]),
         .testTarget(
             name: "MeterlineEngineTests",
             dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig"]
