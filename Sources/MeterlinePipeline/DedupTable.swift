@@ -37,10 +37,11 @@ public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertib
 ///   `0.95 × maxLoad`, rebuilds once at the size the observed churn needs. At a steady state (ids of the
 ///   horizon's days in, the oldest day out) the load stays within [0.95, 1] × `maxLoad`: at the default
 ///   0.75 that is 22.7–23.9 bytes per remembered id. Measure with `bytesAllocated / count`.
-/// - Days: kept exactly while the remembered days span at most 255 days (a 35-day horizon spans 36).
-///   Outside that range a day is rounded *later* (a day before the oldest remembered one is kept as the
-///   oldest; a day more than 255 days after it moves the oldest up), so an id may be kept longer than its
-///   horizon but never forgotten early.
+/// - Days: slot days are `day − baseDay` in 0...255. `baseDay` starts 32 days before the first day put into
+///   an empty table and moves to the cut of each `expire(before:)`. Days are kept exactly while they lie in
+///   [baseDay, baseDay + 255] (a 35-day horizon spans 36 days); outside that range a day is rounded
+///   *later* (a day before `baseDay` is kept as `baseDay`; a day more than 255 days after it moves
+///   `baseDay` up), so an id may be kept longer than its horizon but is never forgotten early.
 /// - Ownership: a value type with copy-on-write storage, so a copy is a correct (and O(n)) snapshot; the
 ///   intended use is a single owner mutating in place (`states[s].seen.insert(…)`), which never copies.
 ///   Not thread-safe: one shard owns it (DESIGN.md §10).
@@ -82,6 +83,8 @@ public struct DedupTable {
     /// Bytes per slot: a 16-byte key and a 1-byte day.
     public static let bytesPerSlot = MemoryLayout<Hash128>.stride + MemoryLayout<UInt8>.stride
     static let minSlots = 16
+    /// Days below the first day of an empty table that are still kept exactly.
+    static let initialSlackDays: Int64 = 32
 
     var storage: Storage
     /// Keys in slots (the reserved all-zero key is not in a slot).
@@ -213,7 +216,8 @@ public struct DedupTable {
     @inline(never)
     mutating func prepareInsert(day: Int32) {
         if entries == 0 {
-            baseDay = day
+            // Room below the first day for events that arrive out of order (kept exactly down to 32 days earlier).
+            baseDay = Int32(clamping: Int64(day) - DedupTable.initialSlackDays)
         } else if Int64(day) - Int64(baseDay) > Int64(UInt8.max) {
             rebase(to: day - Int32(UInt8.max))
         }
