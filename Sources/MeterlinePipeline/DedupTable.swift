@@ -153,6 +153,10 @@ public struct DedupTable {
     /// Swift exposes no prefetch instruction without a C shim, so this is a plain load of the slot's first
     /// word, kept alive by folding it into a field: the CPU overlaps the miss with the following work for
     /// as long as its reorder window lasts, but unlike a prefetch the load must complete before it retires.
+    /// Measured (Benchmarks `Dedup_insert_contains_1M` vs `…_no_prefetch`): in a loop doing nothing but table
+    /// operations it costs ~20 %, since out-of-order execution already overlaps consecutive probes; it can only
+    /// pay where a real event's parse (~2,000 instructions) sits between the touch and the probe — measure it
+    /// there before relying on it. A true prefetch needs a C shim (`__builtin_prefetch`) in a C target.
     public func prefetch(_ k: Hash128) {
         let s = storage
         s.prefetchSink ^= s.keys[DedupTable.home(k.high, s.slotCount)].high
