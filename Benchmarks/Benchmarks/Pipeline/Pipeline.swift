@@ -19,6 +19,7 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(10),
         maxIterations: 20
     )
+    dedupRingBenchmarks()  // DedupRing.swift
 
     let usd = Currency(code: "USD")!
     let config = Configuration(
