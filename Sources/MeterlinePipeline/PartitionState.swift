@@ -116,9 +116,8 @@ struct PartitionState {
     var maxEventTime = Int64.min
     var watermark: Int64 { maxEventTime == .min ? .min : maxEventTime - allowedLateness }
     let allowedLateness: Int64
-    /// dedup: identity → day (event time) it was seen; expired by `expireDedup`.
-    var seen: [Hash128: Int32] = [:]
-    var seenByDay: [Int32: [Hash128]] = [:]
+    /// dedup: accepted (source, id) identities with the day (event time) they were seen; expired by `expireDedup`.
+    var seen = DedupTable()
     var windows: [RollupKey: WindowState] = [:]
     /// Open windows by end time, for event-time-ordered close.
     var openByEnd: [Int64: [RollupKey]] = [:]

@@ -102,7 +102,7 @@ public final class Pipeline {
         guard let contractIndex = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
         }
-        if states[s].seen[e.identity] != nil {
+        if states[s].seen.contains(e.identity) {
             states[s].counters.duplicate += 1
             if duplicatesToDLQ {
                 states[s].dlq.append(DLQRecord(source: states[s].sourceName, partition: states[s].partition, offset: offset,
@@ -121,8 +121,7 @@ public final class Pipeline {
         }
         // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
         let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
-        states[s].seen[e.identity] = day
-        states[s].seenByDay[day, default: []].append(e.identity)
+        states[s].seen.insert(e.identity, day: day)
         states[s].counters.accepted += 1
         var idText: String? = nil
         var sourceText: String? = nil
@@ -341,10 +340,7 @@ public final class Pipeline {
 
     func expireDedup(_ s: Int, watermark wm: Int64) {
         let oldest = Int32(truncatingIfNeeded: UTC.floor(wm - config.settings.dedupHorizonMicros, UTC.microsPerDay) / UTC.microsPerDay)
-        let expired = states[s].seenByDay.keys.filter { $0 < oldest }
-        for d in expired {
-            for id in states[s].seenByDay.removeValue(forKey: d)! { states[s].seen.removeValue(forKey: id) }
-        }
+        states[s].seen.expire(before: oldest)
     }
 
     /// End of input: closes every open window and publishes pending revisions; with `closePeriodsEndingBy`,
