@@ -62,23 +62,24 @@ public struct Backfill {
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
 
-        let pipelines: [Pipeline] = (0..<shards).map { _ in
-            let p = Pipeline(config: cfg, sourcePrefix: topic ?? "input")
+        // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
+        let sharded = ShardedPipeline(shards: shards, routing: .subject) { Pipeline(config: cfg, sourcePrefix: self.topic ?? "input") }
+        defer { sharded.stop() }
+        let fileNames = topic == nil ? Backfill.sourceNames(inputs) : []
+        sharded.configure { p in
             p.acceptRange = from..<to
-            return p
+            for (i, n) in fileNames.enumerated() { p.sourceNames[Int32(i)] = n }
         }
         var billing: [BillingEvent] = []
         var dlq: [DLQRecord] = []
         var acceptedPositions: Set<String>? = previous == nil ? nil : []
         var lineageFiles = 0
-        let shardCount = UInt64(shards)
-
         // Takes every shard's outputs; lineage entries are merged per source in offset order, so the
         // files are the same whatever the shard count.
-        func checkpoint() throws {
+        func checkpoint(finishingBy: Int64?? = nil) throws {
             var bySource: [String: [LineageEntry]] = [:]
-            for p in pipelines {
-                let c = p.checkpoint()
+            let outputs = finishingBy.map { sharded.finish(closePeriodsEndingBy: $0) } ?? sharded.checkpoint()
+            for c in outputs {
                 billing += c.billing
                 dlq += c.dlq
                 for l in c.lineage { bySource[l.source, default: []] += l.entries }
@@ -96,18 +97,16 @@ public struct Backfill {
         }
 
         @inline(__always) func route(_ line: UnsafeRawBufferPointer, partition: Int32, offset: Int64) {
-            let shard = EventParser.peekSubjectHash(line).map { Int($0.high % shardCount) } ?? 0
-            pipelines[shard].process(partition: partition, offset: offset, value: line, nowMicros: now)
+            sharded.process(partition: partition, offset: offset, value: line, nowMicros: now)
         }
 
         var sinceCheckpoint = 0
         if let topic {
-            let (read, bytes) = try readTopic(topic, sinceCheckpoint: &sinceCheckpoint, pipelines: pipelines, route: route, checkpoint: checkpoint)
+            let (read, bytes) = try readTopic(topic, sinceCheckpoint: &sinceCheckpoint, route: route, checkpoint: { try checkpoint() })
             report.linesRead = read
             report.bytesRead = bytes
             report.inputs = [topic]
         } else {
-            let names = Backfill.sourceNames(inputs)
             var readers: [ChunkedFileReader] = []
             do { for path in inputs { readers.append(try ChunkedFileReader(path: path)) } } catch { throw BackfillError("\(error)") }
             let totalBytes = readers.reduce(0) { $0 + $1.fileSize }
@@ -115,7 +114,6 @@ public struct Backfill {
             var bytesBefore = 0
             for (index, reader) in readers.enumerated() {
                 let partition = Int32(index)
-                for p in pipelines { p.sourceNames[partition] = names[index] }
                 var carry: [UInt8] = []
                 var lineNumber: Int64 = 0
                 func consume(_ buf: UnsafeRawBufferPointer) throws {
@@ -161,9 +159,9 @@ public struct Backfill {
             report.inputs = inputs
         }
         guard report.linesRead > 0 else { throw BackfillError("no events in the input") }
-        for p in pipelines { p.finish(closePeriodsEndingBy: to) }
-        try checkpoint()
-        for p in pipelines { report.counters.add(p.counters) }
+        try checkpoint(finishingBy: .some(to))
+        sharded.stop()
+        report.counters = sharded.counters
         guard report.counters.balanced else {
             throw BackfillError("conservation does not hold: in \(report.counters.input) ≠ accepted \(report.counters.accepted) + duplicate \(report.counters.duplicate) + rejected \(report.counters.rejectedTotal)")
         }
@@ -220,7 +218,7 @@ public struct Backfill {
     }
 
     /// Reads a topic from the offsets for `from` up to the end offsets seen at start.
-    func readTopic(_ topic: String, sinceCheckpoint: inout Int, pipelines: [Pipeline],
+    func readTopic(_ topic: String, sinceCheckpoint: inout Int,
                    route: (UnsafeRawBufferPointer, Int32, Int64) -> Void, checkpoint: () throws -> Void) throws -> (Int, Int) {
         var cfg = kafka
         cfg["enable.partition.eof"] = "true"
@@ -233,7 +231,6 @@ public struct Backfill {
         var expected: Int64 = 0
         for s in starts {
             let (_, high) = try consumer.watermarks(topic: topic, partition: s.partition, timeoutMs: 10_000)
-            for p in pipelines { p.sourceNames[s.partition] = "\(topic)-\(s.partition)" }
             if s.offset < high { ends[s.partition] = high; assign.append(s); expected += high - s.offset }
         }
         guard expected > 0 else { return (0, 0) }

@@ -38,8 +38,8 @@ func tokens(_ id: String, _ subject: String, _ time: String, _ n: Int) -> String
 let now = RFC3339.parseMicros("2027-01-01T00:00:00Z")!
 
 /// Runs inputs through a pipeline, checkpointing every `every` messages; returns all outputs.
-func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil) throws -> (billing: [BillingEvent], dlq: [DLQRecord], counters: Counters) {
-    let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: Configuration? = nil) throws -> (billing: [BillingEvent], dlq: [DLQRecord], counters: Counters) {
+    let config = try config ?? ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
     let p = Pipeline(config: config)
     var billing: [BillingEvent] = []
     var dlq: [DLQRecord] = []
@@ -135,5 +135,50 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil) throws ->
         // Period MAX goes 5 → 5 → 8 → 8: amounts 10, 0, 6, 0 (per unit 2) = price(8) = 16.
         let amounts = out.billing.sorted { $0.windowStart < $1.windowStart }.map(\.amount.description)
         #expect(amounts == ["10", "0", "6", "0"])
+    }
+}
+
+@Suite struct ShardedPipelineTests {
+    /// Same input → byte-identical billing with 1, 2 and 8 shard threads and different batch sizes
+    /// (partition routing, with late data and revisions; subject routing when windows close at end of input).
+    @Test(arguments: [ShardRouting.partition, .subject])
+    func shardCountAndBatchSizeDoNotChangeOutputs(routing: ShardRouting) throws {
+        var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        if routing == .subject { config.settings.allowedLatenessMicros = Int64.max / 4 }
+        let seed: UInt64 = 11
+        var g = SeededGenerator(seed: seed)
+        var inputs: [Input] = []
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        for i in 0..<3_000 {
+            if i % 100 == 99 { inputs.append(inputs[Int(g.next() % UInt64(inputs.count))]); continue } // retries
+            clock += Int64(g.next() % 30) * 1_000_000
+            let subject = "c-\(g.next() % 40)"
+            let late = g.next() % 40 == 0 ? 2 * UTC.microsPerHour : 0
+            inputs.append(Input(partition: Int32(subject.utf8.last! % 4), json: tokens("id-\(i)", subject, RFC3339.format(micros: clock - late), Int(g.next() % 900))))
+        }
+        func canonical(_ b: [BillingEvent]) -> [String] { b.map { $0.json() }.sorted() }
+        let reference = try run(inputs, config: config)
+        var outputs: [[String]] = []
+        for (shards, batch) in [(1, 2048), (2, 7), (8, 1), (8, 333)] {
+            let sp = ShardedPipeline(shards: shards, routing: routing, batchSize: batch) { Pipeline(config: config) }
+            var billing: [BillingEvent] = []
+            for (i, input) in inputs.enumerated() {
+                var bytes = Array(input.json.utf8)
+                bytes.withUnsafeMutableBytes { sp.process(partition: input.partition, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+                if i % 500 == 499 { billing += sp.checkpoint().flatMap(\.billing) }
+            }
+            billing += sp.finish().flatMap(\.billing)
+            sp.stop()
+            #expect(sp.counters.balanced, "seed \(seed)")
+            #expect(sp.counters.input == reference.counters.input && sp.counters.duplicate == reference.counters.duplicate, "seed \(seed), \(shards) shards")
+            outputs.append(canonical(billing))
+        }
+        let expected = canonical(reference.billing)
+        #expect(!expected.isEmpty)
+        if routing == .partition { #expect(expected.contains { $0.contains(#""kind":"revision""#) }, "the input has late data") }
+        for (i, o) in outputs.enumerated() {
+            let same = o == expected
+            #expect(same, "seed \(seed), run \(i): \(o.count) vs \(expected.count) events, first difference: \(zip(o, expected).first { $0 != $1 }.map { "\($0.0.prefix(160)) ≠ \($0.1.prefix(160))" } ?? "length")")
+        }
     }
 }

@@ -1,0 +1,177 @@
+import Foundation
+import MeterlineCore
+
+/// A batch of input messages bound for one shard: their bytes back to back, and where each one is.
+/// Batches, not single events, cross threads (one allocation per batch, none per event).
+struct ShardBatch {
+    var bytes: [UInt8] = []
+    var records: [(partition: Int32, offset: Int64, start: Int32, count: Int32)] = []
+    var now: Int64 = 0
+    init(capacity: Int) {
+        bytes.reserveCapacity(capacity * 256)
+        records.reserveCapacity(capacity)
+    }
+}
+
+/// What travels on a shard's input ring.
+enum ShardMessage {
+    case batch(ShardBatch)
+    /// A checkpoint barrier: the shard takes its outputs and answers on its result ring.
+    case barrier
+    /// End of input: close windows (and periods ending by the instant), then answer like a barrier.
+    case finish(closePeriodsEndingBy: Int64?)
+    case stop
+}
+
+/// One shard: a pipeline confined to its own thread.
+///
+/// Why `@unchecked Sendable`: `pipeline` is touched only by the shard's thread between `start()` and the
+/// `stop` message, and by the owner before `start()` (configuration) and after the thread has answered
+/// `stop` (counters). The rings' acquire/release ordering orders those accesses.
+final class ShardWorker: @unchecked Sendable {
+    let pipeline: Pipeline
+    let input: SPSCRing<ShardMessage>
+    let output: SPSCRing<CheckpointOutput?>
+    init(pipeline: Pipeline, ringCapacity: Int) {
+        self.pipeline = pipeline
+        self.input = SPSCRing(capacity: ringCapacity)
+        self.output = SPSCRing(capacity: 4)
+    }
+
+    func start() {
+        let t = Thread { [self] in self.loop() }
+        t.name = "meterline-shard"
+        t.start()
+    }
+
+    private func loop() {
+        while true {
+            switch input.pop() {
+            case .batch(let b):
+                b.bytes.withUnsafeBytes { all in
+                    for r in b.records {
+                        let value = UnsafeRawBufferPointer(rebasing: all[Int(r.start)..<Int(r.start + r.count)])
+                        pipeline.process(partition: r.partition, offset: r.offset, value: value, nowMicros: b.now)
+                    }
+                }
+            case .barrier:
+                output.push(pipeline.checkpoint())
+            case .finish(let t):
+                pipeline.finish(closePeriodsEndingBy: t)
+                output.push(pipeline.checkpoint())
+            case .stop:
+                output.push(nil)
+                return
+            }
+        }
+    }
+}
+
+/// How messages are spread over shards.
+public enum ShardRouting: Sendable {
+    /// By input partition: each partition's watermark sees all of its events, so window close and lateness are
+    /// exactly those of one pipeline. For streaming (many partitions).
+    case partition
+    /// By a hash of `subject`: spreads even a single input over all shards, but each shard then sees only part of
+    /// a partition, so its watermark differs. Only for runs where windows close at end of input (backfill, whose
+    /// lateness spans the whole range).
+    case subject
+}
+
+/// The sharded pipeline: the caller's thread routes each message (by partition or by subject, see
+/// `ShardRouting`) to one of N shards; each shard is one thread that owns its state alone and is fed batches by a bounded lock-free
+/// SPSC ring (back-pressure: the router waits when a shard is behind). A checkpoint barrier flows through
+/// every ring; when every shard has answered, the merged output is a consistent snapshot.
+///
+/// - Warning: all methods are for one owner thread (the router). Configure shards with `configure` before
+///   the first message.
+/// Invariant: with `.partition` routing, outputs equal those of one `Pipeline` fed the same per-partition
+/// sequences; with `.subject` routing, they do when windows close only at end of input.
+public final class ShardedPipeline {
+    let workers: [ShardWorker]
+    var batches: [ShardBatch]
+    let batchSize: Int
+    var started = false
+    var stopped = false
+    public var shardCount: Int { workers.count }
+
+    public let routing: ShardRouting
+
+    public init(shards: Int, routing: ShardRouting = .partition, batchSize: Int = 2048, ringCapacity: Int = 8, make: () -> Pipeline) {
+        precondition(shards >= 1 && shards <= 256, "shards must be in 1...256")
+        self.routing = routing
+        workers = (0..<shards).map { _ in ShardWorker(pipeline: make(), ringCapacity: ringCapacity) }
+        batches = (0..<shards).map { _ in ShardBatch(capacity: batchSize) }
+        self.batchSize = batchSize
+    }
+
+    /// Configures every shard's pipeline (before the first message).
+    public func configure(_ body: (Pipeline) -> Void) {
+        precondition(!started, "configure before the first message")
+        for w in workers { body(w.pipeline) }
+    }
+
+    func startIfNeeded() {
+        guard !started else { return }
+        started = true
+        for w in workers { w.start() }
+    }
+
+    /// Routes one message (copied into the shard's current batch).
+    public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, nowMicros: Int64) {
+        startIfNeeded()
+        let n = workers.count
+        let shard: Int
+        if n == 1 {
+            shard = 0
+        } else if routing == .partition {
+            shard = Int(UInt32(bitPattern: partition) &* 2_654_435_761 >> 7) % n
+        } else {
+            shard = EventParser.peekSubjectHash(value).map { Int($0.high % UInt64(n)) } ?? 0
+        }
+        let start = Int32(batches[shard].bytes.count)
+        batches[shard].bytes.append(contentsOf: value)
+        batches[shard].records.append((partition, offset, start, Int32(value.count)))
+        batches[shard].now = nowMicros
+        if batches[shard].records.count >= batchSize { send(shard) }
+    }
+
+    func send(_ shard: Int) {
+        guard !batches[shard].records.isEmpty else { return }
+        let b = batches[shard]
+        batches[shard] = ShardBatch(capacity: batchSize)
+        workers[shard].input.push(.batch(b))
+    }
+
+    /// A barrier through every shard; returns each shard's output in shard order.
+    public func checkpoint() -> [CheckpointOutput] { roundTrip(.barrier) }
+
+    /// End of input on every shard, then its last outputs.
+    public func finish(closePeriodsEndingBy t: Int64? = nil) -> [CheckpointOutput] { roundTrip(.finish(closePeriodsEndingBy: t)) }
+
+    func roundTrip(_ m: ShardMessage) -> [CheckpointOutput] {
+        startIfNeeded()
+        for s in workers.indices { send(s) }
+        for w in workers { w.input.push(m) }
+        return workers.map { $0.output.pop()! }
+    }
+
+    /// Stops the shard threads; afterwards `counters` may be read.
+    public func stop() {
+        guard started, !stopped else { return }
+        stopped = true
+        for s in workers.indices { send(s) }
+        for w in workers { w.input.push(.stop) }
+        for w in workers { _ = w.output.pop() }
+    }
+
+    /// Sum of all shards' counters (after `stop`, or before the first message).
+    public var counters: Counters {
+        precondition(!started || stopped, "read counters after stop()")
+        var c = Counters()
+        for w in workers { c.add(w.pipeline.counters) }
+        return c
+    }
+
+    deinit { stop() }
+}
