@@ -15,6 +15,7 @@ public struct RunSummary: Sendable {
     public var billingReadBack = 0
     public var journalReadBack = 0
     public var dlqReadBack = 0
+    public var stateReadBack = 0
     /// entity|currency → (exact billed amount, journal net minor units)
     public var totals: [String: (billed: Amount, journalMinor: Int128, currency: Currency)] = [:]
     public var seconds: Double = 0
@@ -24,6 +25,7 @@ public struct RunSummary: Sendable {
     public var complete: Bool {
         produced == consumed && consumed == counters.input && counters.balanced
             && billingReadBack == outputs.billingEvents && journalReadBack == outputs.journalEntries && dlqReadBack == outputs.dlqRecords
+            && stateReadBack == outputs.stateRecords
             && outputs.unbalancedEntries == 0
     }
 
@@ -44,7 +46,7 @@ public struct RunSummary: Sendable {
         s += "  journal entries      \(outputs.journalEntries) (read back \(journalReadBack)), unbalanced \(outputs.unbalancedEntries)\n"
         s += "  dlq records          \(outputs.dlqRecords) (read back \(dlqReadBack))\n"
         s += "  lineage files        \(outputs.lineageFiles), \(outputs.lineageBytes) bytes (\(counters.accepted > 0 ? String(format: "%.1f", Double(outputs.lineageBytes) / Double(counters.accepted)) : "-") B/event)\n"
-        s += "  checkpoints          \(outputs.checkpoints)\n"
+        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) partition state snapshots (\(outputs.stateBytes) bytes, read back \(stateReadBack))\n"
         s += "  totals per entity and currency (billed exact | journal, minor units):\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
@@ -91,7 +93,8 @@ public struct EmbeddedRun {
         try cluster.createTopic(topics.billing, partitions: max(16, partitions / 2))
         try cluster.createTopic(topics.journal, partitions: 4)
         try cluster.createTopic(topics.dlq, partitions: 4)
-        try cluster.createTopic(topics.state, partitions: 8)
+        // One state partition per input partition: snapshots are full (last record per key wins) and the mock keeps ~5 MB.
+        try cluster.createTopic(topics.state, partitions: partitions)
         let kafka = ["bootstrap.servers": cluster.bootstrapServers]
 
         // Produce the workload, keyed by subject.
@@ -134,6 +137,8 @@ public struct EmbeddedRun {
         let billing = try readTopic(topics.billing, kafka: kafka)
         let journal = try readTopic(topics.journal, kafka: kafka)
         let dlq = try readTopic(topics.dlq, kafka: kafka)
+        let state = try readTopic(topics.state, kafka: kafka)
+        summary.stateReadBack = state.count
         summary.processingSeconds = Date().timeIntervalSince(processingStart)
         summary.billingReadBack = billing.count
         summary.journalReadBack = journal.count

@@ -22,6 +22,8 @@ public struct RunOutputs: Sendable {
     public var lineageBytes = 0
     public var checkpoints = 0
     public var unbalancedEntries = 0
+    public var stateRecords = 0
+    public var stateBytes = 0
 }
 
 /// When a streaming run stops.
@@ -57,6 +59,7 @@ public final class StreamingEngine {
         self.lineageDirectory = lineageDirectory
         self.logger = logger
         self.pipeline = Pipeline(config: config, sourcePrefix: config.topics.usage)
+        self.pipeline.includeState = true
         self.journal = JournalBook(configuration: config)
     }
 
@@ -146,7 +149,17 @@ public final class StreamingEngine {
             outputs.lineageFiles += 1
             outputs.lineageBytes += r.bytes
         }
-        for s in out.state { try produce(topics.state, key: "\(topics.usage)-\(s.partition)", value: String(decoding: s.bytes, as: UTF8.self)) }
+        // State last: a snapshot per partition names its checkpoint and the input offset to resume from.
+        for s in out.state {
+            var key = "\(topics.usage)-\(s.partition)"
+            try key.withUTF8 { kb in
+                try s.bytes.withUnsafeBytes { vb in
+                    try producer.produce(topic: topics.state, key: UnsafeRawBufferPointer(kb), value: vb, headers: [("meterline_checkpoint", Array(seq.utf8))])
+                }
+            }
+            outputs.stateRecords += 1
+            outputs.stateBytes += s.bytes.count
+        }
         try producer.flush(timeoutMs: 60_000)
         if !out.offsets.isEmpty {
             try consumer.commit(out.offsets.map { TopicPartitionOffset(topic: topics.usage, partition: $0.partition, offset: $0.next) })

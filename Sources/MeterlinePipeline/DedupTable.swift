@@ -399,8 +399,13 @@ public struct DedupTable {
         DedupTable.append(UInt64(entries), to: &out)
         DedupTable.append(UInt32(bitPattern: baseDay), to: &out)
         DedupTable.append(UInt32(bitPattern: hasReservedKey ? reservedKeyDay : 0), to: &out)
+        // Entries in key order, so the bytes depend only on the content, not on the table's history.
         let s = storage
-        for i in 0..<s.slotCount where !DedupTable.isEmpty(s.keys[i]) {
+        var occupied: [Int] = []
+        occupied.reserveCapacity(entries)
+        for i in 0..<s.slotCount where !DedupTable.isEmpty(s.keys[i]) { occupied.append(i) }
+        occupied.sort { s.keys[$0] < s.keys[$1] }
+        for i in occupied {
             DedupTable.append(s.keys[i].high, to: &out)
             DedupTable.append(s.keys[i].low, to: &out)
             out.append(s.days[i])

@@ -353,6 +353,9 @@ public final class Pipeline {
         }
     }
 
+    /// Whether `checkpoint()` includes each partition's full `snapshot` for the `state` changelog.
+    public var includeState = false
+
     /// Takes everything produced since the last checkpoint. Partitions are visited in partition order.
     public func checkpoint() -> CheckpointOutput {
         checkpointSequence += 1
@@ -366,30 +369,14 @@ public final class Pipeline {
                 out.lineage.append((states[s].sourceName, states[s].lineage.first!.offset, states[s].lineage.last!.offset, states[s].lineage))
             }
             if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
-            out.state.append((states[s].partition, stateRecord(s)))
             states[s].billing.removeAll(keepingCapacity: true)
             states[s].dlq.removeAll(keepingCapacity: true)
             states[s].lineage.removeAll(keepingCapacity: true)
         }
+        if includeState {
+            for st in states.sorted(by: { $0.partition < $1.partition }) { out.state.append((st.partition, snapshot(partition: st.partition)!)) }
+        }
         return out
     }
 
-    /// A compact summary record of a partition's state for the `state` changelog (watermark, next offset, counters).
-    func stateRecord(_ s: Int) -> [UInt8] {
-        let st = states[s]
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("partition", Int(st.partition))
-        w.field("checkpoint", checkpointSequence)
-        w.field("nextOffset", st.nextOffset)
-        w.field("maxEventTime", st.maxEventTime)
-        w.field("input", st.counters.input)
-        w.field("accepted", st.counters.accepted)
-        w.field("duplicate", st.counters.duplicate)
-        w.field("rejected", st.counters.rejectedTotal)
-        w.field("dedupIds", st.seen.count)
-        w.field("openWindows", st.openByEnd.values.reduce(0) { $0 + $1.count })
-        w.endObject()
-        return Array(w.text.utf8)
-    }
 }

@@ -132,6 +132,6 @@ public struct CheckpointOutput: Sendable {
     public var offsets: [(partition: Int32, next: Int64)] = []
     /// The lowest watermark over all partitions that have seen data (event time, µs).
     public var lowWatermark: Int64
-    /// Per-partition state records for the `state` changelog.
+    /// Per-partition state snapshots (`Pipeline.snapshot`) for the `state` changelog, when `includeState` is set.
     public var state: [(partition: Int32, bytes: [UInt8])] = []
 }
