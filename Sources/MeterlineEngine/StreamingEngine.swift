@@ -33,6 +33,8 @@ public enum StopCondition: Sendable {
     case afterMessages(Int)
     /// When `shouldStop` returns true (SIGTERM): drain, checkpoint, exit.
     case signal
+    /// Stop after this many input messages *without* a final checkpoint: what a crash leaves (tests).
+    case crashAfterMessages(Int)
 }
 
 /// The streaming engine: consumes `usage` as a consumer group, runs the pipeline, and per checkpoint
@@ -66,13 +68,16 @@ public final class StreamingEngine {
     /// Runs until `stop`; returns the pipeline's conservation counters.
     @discardableResult
     public func run(until stop: StopCondition, groupId: String = "meterline") throws -> Counters {
+        // Restore: partitions with state resume from the offset recorded in it (the group's commit is advisory).
+        let resume = try restoreFromStateTopic()
         var consumerConfig = kafka
         consumerConfig["group.id"] = consumerConfig["group.id"] ?? groupId
         consumerConfig["enable.auto.commit"] = "false"
         consumerConfig["auto.offset.reset"] = consumerConfig["auto.offset.reset"] ?? "earliest"
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumerConfig["fetch.wait.max.ms"] = consumerConfig["fetch.wait.max.ms"] ?? "10"
-        let consumer = try KafkaConsumer(config: consumerConfig)
+        let usageTopic = config.topics.usage
+        let consumer = try KafkaConsumer(config: consumerConfig, startOffset: { tp in tp.topic == usageTopic ? resume[tp.partition] : nil })
         defer { _ = consumer.close(timeoutMs: 10_000) }
         var producerConfig = kafka.filter { !$0.key.hasPrefix("group.") && $0.key != "auto.offset.reset" && $0.key != "session.timeout.ms" && $0.key != "fetch.wait.max.ms" }
         producerConfig["linger.ms"] = producerConfig["linger.ms"] ?? "5"
@@ -89,6 +94,9 @@ public final class StreamingEngine {
             let budget: Int
             switch stop {
             case .afterMessages(let n): budget = min(10_000, n - total)
+            case .crashAfterMessages(let n):
+                // Poll exactly up to the next checkpoint boundary, so checkpoints fall at fixed message counts.
+                budget = min(10_000, n - total, checkpointEvery * (outputs.checkpoints + 1) - total)
             case .signal: budget = 10_000
             }
             if budget <= 0 { break }
@@ -111,11 +119,17 @@ public final class StreamingEngine {
                     break
                 }
             } else { idlePolls = 0 }
-            if sinceCheckpoint >= checkpointEvery || (n == 0 && sinceCheckpoint > 0) {
+            if case .crashAfterMessages = stop, total >= checkpointEvery * (outputs.checkpoints + 1) {
+                try checkpoint(producer: producer, consumer: consumer, final: false)
+                sinceCheckpoint = 0
+            } else if case .crashAfterMessages = stop {
+                continue
+            } else if sinceCheckpoint >= checkpointEvery || (n == 0 && sinceCheckpoint > 0) {
                 try checkpoint(producer: producer, consumer: consumer, final: false)
                 sinceCheckpoint = 0
             }
         }
+        if case .crashAfterMessages = stop { return pipeline.counters } // no final checkpoint: the crash
         if case .afterMessages = stop { pipeline.finish() }
         try checkpoint(producer: producer, consumer: consumer, final: { if case .afterMessages = stop { return true }; return false }())
         return pipeline.counters
@@ -149,6 +163,12 @@ public final class StreamingEngine {
             outputs.lineageFiles += 1
             outputs.lineageBytes += r.bytes
         }
+        // The journal's rounding positions and unposted billing events (global, not per partition).
+        var journalState = JournalStateCodec.encode(journal)
+        try journalState.withUTF8 { vb in
+            try producer.produce(topic: topics.state, key: UnsafeRawBufferPointer(start: JournalStateCodec.keyBytes, count: JournalStateCodec.key.utf8.count), value: UnsafeRawBufferPointer(vb),
+                                 headers: [("meterline_checkpoint", Array(seq.utf8))])
+        }
         // State last: a snapshot per partition names its checkpoint and the input offset to resume from.
         for s in out.state {
             var key = "\(topics.usage)-\(s.partition)"
@@ -170,6 +190,71 @@ public final class StreamingEngine {
         outputs.checkpoints += 1
         outputs.unbalancedEntries = journal.unbalanced.count
         logger.debug("checkpoint", metadata: ["seq": "\(out.sequence)", "billing": "\(out.billing.count)", "journal": "\(entries.count)"])
+    }
+}
+
+extension StreamingEngine {
+    /// Reads the state topic (keeping the last record per key, as compaction would), restores every partition
+    /// and the journal book, and returns the offset each restored partition resumes from.
+    public func restoreFromStateTopic() throws -> [Int32: Int64] {
+        let records = try readTopic(config.topics.state, kafka: kafka)
+        var last: [String: [UInt8]] = [:]
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { last[String(decoding: r.key, as: UTF8.self)] = r.value }
+        var resume: [Int32: Int64] = [:]
+        let prefix = config.topics.usage + "-"
+        for (key, value) in last where key.hasPrefix(prefix) {
+            guard let p = Int32(key.dropFirst(prefix.count)) else { continue }
+            do { try pipeline.restore(partition: p, from: value) } catch { throw KafkaError(code: -1, message: "restoring \(key) from \(config.topics.state): \(error)") }
+            resume[p] = pipeline.nextOffset(partition: p)
+        }
+        if let j = last[JournalStateCodec.key] { try JournalStateCodec.decode(j, into: &journal) }
+        if !resume.isEmpty { logger.info("restored", metadata: ["partitions": "\(resume.count)"]) }
+        return resume
+    }
+}
+
+/// The journal book's state record in the `state` topic (key `journal`): JSON with its positions and unposted billing events.
+enum JournalStateCodec {
+    static let key = "journal"
+    nonisolated(unsafe) static let keyBytes: UnsafeRawPointer = {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 7, alignment: 1)
+        p.copyMemory(from: Array("journal".utf8), byteCount: 7)
+        return UnsafeRawPointer(p)
+    }()
+
+    static func encode(_ book: JournalBook) -> String {
+        let s = book.state()
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("postedThrough", s.postedThrough)
+        w.key("positions"); w.beginArray()
+        for p in s.positions {
+            w.element(); w.beginArray()
+            w.element(); w.string(p.entity); w.element(); w.string(p.subject); w.element(); w.string(p.meter)
+            w.element(); w.raw(String(p.periodStart)); w.element(); w.string(p.exact.description); w.element(); w.string(String(p.posted))
+            w.endArray()
+        }
+        w.endArray()
+        w.key("pending"); w.beginArray()
+        for e in s.pending { w.element(); w.raw(e.json()) }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+
+    static func decode(_ bytes: [UInt8], into book: inout JournalBook) throws {
+        guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let positions = o["positions"] as? [[Any]], let pending = o["pending"] as? [[String: Any]] else {
+            throw KafkaError(code: -1, message: "journal state record is not valid")
+        }
+        var ps: [JournalBook.Position] = []
+        for p in positions {
+            guard p.count == 6, let e = p[0] as? String, let s = p[1] as? String, let m = p[2] as? String, let start = (p[3] as? NSNumber)?.int64Value,
+                  let exact = p[4] as? String, let posted = (p[5] as? String).flatMap({ Int128($0) }) else { throw KafkaError(code: -1, message: "journal state position is not valid") }
+            ps.append(JournalBook.Position(entity: e, subject: s, meter: m, periodStart: start, exact: try Amount(exact), posted: posted))
+        }
+        let events = try pending.enumerated().map { try BillingRecords.decode($0.element, file: "state/journal", line: $0.offset + 1) }
+        book.restore(positions: ps, pending: events, postedThrough: (o["postedThrough"] as? NSNumber)?.int64Value ?? .min)
     }
 }
 

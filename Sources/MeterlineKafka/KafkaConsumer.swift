@@ -11,13 +11,17 @@ internal import Dispatch
 final class RebalanceContext: @unchecked Sendable {
     let onAssign: (([TopicPartition]) -> Void)?
     let onRevoke: (([TopicPartition]) -> Void)?
+    /// Where to start a newly assigned partition (e.g. the offset recorded in its restored state); nil keeps
+    /// librdkafka's choice (the committed offset, else `auto.offset.reset`).
+    let startOffset: ((TopicPartition) -> Int64?)?
     var closing = false
     /// A failed (incremental) assign/unassign inside the callback, picked up by `poll`.
     var error: KafkaError?
 
-    init(onAssign: (([TopicPartition]) -> Void)?, onRevoke: (([TopicPartition]) -> Void)?) {
+    init(onAssign: (([TopicPartition]) -> Void)?, onRevoke: (([TopicPartition]) -> Void)?, startOffset: ((TopicPartition) -> Int64?)?) {
         self.onAssign = onAssign
         self.onRevoke = onRevoke
+        self.startOffset = startOffset
     }
 }
 
@@ -33,6 +37,12 @@ private func rebalanceCallback(
     let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
     let partitions = list.map { PartitionList.entries($0).map(\.topicPartition) } ?? []
     if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+        if let start = ctx.startOffset, let list {
+            for i in 0..<Int(list.pointee.cnt) {
+                let e = list.pointee.elems[i]
+                if let o = start(TopicPartition(topic: String(cString: e.topic), partition: e.partition)) { list.pointee.elems[i].offset = o }
+            }
+        }
         if cooperative {
             if let error = rd_kafka_incremental_assign(rk, list) {
                 ctx.error = KafkaError(consuming: error, "incremental assign in rebalance")
@@ -102,13 +112,14 @@ public final class KafkaConsumer: @unchecked Sendable {
     public init(
         config: [String: String],
         onAssign: (([TopicPartition]) -> Void)? = nil,
-        onRevoke: (([TopicPartition]) -> Void)? = nil
+        onRevoke: (([TopicPartition]) -> Void)? = nil,
+        startOffset: ((TopicPartition) -> Int64?)? = nil
     ) throws {
         self.config = config
         hasGroup = !(config["group.id"] ?? "").isEmpty
         let conf = try makeConf(hasGroup ? config : assignOnlyConfig(config))
-        if onAssign != nil || onRevoke != nil {
-            let ctx = RebalanceContext(onAssign: onAssign, onRevoke: onRevoke)
+        if onAssign != nil || onRevoke != nil || startOffset != nil {
+            let ctx = RebalanceContext(onAssign: onAssign, onRevoke: onRevoke, startOffset: startOffset)
             rebalance = ctx
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
             rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(ctx).toOpaque())

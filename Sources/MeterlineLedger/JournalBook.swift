@@ -110,6 +110,35 @@ public struct JournalBook {
         self.init(entities: c.entities, detail: c.settings.journalDetail, rounding: c.settings.rounding, interval: c.settings.postingIntervalMicros)
     }
 
+    /// One cumulative-rounding position: exact amount so far and minor units posted so far.
+    public struct Position: Sendable, Equatable {
+        public var entity: String, subject: String, meter: String, periodStart: Int64
+        public var exact: Amount
+        public var posted: Int128
+        public init(entity: String, subject: String, meter: String, periodStart: Int64, exact: Amount, posted: Int128) {
+            self.entity = entity; self.subject = subject; self.meter = meter; self.periodStart = periodStart; self.exact = exact; self.posted = posted
+        }
+    }
+
+    /// The book's state for a checkpoint: positions (canonical order), billing events not yet posted, and
+    /// how far it has posted. `restore` with it continues exactly where this book is.
+    public func state() -> (positions: [Position], pending: [BillingEvent], postedThrough: Int64) {
+        let positions = cumulative.map { Position(entity: $0.key.entity, subject: $0.key.subject, meter: $0.key.meter, periodStart: $0.key.periodStart, exact: $0.value.exact, posted: $0.value.posted) }
+            .sorted { ($0.entity, $0.subject, $0.meter, $0.periodStart) < ($1.entity, $1.subject, $1.meter, $1.periodStart) }
+        let pending = self.pending.keys.sorted().flatMap { self.pending[$0]! }
+        return (positions, pending, postedThrough)
+    }
+
+    /// Replaces the book's state with one taken by `state()`.
+    public mutating func restore(positions: [Position], pending: [BillingEvent], postedThrough: Int64) {
+        cumulative = Dictionary(uniqueKeysWithValues: positions.map {
+            (CumulativeKey(entity: $0.entity, subject: $0.subject, meter: $0.meter, periodStart: $0.periodStart), ($0.exact, $0.posted))
+        })
+        self.pending = [:]
+        add(pending)
+        self.postedThrough = postedThrough
+    }
+
     /// Buffers billing events for posting.
     public mutating func add(_ events: [BillingEvent]) {
         for e in events { pending[UTC.floor(e.postedAt, interval), default: []].append(e) }

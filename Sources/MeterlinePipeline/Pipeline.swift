@@ -48,6 +48,9 @@ public final class Pipeline {
         return s
     }
 
+    /// The next input offset of a partition (where a restored partition resumes), if it has state.
+    public func nextOffset(partition: Int32) -> Int64? { slots[partition].map { states[$0].nextOffset } }
+
     /// Sum of all partitions' counters.
     public var counters: Counters {
         var c = Counters()

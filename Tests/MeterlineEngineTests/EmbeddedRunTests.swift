@@ -164,3 +164,71 @@ struct EmbeddedRunTests {
         #expect(outputs[0] == outputs[1])
     }
 }
+
+@Suite(.timeLimit(.minutes(3)))
+struct RestartTests {
+    /// A crash after three checkpoints loses the work since the last one; a new instance restores the state
+    /// topic, resumes from the offsets recorded there, and the outputs (last record per id) equal an uninterrupted run.
+    @Test func crashAndRestartGivesTheOutputsOfAnUninterruptedRun() throws {
+        let config = try ConfigLoader.parse(yaml: testConfigYAML, file: "test.yaml")
+        var messages: [Workload.Message] = []
+        var g = SeededGenerator(seed: 21)
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        for i in 0..<600 {
+            clock += Int64(g.next() % 90) * 1_000_000
+            let late = g.next() % 25 == 0 ? 2 * UTC.microsPerHour : 0
+            let subject = g.next() % 2 == 0 ? "acme" : "globex"
+            messages.append(event("r-\(i)", g.next() % 3 == 0 ? "api_request" : "llm_tokens", subject, RFC3339.format(micros: clock - late), #"{"tokens":\#(g.next() % 3000)}"#))
+            if i % 50 == 49 { messages.append(messages[Int(g.next() % UInt64(messages.count))]) }
+        }
+        let pinned = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+
+        func cluster() throws -> (MockCluster, [String: String]) {
+            let c = try MockCluster(brokers: 1)
+            for (t, p) in [("usage", 3), ("billing", 4), ("journal", 2), ("dlq", 2), ("state", 3)] { try c.createTopic(t, partitions: Int32(p)) }
+            let kafka = ["bootstrap.servers": c.bootstrapServers]
+            let producer = try KafkaProducer(config: kafka)
+            for m in messages { try producer.produce(topic: "usage", key: m.key, value: m.value) }
+            try producer.flush(timeoutMs: 30_000)
+            return (c, kafka)
+        }
+        func lastPerId(_ topic: String, _ kafka: [String: String]) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for r in try readTopic(topic, kafka: kafka).sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+                out[String(decoding: r.key, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
+            }
+            return out
+        }
+
+        // Uninterrupted.
+        let (c1, k1) = try cluster()
+        defer { c1.close() }
+        let whole = StreamingEngine(config: config, kafka: k1, lineageDirectory: tempDir("rs-a"))
+        whole.checkpointEvery = 100
+        whole.now = { pinned }
+        let wholeCounters = try whole.run(until: .afterMessages(messages.count), groupId: "g")
+        #expect(whole.pipeline.counters.revisions > 0, "the input has late data")
+
+        // Crash after 350 messages (checkpoints at 100, 200, 300), then a new instance.
+        let (c2, k2) = try cluster()
+        defer { c2.close() }
+        let a = StreamingEngine(config: config, kafka: k2, lineageDirectory: tempDir("rs-b"))
+        a.checkpointEvery = 100
+        a.now = { pinned }
+        _ = try a.run(until: .crashAfterMessages(350), groupId: "g")
+        #expect(a.outputs.checkpoints == 3)
+        let b = StreamingEngine(config: config, kafka: k2, lineageDirectory: tempDir("rs-c"))
+        b.checkpointEvery = 100
+        b.now = { pinned }
+        let counters = try b.run(until: .afterMessages(messages.count - 300), groupId: "g")
+
+        #expect(counters.input == messages.count, "every message counted exactly once across the crash")
+        #expect(counters == wholeCounters)
+        for topic in ["billing", "journal", "dlq"] {
+            let expected = try lastPerId(topic, k1)
+            let got = try lastPerId(topic, k2)
+            #expect(!expected.isEmpty || topic == "dlq")
+            #expect(got == expected, "\(topic): \(got.count) ids vs \(expected.count)")
+        }
+    }
+}
