@@ -46,7 +46,7 @@ public struct RunSummary: Sendable {
         s += "  journal entries      \(outputs.journalEntries) (read back \(journalReadBack)), unbalanced \(outputs.unbalancedEntries)\n"
         s += "  dlq records          \(outputs.dlqRecords) (read back \(dlqReadBack))\n"
         s += "  lineage files        \(outputs.lineageFiles), \(outputs.lineageBytes) bytes (\(counters.accepted > 0 ? String(format: "%.1f", Double(outputs.lineageBytes) / Double(counters.accepted)) : "-") B/event)\n"
-        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) partition state snapshots (\(outputs.stateBytes) bytes, read back \(stateReadBack))\n"
+        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) state records: partition snapshots and the journal book (\(outputs.stateBytes) bytes, read back \(stateReadBack))\n"
         s += "  totals per entity and currency (billed exact | journal, minor units):\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)

@@ -163,22 +163,16 @@ public final class StreamingEngine {
             outputs.lineageFiles += 1
             outputs.lineageBytes += r.bytes
         }
-        // The journal's rounding positions and unposted billing events (global, not per partition).
-        var journalState = JournalStateCodec.encode(journal)
-        try journalState.withUTF8 { vb in
-            try producer.produce(topic: topics.state, key: UnsafeRawBufferPointer(start: JournalStateCodec.keyBytes, count: JournalStateCodec.key.utf8.count), value: UnsafeRawBufferPointer(vb),
-                                 headers: [("meterline_checkpoint", Array(seq.utf8))])
-        }
-        // State last: a snapshot per partition names its checkpoint and the input offset to resume from.
-        for s in out.state {
-            var key = "\(topics.usage)-\(s.partition)"
-            try key.withUTF8 { kb in
-                try s.bytes.withUnsafeBytes { vb in
-                    try producer.produce(topic: topics.state, key: UnsafeRawBufferPointer(kb), value: vb, headers: [("meterline_checkpoint", Array(seq.utf8))])
-                }
-            }
-            outputs.stateRecords += 1
-            outputs.stateBytes += s.bytes.count
+        // State last: the journal's rounding positions and unposted billing events (global), then a snapshot
+        // per partition naming its checkpoint and the input offset to resume from.
+        let journalState = Array(JournalStateCodec.encode(journal, checkpoint: out.sequence).utf8)
+        outputs.stateRecords += try StateChunks.produce(key: JournalStateCodec.key, value: journalState, checkpoint: out.sequence,
+                                                        topic: topics.state, producer: producer)
+        outputs.stateBytes += journalState.count
+        for st in out.state {
+            outputs.stateRecords += try StateChunks.produce(key: "\(topics.usage)-\(st.partition)", value: st.bytes, checkpoint: out.sequence,
+                                                            topic: topics.state, producer: producer)
+            outputs.stateBytes += st.bytes.count
         }
         try producer.flush(timeoutMs: 60_000)
         if !out.offsets.isEmpty {
@@ -198,8 +192,9 @@ extension StreamingEngine {
     /// and the journal book, and returns the offset each restored partition resumes from.
     public func restoreFromStateTopic() throws -> [Int32: Int64] {
         let records = try readTopic(config.topics.state, kafka: kafka)
-        var last: [String: [UInt8]] = [:]
-        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { last[String(decoding: r.key, as: UTF8.self)] = r.value }
+        var raw: [String: [UInt8]] = [:]
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { raw[String(decoding: r.key, as: UTF8.self)] = r.value }
+        let last = try StateChunks.assemble(raw)
         var resume: [Int32: Int64] = [:]
         let prefix = config.topics.usage + "-"
         for (key, value) in last where key.hasPrefix(prefix) {
@@ -207,25 +202,72 @@ extension StreamingEngine {
             do { try pipeline.restore(partition: p, from: value) } catch { throw KafkaError(code: -1, message: "restoring \(key) from \(config.topics.state): \(error)") }
             resume[p] = pipeline.nextOffset(partition: p)
         }
-        if let j = last[JournalStateCodec.key] { try JournalStateCodec.decode(j, into: &journal) }
+        if let j = last[JournalStateCodec.key] {
+            let billing = try readTopic(config.topics.billing, kafka: kafka).map { (value: $0.value, checkpoint: $0.checkpoint) }
+            try JournalStateCodec.decode(j, billing: billing, into: &journal)
+        }
         if !resume.isEmpty { logger.info("restored", metadata: ["partitions": "\(resume.count)"]) }
         return resume
     }
 }
 
-/// The journal book's state record in the `state` topic (key `journal`): JSON with its positions and unposted billing events.
+/// State values larger than a Kafka message (the broker's 1 MB default) are written as parts `KEY~part~i`,
+/// each prefixed with its checkpoint, then a manifest under KEY (written last) naming the checkpoint and the
+/// part count. A value is assembled only if every part carries the manifest's checkpoint, so a torn write of a
+/// later checkpoint cannot be half-read: restore then uses the manifest, which is the last complete one.
+enum StateChunks {
+    static let partSize = 900_000
+    static let magic: [UInt8] = Array("MLCH".utf8)
+
+    static func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    static func readLE(_ b: ArraySlice<UInt8>) -> UInt64 { b.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+
+    /// Returns the number of records written.
+    @discardableResult
+    static func produce(key: String, value: [UInt8], checkpoint: Int, topic: String, producer: KafkaProducer) throws -> Int {
+        let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
+        if value.count <= partSize {
+            try producer.produce(topic: topic, key: Array(key.utf8), value: value, headers: header)
+            return 1
+        }
+        let parts = (value.count + partSize - 1) / partSize
+        for i in 0..<parts {
+            let slice = value[(i * partSize)..<min(value.count, (i + 1) * partSize)]
+            try producer.produce(topic: topic, key: Array("\(key)~part~\(i)".utf8), value: le(UInt64(checkpoint)) + slice, headers: header)
+        }
+        try producer.produce(topic: topic, key: Array(key.utf8), value: magic + le(UInt64(checkpoint)) + le(UInt64(parts)), headers: header)
+        return parts + 1
+    }
+
+    /// Last value per key, with chunked values reassembled; part records are consumed.
+    static func assemble(_ raw: [String: [UInt8]]) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for (key, value) in raw where !key.contains("~part~") {
+            guard value.count == 20, Array(value[0..<4]) == magic else { out[key] = value; continue }
+            let checkpoint = readLE(value[4..<12]), parts = Int(readLE(value[12..<20]))
+            var whole: [UInt8] = []
+            for i in 0..<parts {
+                guard let part = raw["\(key)~part~\(i)"], part.count > 8, readLE(part[0..<8]) == checkpoint else {
+                    throw KafkaError(code: -1, message: "state \(key): part \(i) of checkpoint \(checkpoint) is missing or from another checkpoint")
+                }
+                whole += part[8...]
+            }
+            out[key] = whole
+        }
+        return out
+    }
+}
+
+/// The journal book's state record in the `state` topic (key `journal`): JSON with its rounding positions, how far it
+/// has posted and the checkpoint; unposted billing events are not copied (they are in the billing topic).
 enum JournalStateCodec {
     static let key = "journal"
-    nonisolated(unsafe) static let keyBytes: UnsafeRawPointer = {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: 7, alignment: 1)
-        p.copyMemory(from: Array("journal".utf8), byteCount: 7)
-        return UnsafeRawPointer(p)
-    }()
 
-    static func encode(_ book: JournalBook) -> String {
+    static func encode(_ book: JournalBook, checkpoint: Int) -> String {
         let s = book.state()
         var w = JSONWriter()
         w.beginObject()
+        w.field("checkpoint", checkpoint)
         w.field("postedThrough", s.postedThrough)
         w.key("positions"); w.beginArray()
         for p in s.positions {
@@ -235,16 +277,15 @@ enum JournalStateCodec {
             w.endArray()
         }
         w.endArray()
-        w.key("pending"); w.beginArray()
-        for e in s.pending { w.element(); w.raw(e.json()) }
-        w.endArray()
         w.endObject()
         return w.text
     }
 
-    static func decode(_ bytes: [UInt8], into book: inout JournalBook) throws {
+    /// Restores the book: positions from the record; unposted billing events from the billing topic — those of
+    /// checkpoints up to the record's (a crashed run may have written more) that post on or after `postedThrough`.
+    static func decode(_ bytes: [UInt8], billing: [(value: [UInt8], checkpoint: Int?)], into book: inout JournalBook) throws {
         guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let positions = o["positions"] as? [[Any]], let pending = o["pending"] as? [[String: Any]] else {
+              let positions = o["positions"] as? [[Any]], let checkpoint = (o["checkpoint"] as? NSNumber)?.intValue else {
             throw KafkaError(code: -1, message: "journal state record is not valid")
         }
         var ps: [JournalBook.Position] = []
@@ -253,13 +294,20 @@ enum JournalStateCodec {
                   let exact = p[4] as? String, let posted = (p[5] as? String).flatMap({ Int128($0) }) else { throw KafkaError(code: -1, message: "journal state position is not valid") }
             ps.append(JournalBook.Position(entity: e, subject: s, meter: m, periodStart: start, exact: try Amount(exact), posted: posted))
         }
-        let events = try pending.enumerated().map { try BillingRecords.decode($0.element, file: "state/journal", line: $0.offset + 1) }
-        book.restore(positions: ps, pending: events, postedThrough: (o["postedThrough"] as? NSNumber)?.int64Value ?? .min)
+        let postedThrough = (o["postedThrough"] as? NSNumber)?.int64Value ?? .min
+        var pending: [String: BillingEvent] = [:]
+        for (i, r) in billing.enumerated() {
+            guard let c = r.checkpoint, c <= checkpoint else { continue }
+            guard let obj = try JSONSerialization.jsonObject(with: Data(r.value)) as? [String: Any] else { continue }
+            let e = try BillingRecords.decode(obj, file: "billing topic", line: i + 1)
+            if UTC.floor(e.postedAt, book.interval) >= postedThrough { pending[e.id] = e }
+        }
+        book.restore(positions: ps, pending: pending.values.sorted { $0.id < $1.id }, postedThrough: postedThrough)
     }
 }
 
 /// Reads every record of a topic from the low to the high watermark (manual assignment, no group).
-public func readTopic(_ topic: String, kafka: [String: String], timeoutMs: Int32 = 30_000) throws -> [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64)] {
+public func readTopic(_ topic: String, kafka: [String: String], timeoutMs: Int32 = 30_000) throws -> [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64, checkpoint: Int?)] {
     var cfg = kafka
     cfg["enable.partition.eof"] = "true"
     cfg["fetch.wait.max.ms"] = "10"
@@ -275,7 +323,7 @@ public func readTopic(_ topic: String, kafka: [String: String], timeoutMs: Int32
         guard low == 0 else { throw KafkaError(code: -1, message: "\(topic)[\(p)]: records 0..<\(low) are gone (retention dropped them): use more partitions") }
         if high > low { targets[p] = high; assign.append(TopicPartitionOffset(topic: topic, partition: p, offset: low)); expected += high - low }
     }
-    var out: [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64)] = []
+    var out: [(key: [UInt8], value: [UInt8], partition: Int32, offset: Int64, checkpoint: Int?)] = []
     guard expected > 0 else { return out }
     try consumer.assign(assign)
     let deadline = wallClockMicros() + Int64(timeoutMs) * 1000
@@ -284,7 +332,10 @@ public func readTopic(_ topic: String, kafka: [String: String], timeoutMs: Int32
             throw KafkaError(code: -1, message: "reading \(topic): got \(out.count) of \(expected) records before the timeout")
         }
         _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
-            if let t = targets[m.partition], m.offset < t { out.append((Array(m.key), Array(m.value), m.partition, m.offset)) }
+            if let t = targets[m.partition], m.offset < t {
+                let checkpoint = m.header("meterline_checkpoint").flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+                out.append((Array(m.key), Array(m.value), m.partition, m.offset, checkpoint))
+            }
         }
     }
     return out
