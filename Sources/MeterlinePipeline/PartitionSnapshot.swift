@@ -104,7 +104,7 @@ extension Aggregate {
 
 extension Pipeline {
     static let snapshotMagic: [UInt8] = Array("MLPS".utf8)
-    static let snapshotVersion: UInt8 = 1
+    static let snapshotVersion: UInt8 = 2
 
     /// The complete state of one input partition, as bytes (for the `state` changelog): offsets, watermark,
     /// counters, dedup ids, windows (open, closed with pending late data, closed within open periods) and
@@ -145,6 +145,8 @@ extension Pipeline {
             p.aggregate.write(&w); w.optional128(p.quantity?.raw); w.int128(p.posted.raw)
             if let id = p.priceBookId { w.u8(1); w.string(id) } else { w.u8(0) }
             w.int(Int64(p.priceBookVersion ?? -1)); w.int(Int64(p.priceIndex ?? -1))
+            w.varint(UInt64(p.members.count))
+            for m in p.members { w.hash(m.subject); w.string(catalog.meters[Int(m.meter)].slug); w.hash(m.dimensions); w.int(m.windowStart) }
         }
         var h = Hasher128()
         w.bytes.withUnsafeBytes { h.combine($0) }
@@ -222,6 +224,12 @@ extension Pipeline {
             p.priceBookId = try r.bool() ? try r.string() : nil
             let v = try r.int(), idx = try r.int()
             p.priceBookVersion = v < 0 ? nil : Int(v); p.priceIndex = idx < 0 ? nil : Int(idx)
+            for _ in 0..<(try r.count("period members")) {
+                let subjectHash = try r.hash(); let mi = try meterIndex(try r.string())
+                let mk = RollupKey(subject: subjectHash, meter: Int32(mi), dimensions: try r.hash(), windowStart: try r.int())
+                guard st.windows[mk] != nil else { throw StateError("period member without its window") }
+                p.members.append(mk)
+            }
             st.periods[k] = p
         }
         guard r.pos == end else { throw StateError("content length mismatch") }
@@ -256,6 +264,7 @@ extension Pipeline {
             try skipAggregate(); _ = try r.optional128(); _ = try r.int128()
             if try r.bool() { _ = try r.string() }
             _ = try r.int(); _ = try r.int()
+            for _ in 0..<(try r.count("period members")) { _ = try r.hash(); _ = try r.string(); _ = try r.hash(); _ = try r.int() }
         }
     }
 }

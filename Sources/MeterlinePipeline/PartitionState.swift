@@ -105,6 +105,8 @@ struct PeriodState {
     var priceBookId: String? = nil
     var priceBookVersion: Int? = nil
     var priceIndex: Int? = nil
+    /// The rated windows of this scope, in (window start, key text) order: late data re-derives their amounts in this order.
+    var members: [RollupKey] = []
 }
 
 /// Everything one input partition owns. Only the shard that owns the partition touches it.

@@ -203,17 +203,21 @@ public final class Pipeline {
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.
+    ///
+    /// Tiers apply to the period quantity in window order. A window that closes after all rated windows of its
+    /// period is rated incrementally: `price(Q_after) − price(Q_before)`. A late change (or a window inserted
+    /// before rated ones) re-derives the period in window order and publishes a revision for every window whose
+    /// amount changed, so each window's amount depends only on the final window quantities, not on arrival order,
+    /// and the period still telescopes to `price(Q_period)`.
     func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
         var w = states[s].windows[k]!
         let meter = catalog.meters[w.meter]
         let contract = contracts.contracts[w.contract]
-        let pending = w.pendingLate
         if late {
-            guard let pending else { return }
+            guard let pending = w.pendingLate else { return }
             do { try w.aggregate.merge(pending) } catch { /* overflow on merge: keep the previous aggregate */ }
             w.pendingLate = nil
         }
-        let q = (try? w.aggregate.quantity(meter.aggregation)) ?? w.quantity
         let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
         let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
         let book = config.priceBooks.book(id: contract.priceBook, at: k.windowStart)
@@ -227,62 +231,112 @@ public final class Pipeline {
         let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: disc, periodStart: periodStart)
         var p = states[s].periods[scope] ?? PeriodState(periodEnd: periodEnd, contract: w.contract, subject: w.subject, meter: w.meter,
                                                        dimensions: meter.aggregation.isAdditive && match != nil ? [] : w.dimensions)
-        let before = p.quantity
-        var after: Quantity
-        do {
-            if meter.aggregation.isAdditive {
-                after = try (before ?? .zero).adding(try q.subtracting(w.quantity))
-            } else {
-                try p.aggregate.merge(late ? (pending ?? Aggregate()) : w.aggregate)
-                after = try p.aggregate.quantity(meter.aggregation)
-            }
-        } catch {
-            after = before ?? .zero
-        }
-        var delta = Amount.zero
-        var tiers: [TierLine] = []
         if let m = match {
-            do {
-                let inc = try m.price.increment(before: before, after: after, rounding: config.settings.rounding)
-                delta = inc.amount
-                let prev = try before.map { (q) throws(DecimalError) in try m.price.price(q, rounding: config.settings.rounding).tiers } ?? []
-                tiers = Pipeline.tierDelta(after: inc.after.tiers, before: prev)
-            } catch {
-                delta = .zero
-            }
             p.priceBookId = book!.id
             p.priceBookVersion = book!.version
             p.priceIndex = m.index
         }
-        p.quantity = after
-        p.posted = (try? p.posted.adding(delta)) ?? p.posted
-        states[s].periods[scope] = p
-        let entity = contract.entity
-        let currency = book?.currency ?? config.entity(entity)?.currency ?? Currency(code: "USD")!
-        let kind: BillingKind
-        if w.revision == -1 || (!late) {
-            kind = .usage
+        let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in (a.windowStart, aText) < (b.windowStart, bText) }
+        let isLast = p.members.last.map { order($0, states[s].windows[$0]!.keyText, k, w.keyText) } ?? true
+        let firstClose = !late && !p.members.contains(k)
+        if firstClose && isLast {
+            // Fast path: the newest window of the period.
+            p.members.append(k)
+            let q = (try? w.aggregate.quantity(meter.aggregation)) ?? .zero
+            let before = p.quantity
+            var after = before ?? .zero
+            do {
+                if meter.aggregation.isAdditive { after = try (before ?? .zero).adding(q) } else {
+                    try p.aggregate.merge(w.aggregate)
+                    after = try p.aggregate.quantity(meter.aggregation)
+                }
+            } catch {}
+            let (amount, tiers) = increment(match?.price, before: before, after: after)
+            p.quantity = after
+            p.posted = (try? p.posted.adding(amount)) ?? p.posted
+            states[s].periods[scope] = p
             w.revision = 0
-        } else {
-            kind = .revision
-            w.revision += 1
+            publish(s, k, &w, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: book, postedAt: k.windowStart)
+            states[s].windows[k] = w
+            return
         }
-        let amount = kind == .usage ? delta : ((try? w.amount.adding(delta)) ?? w.amount)
-        let event = BillingEvent(
+        // Slow path: place the window, then re-derive the period in window order.
+        if !p.members.contains(k) {
+            let i = p.members.firstIndex { !order($0, states[s].windows[$0]!.keyText, k, w.keyText) } ?? p.members.count
+            p.members.insert(k, at: i)
+        }
+        states[s].windows[k] = w
+        var running: Quantity? = nil
+        var runningAggregate = Aggregate()
+        var posted = Amount.zero
+        for m in p.members {
+            var wm = states[s].windows[m]!
+            let mm = catalog.meters[wm.meter]
+            let qm = (try? wm.aggregate.quantity(mm.aggregation)) ?? wm.quantity
+            let before = running
+            var after = before ?? .zero
+            do {
+                if mm.aggregation.isAdditive { after = try (before ?? .zero).adding(qm) } else {
+                    try runningAggregate.merge(wm.aggregate)
+                    after = try runningAggregate.quantity(mm.aggregation)
+                }
+            } catch {}
+            let bm = config.priceBooks.book(id: contract.priceBook, at: m.windowStart)
+            let (amount, tiers) = increment(bm?.price(meter: mm.slug, dimensions: wm.dimensions)?.price, before: before, after: after)
+            running = after
+            posted = (try? posted.adding(amount)) ?? posted
+            let unpublished = wm.revision == -1 || (m == k && firstClose)
+            if unpublished {
+                wm.revision = 0
+                publish(s, m, &wm, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: bm,
+                        postedAt: m == k && !late && firstClose ? m.windowStart : states[s].watermark)
+            } else if amount != wm.amount || qm != wm.quantity {
+                wm.revision += 1
+                let delta = (try? amount.subtracting(wm.amount)) ?? .zero
+                publish(s, m, &wm, kind: .revision, amount: amount, delta: delta, periodQuantity: after, tiers: tiers, book: bm,
+                        postedAt: states[s].watermark)
+                states[s].counters.revisions += 1
+            }
+            states[s].windows[m] = wm
+        }
+        p.quantity = running
+        if !meter.aggregation.isAdditive { p.aggregate = runningAggregate }
+        p.posted = posted
+        states[s].periods[scope] = p
+    }
+
+    /// `price(after) − price(before)` with the per-tier difference; zero without a price.
+    func increment(_ price: Price?, before: Quantity?, after: Quantity) -> (Amount, [TierLine]) {
+        guard let price else { return (.zero, []) }
+        do {
+            let inc = try price.increment(before: before, after: after, rounding: config.settings.rounding)
+            let prev = try before.map { (q) throws(DecimalError) in try price.price(q, rounding: config.settings.rounding).tiers } ?? []
+            return (inc.amount, Pipeline.tierDelta(after: inc.after.tiers, before: prev))
+        } catch {
+            return (.zero, [])
+        }
+    }
+
+    /// Appends a billing event for window `k` and records what was published in `w`.
+    func publish(_ s: Int, _ k: RollupKey, _ w: inout WindowState, kind: BillingKind, amount: Amount, delta: Amount?,
+                 periodQuantity: Quantity, tiers: [TierLine], book: PriceBook?, postedAt: Int64) {
+        let meter = catalog.meters[w.meter]
+        let contract = contracts.contracts[w.contract]
+        let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
+        let q = (try? w.aggregate.quantity(meter.aggregation)) ?? w.quantity
+        let currency = book?.currency ?? config.entity(contract.entity)?.currency ?? Currency(code: "USD")!
+        states[s].billing.append(BillingEvent(
             id: BillingEvent.deriveId(subject: w.subject, meter: meter.slug, dimensions: w.dimensions, windowStart: k.windowStart,
                                       kind: kind, priceBookVersion: book?.version, revision: w.revision),
-            kind: kind, revision: w.revision, subject: w.subject, entity: entity, meter: meter.slug, dimensions: w.dimensions,
-            windowStart: k.windowStart, windowEnd: w.windowEnd, periodStart: periodStart, periodEnd: periodEnd,
-            quantity: q, periodQuantity: after, amount: amount, amountDelta: kind == .revision ? delta : nil, currency: currency,
+            kind: kind, revision: w.revision, subject: w.subject, entity: contract.entity, meter: meter.slug, dimensions: w.dimensions,
+            windowStart: k.windowStart, windowEnd: w.windowEnd, periodStart: periodStart,
+            periodEnd: UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay),
+            quantity: q, periodQuantity: periodQuantity, amount: amount, amountDelta: delta, currency: currency,
             priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: w.aggregate.count,
-            lineage: ["\(states[s].sourceName)#\(w.keyText)"],
-            postedAt: kind == .usage && !late ? k.windowStart : states[s].watermark)
-        if kind == .revision { states[s].counters.revisions += 1 }
+            lineage: ["\(states[s].sourceName)#\(w.keyText)"], postedAt: postedAt))
         w.closed = true
         w.quantity = q
         w.amount = amount
-        states[s].windows[k] = w
-        states[s].billing.append(event)
     }
 
     /// Per-tier difference between two breakdowns (what this window added to each tier).

@@ -75,10 +75,18 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         let rev = try #require(w0.first { $0.kind == .revision })
         #expect(rev.revision == 1)
         #expect(rev.quantity == (try Quantity("1100")))
-        // Period moves 910 → 1110: price(1110) − price(910) = (1 + 10 + 110 × 0.005) − (1 + 9.1) = 11.55 − 10.1 = 1.45
-        #expect(rev.amountDelta == (try Amount("1.45")))
-        #expect(rev.amount == (try Amount("11.45")))
+        // Re-derived in window order: the 00:00 window now holds 1100 units → 1 + 10 + 100 × 0.005 = 11.5 (delta 1.5).
+        #expect(rev.amountDelta == (try Amount("1.5")))
+        #expect(rev.amount == (try Amount("11.5")))
         #expect(rev.id != first.id)
+        // The 03:00 window's 10 units moved from tier 1 (0.1) to tier 2 (0.05): its own revision, delta −0.05.
+        let w3 = out.billing.filter { $0.windowStart == RFC3339.parseMicros("2026-10-01T03:00:00Z")! }
+        #expect(w3.map(\.kind) == [.usage, .revision])
+        let expected3 = (try Amount("0.05"), try Amount("-0.05"))
+        #expect(w3.last?.amount == expected3.0)
+        #expect(w3.last?.amountDelta == expected3.1)
+        // Windows the late event does not move (05:00: 1 unit at the tail either way) get no revision.
+        #expect(out.billing.filter { $0.windowStart == RFC3339.parseMicros("2026-10-01T05:00:00Z")! }.count == 1)
         // All windows of the period sum to price(Q_period) = price(1111) = 1 + 10 + 111 × 0.005 = 11.555.
         let total = try out.billing.reduce(Amount.zero) { try $0.adding($1.postedAmount) }
         #expect(total == (try Amount("11.555")))
@@ -279,5 +287,30 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
             #expect(throws: StateError.self) { try Pipeline(config: config).restore(partition: 0, from: Array(bytes[..<cut])) }
         }
         #expect(throws: StateError.self) { try Pipeline(config: config).restore(partition: 1, from: bytes) }
+    }
+}
+
+@Suite struct OrderIndependenceTests {
+    /// Streaming with late data (revisions, re-derived tiers) ends, per window, at the amounts of a run that
+    /// sees every event before any window closes.
+    @Test func finalWindowAmountsDoNotDependOnArrivalOrder() throws {
+        let streaming = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        var atEnd = streaming
+        atEnd.settings.allowedLatenessMicros = Int64.max / 4
+        let inputs = RestoreTests.workload(seed: 17)
+        func finalAmounts(_ config: Configuration) throws -> [String: String] {
+            let out = try run(inputs, config: config)
+            var last: [String: BillingEvent] = [:]
+            for e in out.billing where e.kind != .trueUp {
+                let k = "\(e.subject)|\(e.meter)|\(e.windowStart)"
+                if (last[k]?.revision ?? -1) < e.revision { last[k] = e }
+            }
+            return last.mapValues { "\($0.quantity) \($0.amount)" }
+        }
+        let a = try finalAmounts(streaming)
+        let b = try finalAmounts(atEnd)
+        #expect(a.count == b.count && !a.isEmpty, "seed 17")
+        let differing = a.keys.filter { a[$0] != b[$0] }.sorted()
+        #expect(differing.isEmpty, "seed 17: \(differing.count) windows differ, e.g. \(differing.first.map { "\($0): \(a[$0]!) vs \(b[$0] ?? "-")" } ?? "")")
     }
 }
