@@ -3,6 +3,7 @@ import MeterlineConfig
 import MeterlineCore
 import MeterlineEngine
 import MeterlineKafka
+import MeterlineLineage
 import Testing
 
 /// A small config with exact, hand-checkable prices.
@@ -230,5 +231,63 @@ struct RestartTests {
             #expect(!expected.isEmpty || topic == "dlq")
             #expect(got == expected, "\(topic): \(got.count) ids vs \(expected.count)")
         }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct OutputSchemaTests {
+    /// Real output of a run (with revisions, DLQ records and true-ups from a backfill) validates against schemas/.
+    @Test func realOutputValidatesAgainstTheSchemas() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let config = try ConfigLoader.parse(yaml: EmbeddedDefaults.configYAML, file: "embedded")
+        let dir = tempDir("schema")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var streamWorkload = Workload(events: 5_000)
+        streamWorkload.customersPerEntity = 5 // few customers: late events land in windows that already closed → revisions
+        var run = EmbeddedRun(config: config, workload: streamWorkload, outDirectory: dir + "/stream")
+        run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        #expect(try run.run().complete)
+        // A backfill closing October adds true-ups (minimums, base fees).
+        var w = Workload(events: 5_000)
+        w.seed = 7
+        let writer = try ChunkedFileWriter(path: dir + "/in.jsonl")
+        try w.generate { try writer.write($0.value + [0x0A]) }
+        try writer.close()
+        var b = Backfill(config: config, from: RFC3339.parseMicros("2026-09-01T00:00:00Z")!, to: RFC3339.parseMicros("2026-11-01T00:00:00Z")!, out: dir + "/bf")
+        b.inputs = [dir + "/in.jsonl"]
+        b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+        _ = try b.run()
+        #expect(try read(dir + "/bf/billing-events.jsonl").contains(#""kind":"true_up""#))
+        #expect(try read(dir + "/stream/billing-events.jsonl").contains(#""kind":"revision""#))
+
+        let script = """
+        import json, sys
+        from jsonschema import Draft202012Validator
+        root, d = sys.argv[1], sys.argv[2]
+        checks = [("billing-event", ["stream/billing-events.jsonl", "bf/billing-events.jsonl"]),
+                  ("journal-entry", ["stream/journal-entries.jsonl", "bf/journal-entries.jsonl"])]
+        n = 0
+        for schema, files in checks:
+            v = Draft202012Validator(json.load(open(f"{root}/schemas/{schema}.schema.json")))
+            for f in files:
+                for i, line in enumerate(open(f"{d}/{f}")):
+                    errors = list(v.iter_errors(json.loads(line)))
+                    if errors:
+                        print(f"{f}:{i+1}: {errors[0].message}"); sys.exit(1)
+                    n += 1
+        print(n)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, root, dir]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect((Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 1_000, "\(text)")
     }
 }
