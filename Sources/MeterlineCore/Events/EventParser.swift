@@ -124,15 +124,26 @@ public struct EventParser {
         // Values of the data keys the meters read (`$.key` paths), recorded while `data` is validated.
         var slots = DataSlots()
         let wantsSlots = plan.wantedCount > 0
+        // Index of the next member name in the usual order (`expectedName`), tried as a byte literal first.
+        var expected = 0
         s.skipWhitespace()
         if s.peek() == UInt8(ascii: "}") {
             s.pos += 1
         } else {
             while true {
                 s.skipWhitespace()
-                let k = try s.scanString()
-                try s.expect(UInt8(ascii: ":"))
-                let bit = EventParser.attributeBit(s, k)
+                let bit: UInt8
+                let e = EventParser.expectedName(expected)
+                if EventParser.literalAt(s, e) {
+                    // Exactly what scanString + expect(":") consume for an unescaped name.
+                    s.pos &+= e.count
+                    bit = e.bit
+                    expected &+= 1
+                } else {
+                    let k = try s.scanString()
+                    try s.expect(UInt8(ascii: ":"))
+                    bit = EventParser.attributeBit(s, k)
+                }
                 let v: JSONValueRef
                 if bit == 32 && wantsSlots {
                     v = try plan.scanData(&s, &slots)
@@ -164,6 +175,49 @@ public struct EventParser {
         guard s.pos == s.end else { throw Rejection(.malformedJSON, "trailing bytes after the event") }
         return try validate(s, spec: spec, id: id, source: source, type: type, subject: subject, time: time, data: data,
                             slots: slots, nowMicros: nowMicros)
+    }
+
+    /// A member name with its quotes and colon (`"id":`) as little-endian words: the first 8 bytes, the last 8 bytes
+    /// and bytes 8..<16 (names of more than 16 bytes). `count` 0 ends the list.
+    @usableFromInline
+    struct NameLiteral {
+        @usableFromInline var count: Int
+        @usableFromInline var bit: UInt8
+        @usableFromInline var first: UInt64
+        @usableFromInline var last: UInt64
+        @usableFromInline var middle: UInt64
+        @inlinable init(_ count: Int, _ bit: UInt8, _ first: UInt64, _ last: UInt64, _ middle: UInt64) {
+            self.count = count; self.bit = bit; self.first = first; self.last = last; self.middle = middle
+        }
+    }
+
+    /// The members of a CloudEvent in the order producers usually write them (the spec's order).
+    @inlinable @inline(__always)
+    static func expectedName(_ i: Int) -> NameLiteral {
+        switch i {
+        case 0: return NameLiteral(14, 64, 0x7265_7663_6570_7322, 0x3A22_6E6F_6973_7265, 0)  // "specversion":
+        case 1: return NameLiteral(5, 1, 0x3A_2264_6922, 0, 0)                                // "id":
+        case 2: return NameLiteral(9, 2, 0x2265_6372_756F_7322, 0x3A22_6563_7275_6F73, 0)    // "source":
+        case 3: return NameLiteral(7, 4, 0x3A22_6570_7974_22, 0, 0)                           // "type":
+        case 4: return NameLiteral(10, 8, 0x7463_656A_6275_7322, 0x3A22_7463_656A_6275, 0)   // "subject":
+        case 5: return NameLiteral(7, 16, 0x3A22_656D_6974_22, 0, 0)                          // "time":
+        case 6: return NameLiteral(18, 0, 0x6E6F_6361_7461_6422, 0x3A22_6570_7974_746E, 0x6570_7974_746E_6574)  // "datacontenttype":
+        case 7: return NameLiteral(7, 32, 0x3A22_6174_6164_22, 0, 0)                          // "data":
+        default: return NameLiteral(0, 0, 0, 0, 0)
+        }
+    }
+
+    /// Whether the bytes at the scanner's position are exactly `lit`.
+    @inlinable @inline(__always)
+    static func literalAt(_ s: JSONScanner, _ lit: NameLiteral) -> Bool {
+        let n = lit.count
+        guard n != 0, s.pos &+ max(n, 8) <= s.end else { return false }
+        @inline(__always) func w(_ o: Int) -> UInt64 { UInt64(littleEndian: s.base.loadUnaligned(fromByteOffset: s.pos &+ o, as: UInt64.self)) }
+        if n <= 8 {
+            let mask: UInt64 = n == 8 ? ~0 : (1 << UInt64(n &* 8)) &- 1
+            return (w(0) ^ lit.first) & mask == 0
+        }
+        return w(0) == lit.first && w(n &- 8) == lit.last && (n <= 16 || w(8) == lit.middle)
     }
 
     /// The bit of a top-level member name: 1 id, 2 source, 4 type, 8 subject, 16 time, 32 data, 64 specversion, 0 other.

@@ -37,8 +37,29 @@ public enum FixedPoint {
     /// must be zeros, otherwise `.tooPrecise`.
     @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
-        var i = 0
         let n = bytes.count
+        // Fast path for the common case, an optional '-' and 1...18 digits: exact in UInt64, and × 10^scale
+        // (scale ≤ 19) stays below 10^37. Anything else takes the general path from the start.
+        if scale >= 0 && scale <= 19 && n > 0 {
+            var j = bytes[0] == UInt8(ascii: "-") ? 1 : 0
+            let first = j
+            var m: UInt64 = 0
+            while j < n {
+                let d = bytes[j] &- 0x30
+                if d >= 10 { break }
+                m = m &* 10 &+ UInt64(d)
+                j &+= 1
+            }
+            let count = j &- first
+            if j == n && count >= 1 && count <= 18 {
+                var p: UInt64 = 1
+                var k = 0
+                while k < scale { p &*= 10; k &+= 1 }
+                let raw = Int128(m) &* Int128(p)
+                return .success(first == 1 ? 0 &- raw : raw)
+            }
+        }
+        var i = 0
         if n == 0 { return .failure(DecimalError(.syntax, "empty number")) }
         var negative = false
         if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 } else if bytes[0] == UInt8(ascii: "+") { i = 1 }
