@@ -101,9 +101,22 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
 
+    // 3b. The RFC 3339 fast path (fixed layouts) must agree with the general parser whenever it answers.
+    for slice in [input, UnsafeRawBufferPointer(rebasing: input[0..<min(size, 27)]), UnsafeRawBufferPointer(rebasing: input[0..<min(size, 20)])]
+    where slice.count == 20 || slice.count == 27 {
+        if let fast = RFC3339.parseCommonUTC(slice) {
+            check(RFC3339.parseGeneral(slice) == fast, "RFC 3339 fast path \(fast) differs from the general parser")
+        }
+    }
+
     // 4. Fixed point at the scales used (quantities 9, amounts 12) and an extreme one.
-    for scale in [0, 9, 12, 38] {
-        if case .success(let raw) = FixedPoint.parse(UnsafeRawBufferPointer(rebasing: input[0..<min(size, 64)]), scale: scale) {
+    for scale in [0, 9, 12, 19, 20, 38] {
+        let prefix = UnsafeRawBufferPointer(rebasing: input[0..<min(size, 64)])
+        // The plain-integer fast path must agree with the general parser whenever it answers.
+        if let fast = FixedPoint.parsePlainInteger(prefix, scale: scale) {
+            check(FixedPoint.parseGeneral(prefix, scale: scale) == .success(fast), "FixedPoint fast path differs at scale \(scale)")
+        }
+        if case .success(let raw) = FixedPoint.parse(prefix, scale: scale) {
             let text = FixedPoint.format(raw, scale: scale)
             check(FixedPoint.parse(text, scale: scale) == .success(raw), "FixedPoint round trip at scale \(scale): \(raw) → \(text)")
         }

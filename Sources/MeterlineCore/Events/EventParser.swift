@@ -325,12 +325,18 @@ public struct EventParser {
         try scratch.withUnsafeBytes(body)
     }
 
-    @inlinable
-    func requireString(_ s: JSONScanner, _ v: JSONValueRef?, _ name: String) throws(Rejection) -> JSONValueRef {
-        guard let v, v.kind != .null else { throw Rejection(.missingField, "missing required attribute '\(name)'") }
-        guard v.kind == .string else { throw Rejection(.missingField, "attribute '\(name)' must be a string") }
-        guard v.end > v.start else { throw Rejection(.missingField, "attribute '\(name)' is empty") }
-        return v
+    @inlinable @inline(__always)
+    func requireString(_ s: JSONScanner, _ v: JSONValueRef?, _ name: StaticString) throws(Rejection) -> JSONValueRef {
+        if let v, v.kind == .string, v.end > v.start { return v }
+        throw EventParser.notAString(v, name)
+    }
+
+    @inline(never) @usableFromInline
+    static func notAString(_ v: JSONValueRef?, _ nameText: StaticString) -> Rejection {
+        let name = nameText.description
+        guard let v, v.kind != .null else { return Rejection(.missingField, "missing required attribute '\(name)'") }
+        guard v.kind == .string else { return Rejection(.missingField, "attribute '\(name)' must be a string") }
+        return Rejection(.missingField, "attribute '\(name)' is empty")
     }
 
     mutating func validate(_ s: JSONScanner, spec: JSONValueRef?, id: JSONValueRef?, source: JSONValueRef?, type: JSONValueRef?,

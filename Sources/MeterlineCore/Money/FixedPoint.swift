@@ -37,9 +37,15 @@ public enum FixedPoint {
     /// must be zeros, otherwise `.tooPrecise`.
     @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
+        if let raw = parsePlainInteger(bytes, scale: scale) { return .success(raw) }
+        return parseGeneral(bytes, scale: scale)
+    }
+
+    /// Fast path for the common case, an optional '-' and 1...18 digits: exact in UInt64, and × 10^scale
+    /// (scale ≤ 19) stays below 10^37. Nil for anything else (the general parser decides).
+    @inlinable
+    static func parsePlainInteger(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Int128? {
         let n = bytes.count
-        // Fast path for the common case, an optional '-' and 1...18 digits: exact in UInt64, and × 10^scale
-        // (scale ≤ 19) stays below 10^37. Anything else takes the general path from the start.
         if scale >= 0 && scale <= 19 && n > 0 {
             var j = bytes[0] == UInt8(ascii: "-") ? 1 : 0
             let first = j
@@ -56,10 +62,17 @@ public enum FixedPoint {
                 var k = 0
                 while k < scale { p &*= 10; k &+= 1 }
                 let raw = Int128(m) &* Int128(p)
-                return .success(first == 1 ? 0 &- raw : raw)
+                return first == 1 ? 0 &- raw : raw
             }
         }
+        return nil
+    }
+
+    /// `parse` without the fast path (the fuzz target compares the two).
+    @inlinable
+    static func parseGeneral(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
         var i = 0
+        let n = bytes.count
         if n == 0 { return .failure(DecimalError(.syntax, "empty number")) }
         var negative = false
         if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 } else if bytes[0] == UInt8(ascii: "+") { i = 1 }
