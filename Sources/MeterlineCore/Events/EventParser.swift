@@ -76,7 +76,8 @@ func memcmpEqual(_ a: UnsafeRawBufferPointer, _ aStart: Int, _ b: UnsafeRawBuffe
 
 /// Parses and validates CloudEvents 1.0 usage events against a meter catalog.
 /// Reuse one parser per shard: its buffers are kept between events, so the accept path does not allocate
-/// (except for strings that contain escapes and binary-mode messages, which are rebuilt in a scratch buffer).
+/// (except for strings that contain escapes, which are decoded into new arrays). Binary-mode messages are rebuilt
+/// in a scratch buffer that is kept between events.
 public struct EventParser {
     public let catalog: MeterCatalog
     public var limits: EventLimits
@@ -272,7 +273,10 @@ public struct EventParser {
             d.skipWhitespace()
             guard d.pos == d.end else { throw Rejection(.malformedJSON, "binary-mode data is not a single JSON value (trailing bytes at \(d.pos))") }
         }
-        var buf = scratch
+        // Take the buffer out of `scratch` so it is uniquely referenced: a plain copy would make
+        // removeAll(keepingCapacity:) allocate a new buffer on every message.
+        var buf: [UInt8] = []
+        swap(&buf, &scratch)
         buf.removeAll(keepingCapacity: true)
         buf.append(UInt8(ascii: "{"))
         func field(_ name: String, _ value: UnsafeRawBufferPointer?) {
