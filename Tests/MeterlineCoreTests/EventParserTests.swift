@@ -681,3 +681,61 @@ enum Fixture {
         #expect(o.dimensions[0] == ["method=GET", "route=/hello"])
     }
 }
+
+/// The fast paths of the optimized parser (byte-literal member names, one-pass data keys, fixed-layout times,
+/// plain-integer values) must give exactly what the general paths give.
+@Suite struct EventParserFastPathTests {
+    @Test func fixedLayoutTimesInEveryMonth() throws {
+        // The word-load time parser once let a '-' borrow from the month digit below it (11 read as 10).
+        for month in 1...12 {
+            let m = month < 10 ? "0\(month)" : "\(month)"
+            for (text, micros) in [("2025-\(m)-28T23:59:59.987654Z", 987_654), ("2025-\(m)-28T23:59:59Z", 0)] {
+                let days = RFC3339.daysFromCivil(year: 2025, month: month, day: 28)
+                let expected = (Int64(days) * 86_400 + 86_399) * 1_000_000 + Int64(micros)
+                #expect(RFC3339.parseMicros(text) == expected, "\(text)")
+                #expect(RFC3339.parseMicros(text.replacingOccurrences(of: "T", with: "t")) == expected, "\(text) with 't'")
+                let o = try Fixture.accepted(Fixture.parse(Fixture.event(["time": "\"\(text)\""]), now: Int64.max / 2))
+                #expect(o.timeMicros == expected)
+            }
+        }
+        #expect(RFC3339.parseMicros("2025-02-29T00:00:00Z") == nil)
+        #expect(RFC3339.parseMicros("2025-01-01T00:00:60Z") == nil)
+        #expect(RFC3339.parseMicros("2025-01-01T24:00:00.000000Z") == nil)
+        #expect(RFC3339.parseMicros("2025-01-01T00:00:00.00000aZ") == nil)
+    }
+
+    @Test func dataKeysFirstOccurrenceAndEscapes() throws {
+        // locate semantics: the first member with the key wins; escaped keys match their decoded bytes.
+        let dup = try Fixture.accepted(Fixture.parse(Fixture.data(#"{"tokens":7,"model":"a","tokens":9}"#)))
+        #expect(dup.readings[0].value == q("7"))
+        let esc = try Fixture.accepted(Fixture.parse(Fixture.data(#"{"tok\u0065ns":"12","m\u006fdel":"large","region":"eu"}"#)))
+        let plain = try Fixture.accepted(Fixture.parse(Fixture.data(#"{"tokens":"12","model":"large","region":"eu"}"#)))
+        #expect(esc.readings == plain.readings)
+        // Member names in an unusual order or escaped still reach the right attributes.
+        let odd = #"{"d\u0061ta":{"tokens":3},"time":"2026-03-01T11:00:00Z","subject":"cust-42","type":"llm_tokens","#
+            + #""source":"//api.example.com","id":"evt-1","spec\u0076ersion":"1.0"}"#
+        let o = try Fixture.accepted(Fixture.parse(odd))
+        #expect(o.readings[0].value == q("3"))
+    }
+
+    @Test func moreDataKeysThanSlotsFallBackToLocate() throws {
+        let paths = ["$.a", "$.b", "$.c", "$.d", "$.e", "$.f"]
+        let meters = paths.enumerated().map { i, p in
+            Meter(slug: "m\(i)", eventType: "t", aggregation: .sum, valueProperty: Fixture.path(p), groupBy: [("g", Fixture.path("$.g\(i)"))])
+        }
+        var parser = EventParser(catalog: MeterCatalog(meters))
+        let text = Fixture.event(["type": #""t""#, "data": #"{"f":6,"e":5,"d":4,"c":3,"b":2,"a":1,"g5":"x","g0":null}"#])
+        let o = try Fixture.accepted(Fixture.parse(Array(text.utf8), parser: &parser))
+        #expect(o.readings.map(\.value) == ["1", "2", "3", "4", "5", "6"].map(q))
+        #expect(o.dimensions[5] == ["g=x"])
+        #expect(o.dimensions[0] == [])
+    }
+
+    @Test func plainIntegerValuesMatchTheGeneralParser() {
+        for text in ["0", "-0", "7", "-7", "007", "999999999999999999", "-999999999999999999", "1000000000000000000", "12.5", "1e3"] {
+            let viaBytes = Array(text.utf8).withUnsafeBytes { FixedPoint.parse($0, scale: 9) }
+            let general = Array(text.utf8).withUnsafeBytes { FixedPoint.parseGeneral($0, scale: 9) }
+            #expect(viaBytes == general, "\(text)")
+        }
+    }
+}

@@ -76,17 +76,21 @@ func memcmpEqual(_ a: UnsafeRawBufferPointer, _ aStart: Int, _ b: UnsafeRawBuffe
 
 /// Parses and validates CloudEvents 1.0 usage events against a meter catalog.
 /// Reuse one parser per shard: its buffers are kept between events, so the accept path does not allocate
-/// (except for strings that contain escapes and binary-mode messages, which are rebuilt in a scratch buffer).
+/// (except for strings that contain escapes, which are decoded into new arrays). Binary-mode messages are rebuilt
+/// in a scratch buffer that is kept between events.
 public struct EventParser {
     public let catalog: MeterCatalog
     public var limits: EventLimits
     /// Readings of the last accepted event, one per meter of its type.
     public private(set) var readings: [MeterReading] = []
     @usableFromInline var scratch: [UInt8] = []
+    /// The catalog compiled to flat tables of trivial values for the accept path.
+    @usableFromInline let plan: ParserPlan
 
     public init(catalog: MeterCatalog, limits: EventLimits = EventLimits()) {
         self.catalog = catalog
         self.limits = limits
+        self.plan = ParserPlan(catalog)
         readings.reserveCapacity(8)
         scratch.reserveCapacity(4096)
     }
@@ -118,23 +122,45 @@ public struct EventParser {
         var type: JSONValueRef? = nil, subject: JSONValueRef? = nil, time: JSONValueRef? = nil
         var data: JSONValueRef? = nil
         var seen: UInt8 = 0
+        // Values of the data keys the meters read (`$.key` paths), recorded while `data` is validated.
+        var slots = DataSlots()
+        let wantsSlots = plan.wantedCount > 0
+        // Index of the next member name in the usual order (`expectedName`), tried as a byte literal first.
+        var expected = 0
         s.skipWhitespace()
         if s.peek() == UInt8(ascii: "}") {
             s.pos += 1
         } else {
             while true {
                 s.skipWhitespace()
-                let k = try s.scanString()
-                try s.expect(UInt8(ascii: ":"))
-                let v = try s.scanValue(depth: 1)
-                var bit: UInt8 = 0
-                if EventParser.keyIs(s, k, EventParser.kId) { id = v; bit = 1 }
-                else if EventParser.keyIs(s, k, EventParser.kSource) { source = v; bit = 2 }
-                else if EventParser.keyIs(s, k, EventParser.kType) { type = v; bit = 4 }
-                else if EventParser.keyIs(s, k, EventParser.kSubject) { subject = v; bit = 8 }
-                else if EventParser.keyIs(s, k, EventParser.kTime) { time = v; bit = 16 }
-                else if EventParser.keyIs(s, k, EventParser.kData) { data = v; bit = 32 }
-                else if EventParser.keyIs(s, k, EventParser.kSpecversion) { spec = v; bit = 64 }
+                let bit: UInt8
+                let e = EventParser.expectedName(expected)
+                if EventParser.literalAt(s, e) {
+                    // Exactly what scanString + expect(":") consume for an unescaped name.
+                    s.pos &+= e.count
+                    bit = e.bit
+                    expected &+= 1
+                } else {
+                    let k = try s.scanString()
+                    try s.expect(UInt8(ascii: ":"))
+                    bit = EventParser.attributeBit(s, k)
+                }
+                let v: JSONValueRef
+                if bit == 32 && wantsSlots {
+                    v = try plan.scanData(&s, &slots)
+                } else {
+                    v = try s.scanValue(depth: 1)
+                }
+                switch bit {
+                case 1: id = v
+                case 2: source = v
+                case 4: type = v
+                case 8: subject = v
+                case 16: time = v
+                case 32: data = v
+                case 64: spec = v
+                default: break
+                }
                 if bit != 0 {
                     if seen & bit != 0 { throw Rejection(.malformedJSON, "duplicate member in the event") }
                     seen |= bit
@@ -148,7 +174,88 @@ public struct EventParser {
         }
         s.skipWhitespace()
         guard s.pos == s.end else { throw Rejection(.malformedJSON, "trailing bytes after the event") }
-        return try validate(s, spec: spec, id: id, source: source, type: type, subject: subject, time: time, data: data, nowMicros: nowMicros)
+        return try validate(s, spec: spec, id: id, source: source, type: type, subject: subject, time: time, data: data,
+                            slots: slots, nowMicros: nowMicros)
+    }
+
+    /// A member name with its quotes and colon (`"id":`) as little-endian words: the first 8 bytes, the last 8 bytes
+    /// and bytes 8..<16 (names of more than 16 bytes). `count` 0 ends the list.
+    @usableFromInline
+    struct NameLiteral {
+        @usableFromInline var count: Int
+        @usableFromInline var bit: UInt8
+        @usableFromInline var first: UInt64
+        @usableFromInline var last: UInt64
+        @usableFromInline var middle: UInt64
+        @inlinable init(_ count: Int, _ bit: UInt8, _ first: UInt64, _ last: UInt64, _ middle: UInt64) {
+            self.count = count; self.bit = bit; self.first = first; self.last = last; self.middle = middle
+        }
+    }
+
+    /// The members of a CloudEvent in the order producers usually write them (the spec's order).
+    @inlinable @inline(__always)
+    static func expectedName(_ i: Int) -> NameLiteral {
+        switch i {
+        case 0: return NameLiteral(14, 64, 0x7265_7663_6570_7322, 0x3A22_6E6F_6973_7265, 0)  // "specversion":
+        case 1: return NameLiteral(5, 1, 0x3A_2264_6922, 0, 0)                                // "id":
+        case 2: return NameLiteral(9, 2, 0x2265_6372_756F_7322, 0x3A22_6563_7275_6F73, 0)    // "source":
+        case 3: return NameLiteral(7, 4, 0x3A22_6570_7974_22, 0, 0)                           // "type":
+        case 4: return NameLiteral(10, 8, 0x7463_656A_6275_7322, 0x3A22_7463_656A_6275, 0)   // "subject":
+        case 5: return NameLiteral(7, 16, 0x3A22_656D_6974_22, 0, 0)                          // "time":
+        case 6: return NameLiteral(18, 0, 0x6E6F_6361_7461_6422, 0x3A22_6570_7974_746E, 0x6570_7974_746E_6574)  // "datacontenttype":
+        case 7: return NameLiteral(7, 32, 0x3A22_6174_6164_22, 0, 0)                          // "data":
+        default: return NameLiteral(0, 0, 0, 0, 0)
+        }
+    }
+
+    /// Whether the bytes at the scanner's position are exactly `lit`.
+    @inlinable @inline(__always)
+    static func literalAt(_ s: JSONScanner, _ lit: NameLiteral) -> Bool {
+        let n = lit.count
+        guard n != 0, s.pos &+ max(n, 8) <= s.end else { return false }
+        @inline(__always) func w(_ o: Int) -> UInt64 { UInt64(littleEndian: s.base.loadUnaligned(fromByteOffset: s.pos &+ o, as: UInt64.self)) }
+        if n <= 8 {
+            let mask: UInt64 = n == 8 ? ~0 : (1 << UInt64(n &* 8)) &- 1
+            return (w(0) ^ lit.first) & mask == 0
+        }
+        return w(0) == lit.first && w(n &- 8) == lit.last && (n <= 16 || w(8) == lit.middle)
+    }
+
+    /// The bit of a top-level member name: 1 id, 2 source, 4 type, 8 subject, 16 time, 32 data, 64 specversion, 0 other.
+    /// Unescaped names (all real traffic) are compared as little-endian words by length; escaped ones are decoded.
+    @inlinable @inline(__always)
+    static func attributeBit(_ s: JSONScanner, _ k: JSONValueRef) -> UInt8 {
+        if k.escaped { return attributeBitEscaped(s, k) }
+        let b = s.base, p = k.start
+        @inline(__always) func w16(_ o: Int) -> UInt16 { UInt16(littleEndian: b.loadUnaligned(fromByteOffset: p &+ o, as: UInt16.self)) }
+        @inline(__always) func w32(_ o: Int) -> UInt32 { UInt32(littleEndian: b.loadUnaligned(fromByteOffset: p &+ o, as: UInt32.self)) }
+        @inline(__always) func w64(_ o: Int) -> UInt64 { UInt64(littleEndian: b.loadUnaligned(fromByteOffset: p &+ o, as: UInt64.self)) }
+        switch k.end &- p {
+        case 2: return w16(0) == 0x6469 ? 1 : 0                                     // "id"
+        case 4:
+            switch w32(0) {
+            case 0x6570_7974: return 4                                               // "type"
+            case 0x656D_6974: return 16                                              // "time"
+            case 0x6174_6164: return 32                                              // "data"
+            default: return 0
+            }
+        case 6: return w32(0) == 0x7275_6F73 && w16(4) == 0x6563 ? 2 : 0            // "source"
+        case 7: return w32(0) == 0x6A62_7573 && w32(3) == 0x7463_656A ? 8 : 0       // "subject"
+        case 11: return w64(0) == 0x7372_6576_6365_7073 && w32(7) == 0x6E6F_6973 ? 64 : 0  // "specversion"
+        default: return 0
+        }
+    }
+
+    @usableFromInline
+    static func attributeBitEscaped(_ s: JSONScanner, _ k: JSONValueRef) -> UInt8 {
+        if keyIs(s, k, kId) { return 1 }
+        if keyIs(s, k, kSource) { return 2 }
+        if keyIs(s, k, kType) { return 4 }
+        if keyIs(s, k, kSubject) { return 8 }
+        if keyIs(s, k, kTime) { return 16 }
+        if keyIs(s, k, kData) { return 32 }
+        if keyIs(s, k, kSpecversion) { return 64 }
+        return 0
     }
 
     /// Parses a binary-mode event: attributes from `ce_*` Kafka headers, `data` as the message value.
@@ -166,7 +273,10 @@ public struct EventParser {
             d.skipWhitespace()
             guard d.pos == d.end else { throw Rejection(.malformedJSON, "binary-mode data is not a single JSON value (trailing bytes at \(d.pos))") }
         }
-        var buf = scratch
+        // Take the buffer out of `scratch` so it is uniquely referenced: a plain copy would make
+        // removeAll(keepingCapacity:) allocate a new buffer on every message.
+        var buf: [UInt8] = []
+        swap(&buf, &scratch)
         buf.removeAll(keepingCapacity: true)
         buf.append(UInt8(ascii: "{"))
         func field(_ name: String, _ value: UnsafeRawBufferPointer?) {
@@ -219,16 +329,23 @@ public struct EventParser {
         try scratch.withUnsafeBytes(body)
     }
 
-    @inlinable
-    func requireString(_ s: JSONScanner, _ v: JSONValueRef?, _ name: String) throws(Rejection) -> JSONValueRef {
-        guard let v, v.kind != .null else { throw Rejection(.missingField, "missing required attribute '\(name)'") }
-        guard v.kind == .string else { throw Rejection(.missingField, "attribute '\(name)' must be a string") }
-        guard v.end > v.start else { throw Rejection(.missingField, "attribute '\(name)' is empty") }
-        return v
+    @inlinable @inline(__always)
+    func requireString(_ s: JSONScanner, _ v: JSONValueRef?, _ name: StaticString) throws(Rejection) -> JSONValueRef {
+        if let v, v.kind == .string, v.end > v.start { return v }
+        throw EventParser.notAString(v, name)
+    }
+
+    @inline(never) @usableFromInline
+    static func notAString(_ v: JSONValueRef?, _ nameText: StaticString) -> Rejection {
+        let name = nameText.description
+        guard let v, v.kind != .null else { return Rejection(.missingField, "missing required attribute '\(name)'") }
+        guard v.kind == .string else { return Rejection(.missingField, "attribute '\(name)' must be a string") }
+        return Rejection(.missingField, "attribute '\(name)' is empty")
     }
 
     mutating func validate(_ s: JSONScanner, spec: JSONValueRef?, id: JSONValueRef?, source: JSONValueRef?, type: JSONValueRef?,
-                           subject: JSONValueRef?, time: JSONValueRef?, data: JSONValueRef?, nowMicros: Int64) throws(Rejection) -> ParsedEvent {
+                           subject: JSONValueRef?, time: JSONValueRef?, data: JSONValueRef?, slots: DataSlots,
+                           nowMicros: Int64) throws(Rejection) -> ParsedEvent {
         let specRef = try requireString(s, spec, "specversion")
         guard EventParser.keyIs(s, specRef, "1.0") else {
             throw Rejection(.badSpecVersion, "specversion must be \"1.0\", got \"\(String(decoding: JSONScanner.unescape(s.base, specRef), as: UTF8.self))\"")
@@ -255,7 +372,7 @@ public struct EventParser {
         if t > nowMicros &+ limits.maxFutureMicros {
             throw Rejection(.futureTime, "time \(RFC3339.format(micros: t)) is more than \(limits.maxFutureMicros / 1_000_000) s in the future")
         }
-        guard let typeIndex = catalog.typeIndex(s.base, typeRef) else {
+        guard let typeIndex = typeRef.escaped ? catalog.typeIndex(s.base, typeRef) : plan.typeIndex(s.base, typeRef) else {
             throw Rejection(.unknownMeter, "no meter reads events of type \"\(String(decoding: JSONScanner.unescape(s.base, typeRef), as: UTF8.self))\"")
         }
         var h = Hasher128()
@@ -267,48 +384,66 @@ public struct EventParser {
         let subjectHash = hs.finalize()
 
         readings.removeAll(keepingCapacity: true)
-        for meterIndex in catalog.metersByType[typeIndex] {
-            let meter = catalog.meters[meterIndex]
-            if let d = data, d.kind != .object, meter.valueProperty != nil || !meter.groupBy.isEmpty {
-                throw Rejection(.badValue, "data must be a JSON object for meter '\(meter.slug)'")
+        var j = plan.typeStart[typeIndex]
+        let jEnd = plan.typeStart[typeIndex &+ 1]
+        while j < jEnd {
+            let meterIndex = plan.typeMeters[j]
+            let m = plan.meters[meterIndex]
+            j &+= 1
+            if let d = data, d.kind != .object, m.readsData {
+                throw Rejection(.badValue, "data must be a JSON object for meter '\(catalog.meters[meterIndex].slug)'")
             }
             var value = Quantity(raw: Quantity.one)
             var unique = Hash128.zero
-            if let path = meter.valueProperty {
-                guard let d = data, let v = path.locate(in: s, container: d) else {
-                    throw Rejection(.badValue, "meter '\(meter.slug)': \(path) is missing")
+            if m.hasValue {
+                let found: JSONValueRef?
+                if let d = data {
+                    found = m.valueSlot >= 0 ? slots[m.valueSlot] : catalog.meters[meterIndex].valueProperty!.locate(in: s, container: d)
+                } else {
+                    found = nil
                 }
+                guard let v = found else { throw missingValue(meterIndex) }
                 switch v.kind {
                 case .number:
-                    value = try EventParser.quantity(s.base, v, meter, path)
-                    if meter.aggregation == .uniqueCount { unique = EventParser.uniqueHash(number: value) }
+                    value = try quantity(s.base, v, meterIndex)
+                    if m.isUnique { unique = EventParser.uniqueHash(number: value) }
                 case .string:
-                    if meter.aggregation == .uniqueCount {
+                    if m.isUnique {
                         var hu = Hasher128()
                         EventParser.combineString(&hu, s.base, v)
                         unique = hu.finalize()
                     } else {
-                        value = try EventParser.quantity(s.base, v, meter, path)
+                        value = try quantity(s.base, v, meterIndex)
                     }
                 default:
-                    throw Rejection(.badValue, "meter '\(meter.slug)': \(path) is \(v.kind == .null ? "null" : "not a number")")
+                    throw badValueKind(meterIndex, v)
                 }
             }
             var hd = Hasher128()
-            for (name, path) in meter.groupBy {
-                hd.combine(name)
-                if let d = data, let v = path.locate(in: s, container: d) {
+            var g = m.groupStart
+            while g < m.groupEnd {
+                let group = plan.groups[g]
+                plan.names.withUnsafeBytes { hd.combine(UnsafeRawBufferPointer(rebasing: $0[group.nameStart..<group.nameEnd])) }
+                let found: JSONValueRef?
+                if let d = data {
+                    found = group.slot >= 0 ? slots[group.slot]
+                        : catalog.meters[meterIndex].groupBy[g &- m.groupStart].path.locate(in: s, container: d)
+                } else {
+                    found = nil
+                }
+                if let v = found {
                     switch v.kind {
                     case .string: hd.combine(1); EventParser.combineString(&hd, s.base, v)
                     case .number, .trueValue, .falseValue:
                         hd.combine(1); hd.combine(UnsafeRawBufferPointer(rebasing: s.base[v.start..<v.end]))
                     case .null: hd.combine(0)
                     case .object, .array:
-                        throw Rejection(.badValue, "meter '\(meter.slug)': groupBy \(name) at \(path) is not a scalar")
+                        throw notScalar(meterIndex, g &- m.groupStart)
                     }
                 } else {
                     hd.combine(0)
                 }
+                g &+= 1
             }
             readings.append(MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: hd.finalize()))
         }
@@ -329,6 +464,35 @@ public struct EventParser {
         } else {
             h.combine(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end]))
         }
+    }
+
+    // Rejections of the meter loop, out of line so the loop stays small.
+    @inline(never)
+    func missingValue(_ meterIndex: Int) -> Rejection {
+        let meter = catalog.meters[meterIndex]
+        return Rejection(.badValue, "meter '\(meter.slug)': \(meter.valueProperty!) is missing")
+    }
+
+    @inline(never)
+    func badValueKind(_ meterIndex: Int, _ v: JSONValueRef) -> Rejection {
+        let meter = catalog.meters[meterIndex]
+        return Rejection(.badValue, "meter '\(meter.slug)': \(meter.valueProperty!) is \(v.kind == .null ? "null" : "not a number")")
+    }
+
+    @inline(never)
+    func notScalar(_ meterIndex: Int, _ group: Int) -> Rejection {
+        let meter = catalog.meters[meterIndex]
+        let (name, path) = meter.groupBy[group]
+        return Rejection(.badValue, "meter '\(meter.slug)': groupBy \(name) at \(path) is not a scalar")
+    }
+
+    /// `quantity(_:_:_:_:)` for the accept path: the meter is looked up only when the value is rejected.
+    func quantity(_ base: UnsafeRawBufferPointer, _ v: JSONValueRef, _ meterIndex: Int) throws(Rejection) -> Quantity {
+        if !v.escaped, case .success(let raw) = FixedPoint.parse(UnsafeRawBufferPointer(rebasing: base[v.start..<v.end]), scale: Quantity.scale) {
+            return Quantity(raw: raw)
+        }
+        let meter = catalog.meters[meterIndex]
+        return try EventParser.quantity(base, v, meter, meter.valueProperty!)
     }
 
     static func uniqueHash(number: Quantity) -> Hash128 {
@@ -397,5 +561,183 @@ public struct EventParser {
             }
         }
         return out
+    }
+}
+
+/// Values found in the event's `data` object for the data keys the catalog's `$.key` paths name
+/// (first occurrence of each key, as `JSONPath.locate` finds it). Fixed capacity: `ParserPlan.maxSlots`.
+@usableFromInline
+struct DataSlots {
+    @usableFromInline static let absent = JSONValueRef(kind: .null, start: -1, end: -1, escaped: false)
+    @usableFromInline var v0 = DataSlots.absent, v1 = DataSlots.absent, v2 = DataSlots.absent, v3 = DataSlots.absent
+    @usableFromInline var filled: UInt8 = 0
+
+    @inlinable init() {}
+
+    @inlinable
+    subscript(_ i: Int8) -> JSONValueRef? {
+        guard filled & (1 << UInt8(i)) != 0 else { return nil }
+        switch i {
+        case 0: return v0
+        case 1: return v1
+        case 2: return v2
+        default: return v3
+        }
+    }
+
+    @inlinable
+    mutating func set(_ i: Int, _ v: JSONValueRef) {
+        filled |= 1 << UInt8(i)
+        switch i {
+        case 0: v0 = v
+        case 1: v1 = v
+        case 2: v2 = v
+        default: v3 = v
+        }
+    }
+}
+
+/// The meter catalog compiled for the accept path: flat tables of trivial values (reading them retains nothing),
+/// and the data keys read by single-key paths (`$.tokens`), which the parser records while it validates `data`
+/// instead of re-scanning `data` once per path. Other paths (nested, indexes, or more than `maxSlots` keys)
+/// fall back to `JSONPath.locate`.
+@usableFromInline
+struct ParserPlan: Sendable {
+    @usableFromInline struct MeterPlan: Sendable {
+        @usableFromInline var hasValue: Bool
+        @usableFromInline var isUnique: Bool
+        @usableFromInline var readsData: Bool
+        /// Slot of the value path, or -1 (use `locate`).
+        @usableFromInline var valueSlot: Int8
+        @usableFromInline var groupStart: Int
+        @usableFromInline var groupEnd: Int
+    }
+    @usableFromInline struct GroupPlan: Sendable {
+        @usableFromInline var slot: Int8
+        @usableFromInline var nameStart: Int
+        @usableFromInline var nameEnd: Int
+    }
+    @usableFromInline static let maxSlots = 4
+
+    /// Meters of type t: `typeMeters[typeStart[t]..<typeStart[t + 1]]`.
+    @usableFromInline let typeStart: [Int]
+    @usableFromInline let typeMeters: [Int]
+    @usableFromInline let meters: [MeterPlan]
+    /// groupBy entries of all meters, in each meter's canonical order; names as UTF-8 in `names`.
+    @usableFromInline let groups: [GroupPlan]
+    @usableFromInline let names: [UInt8]
+    /// Event types as UTF-8: type k is `typeBytes[typeBytesStart[k]..<typeBytesStart[k + 1]]`.
+    @usableFromInline let typeBytes: [UInt8]
+    @usableFromInline let typeBytesStart: [Int]
+    /// The recorded data keys: key i is `wanted[wantedStart[i]..<wantedStart[i + 1]]`.
+    @usableFromInline let wanted: [UInt8]
+    @usableFromInline let wantedStart: [Int]
+    @usableFromInline let wantedCount: Int
+
+    init(_ catalog: MeterCatalog) {
+        var wantedKeys: [[UInt8]] = []
+        func slot(_ path: JSONPath) -> Int8 {
+            guard path.segments.count == 1, case .key(let key) = path.segments[0] else { return -1 }
+            if let i = wantedKeys.firstIndex(of: key) { return Int8(i) }
+            guard wantedKeys.count < ParserPlan.maxSlots else { return -1 }
+            wantedKeys.append(key)
+            return Int8(wantedKeys.count - 1)
+        }
+        var meters: [MeterPlan] = []
+        var groups: [GroupPlan] = []
+        var names: [UInt8] = []
+        for m in catalog.meters {
+            let start = groups.count
+            for (name, path) in m.groupBy {
+                let n0 = names.count
+                names += Array(name.utf8)
+                groups.append(GroupPlan(slot: slot(path), nameStart: n0, nameEnd: names.count))
+            }
+            meters.append(MeterPlan(hasValue: m.valueProperty != nil, isUnique: m.aggregation == .uniqueCount,
+                                    readsData: m.valueProperty != nil || !m.groupBy.isEmpty,
+                                    valueSlot: m.valueProperty.map(slot) ?? -1, groupStart: start, groupEnd: groups.count))
+        }
+        var typeStart = [0], typeMeters: [Int] = []
+        for list in catalog.metersByType { typeMeters += list; typeStart.append(typeMeters.count) }
+        var typeBytes: [UInt8] = [], typeBytesStart = [0]
+        for t in catalog.types { typeBytes += t; typeBytesStart.append(typeBytes.count) }
+        var wanted: [UInt8] = [], wantedStart = [0]
+        for k in wantedKeys { wanted += k; wantedStart.append(wanted.count) }
+        self.meters = meters
+        self.groups = groups
+        self.names = names
+        self.typeStart = typeStart
+        self.typeMeters = typeMeters
+        self.typeBytes = typeBytes
+        self.typeBytesStart = typeBytesStart
+        self.wanted = wanted
+        self.wantedStart = wantedStart
+        self.wantedCount = wantedKeys.count
+    }
+
+    /// `MeterCatalog.typeIndex` for an unescaped string: the first type with the same bytes.
+    @inlinable
+    func typeIndex(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> Int? {
+        let n = ref.end &- ref.start
+        return typeBytes.withUnsafeBytes { tb -> Int? in
+            var k = 0
+            let count = typeBytesStart.count &- 1
+            while k < count {
+                let a = typeBytesStart[k]
+                if typeBytesStart[k &+ 1] &- a == n && memcmpEqual(base, ref.start, UnsafeRawBufferPointer(rebasing: tb[a...]), n) {
+                    return k
+                }
+                k &+= 1
+            }
+            return nil
+        }
+    }
+
+    /// `JSONScanner.scanValue(depth: 1)` for the `data` member, recording the first value of each wanted key when
+    /// `data` is an object. Validation, errors and the result are those of `scanValue`.
+    @inlinable
+    func scanData(_ s: inout JSONScanner, _ slots: inout DataSlots) throws(Rejection) -> JSONValueRef {
+        s.skipWhitespace()
+        guard s.pos < s.end, s.base[s.pos] == UInt8(ascii: "{") else { return try s.scanValue(depth: 1) }
+        let start = s.pos
+        // As `skipContainer(close: "}", depth: 2)`.
+        if 2 > s.maxDepth { throw Rejection(.tooDeep, "nesting deeper than \(s.maxDepth)") }
+        s.pos &+= 1
+        s.skipWhitespace()
+        if s.pos < s.end && s.base[s.pos] == UInt8(ascii: "}") {
+            s.pos &+= 1
+            return JSONValueRef(kind: .object, start: start, end: s.pos, escaped: false)
+        }
+        let all: UInt8 = UInt8((1 << wantedCount) - 1)
+        while true {
+            s.skipWhitespace()
+            let k = try s.scanString()
+            try s.expect(UInt8(ascii: ":"))
+            let v = try s.scanValue(depth: 2)
+            if slots.filled != all { record(s, k, v, &slots) }
+            s.skipWhitespace()
+            guard s.pos < s.end else { throw s.malformed("unterminated container") }
+            let c = s.base[s.pos]
+            s.pos &+= 1
+            if c == UInt8(ascii: "}") { return JSONValueRef(kind: .object, start: start, end: s.pos, escaped: false) }
+            guard c == UInt8(ascii: ",") else { throw s.malformed("expected ',' or close") }
+        }
+    }
+
+    @inlinable
+    func record(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
+        let n = k.end &- k.start
+        wanted.withUnsafeBytes { wb in
+            var i = 0
+            while i < wantedCount {
+                let a = wantedStart[i], b = wantedStart[i &+ 1]
+                if slots.filled & (1 << UInt8(i)) == 0 {
+                    let key = UnsafeRawBufferPointer(rebasing: wb[a..<b])
+                    let match = k.escaped ? s.stringEquals(k, key) : (b &- a == n && memcmpEqual(s.base, k.start, key, n))
+                    if match { slots.set(i, v); return }
+                }
+                i &+= 1
+            }
+        }
     }
 }

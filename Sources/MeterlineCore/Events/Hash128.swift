@@ -49,9 +49,23 @@ public struct Hasher128 {
             i &+= 8
         }
         if i < n {
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n { tail |= UInt64(bytes[i]) << shift; shift &+= 8; i &+= 1 }
+            // The r = n % 8 last bytes as a little-endian word, read with at most two loads (overlapping loads
+            // read the same bytes twice, which the OR absorbs); same value as assembling them byte by byte.
+            let r = n &- i
+            let tail: UInt64
+            if n >= 8 {
+                tail = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) &>> UInt64((8 &- r) &* 8)
+            } else if r >= 4 {
+                let lo = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                let hi = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)))
+                tail = lo | hi &<< UInt64((r &- 4) &* 8)
+            } else if r >= 2 {
+                let lo = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
+                let hi = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 2, as: UInt16.self)))
+                tail = lo | hi &<< UInt64((r &- 2) &* 8)
+            } else {
+                tail = UInt64(bytes[i])
+            }
             word(tail ^ (UInt64(n & 7) << 56))
         }
         length &+= UInt64(n)

@@ -77,6 +77,17 @@ public struct JSONScanner {
         return v
     }
 
+    /// High bit set in each byte of the little-endian word `w` that may be '"', '\\', below 0x20 or above 0x7F.
+    /// No false negatives; a false positive can only appear above (after) a true one, so the lowest set bit is exact.
+    @inlinable @inline(__always)
+    static func specialMask(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+        let q = w ^ 0x2222_2222_2222_2222
+        let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+        let t = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w
+        return t & high
+    }
+
     /// Scans a string starting at the opening quote; returns its content range.
     @inlinable
     public mutating func scanString() throws(Rejection) -> JSONValueRef {
@@ -85,6 +96,17 @@ public struct JSONScanner {
         let start = pos
         var escaped = false
         while pos < end {
+            // Eight plain bytes at a time, up to the first byte that is '"', '\\', a control or non-ASCII
+            // (the lowest flagged byte of the mask is exact); that byte goes through the byte-wise path below.
+            var p = pos
+            let p8 = end &- 8
+            while p <= p8 {
+                let m = JSONScanner.specialMask(base.loadUnaligned(fromByteOffset: p, as: UInt64.self))
+                if m != 0 { p &+= m.trailingZeroBitCount &>> 3; break }
+                p &+= 8
+            }
+            pos = p
+            guard pos < end else { break }
             let c = base[pos]
             if c == UInt8(ascii: "\"") {
                 let r = JSONValueRef(kind: .string, start: start, end: pos, escaped: escaped)

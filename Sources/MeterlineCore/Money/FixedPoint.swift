@@ -37,6 +37,40 @@ public enum FixedPoint {
     /// must be zeros, otherwise `.tooPrecise`.
     @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
+        if let raw = parsePlainInteger(bytes, scale: scale) { return .success(raw) }
+        return parseGeneral(bytes, scale: scale)
+    }
+
+    /// Fast path for the common case, an optional '-' and 1...18 digits: exact in UInt64, and × 10^scale
+    /// (scale ≤ 19) stays below 10^37. Nil for anything else (the general parser decides).
+    @inlinable
+    static func parsePlainInteger(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Int128? {
+        let n = bytes.count
+        if scale >= 0 && scale <= 19 && n > 0 {
+            var j = bytes[0] == UInt8(ascii: "-") ? 1 : 0
+            let first = j
+            var m: UInt64 = 0
+            while j < n {
+                let d = bytes[j] &- 0x30
+                if d >= 10 { break }
+                m = m &* 10 &+ UInt64(d)
+                j &+= 1
+            }
+            let count = j &- first
+            if j == n && count >= 1 && count <= 18 {
+                var p: UInt64 = 1
+                var k = 0
+                while k < scale { p &*= 10; k &+= 1 }
+                let raw = Int128(m) &* Int128(p)
+                return first == 1 ? 0 &- raw : raw
+            }
+        }
+        return nil
+    }
+
+    /// `parse` without the fast path (the fuzz target compares the two).
+    @inlinable
+    static func parseGeneral(_ bytes: UnsafeRawBufferPointer, scale: Int) -> Result<Int128, DecimalError> {
         var i = 0
         let n = bytes.count
         if n == 0 { return .failure(DecimalError(.syntax, "empty number")) }
