@@ -739,3 +739,13 @@ enum Fixture {
         }
     }
 }
+
+
+@Suite struct JSONPathRegressionTests {
+    /// Found by the fuzzer (Fuzz/known/jsonpath-index-overflow): an index with more digits than Int holds trapped.
+    @Test func jsonPathIndexOverflowIsAnError() {
+        #expect(throws: DecimalError.self) { try JSONPath("$[18346046923173168730371558841]") }
+        #expect(throws: DecimalError.self) { try JSONPath("$.a[99999999999999999999]") }
+        #expect((try? JSONPath("$.a[12]"))?.segments.last == .index(12))
+    }
+}

@@ -66,7 +66,13 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                 } else {
                     var n = 0
                     let s = i
-                    while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { n = n * 10 + Int(b[i] - 0x30); i += 1 }
+                    while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 {
+                        let (m, o1) = n.multipliedReportingOverflow(by: 10)
+                        let (a, o2) = m.addingReportingOverflow(Int(b[i] - 0x30))
+                        guard !o1 && !o2 else { throw fail("array index too large") }
+                        n = a
+                        i += 1
+                    }
                     guard i > s, i < b.count, b[i] == UInt8(ascii: "]") else { throw fail("expected an array index or a quoted key") }
                     i += 1
                     segs.append(.index(n))
