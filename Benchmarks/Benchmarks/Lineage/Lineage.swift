@@ -1,5 +1,6 @@
 import Benchmark
 import Foundation
+import MeterlineEngine
 import MeterlineLineage
 
 // LineageWriter in isolation (issue 6): 10M events with UUID ids, in 10 files of 1M events (a backfill
@@ -7,9 +8,11 @@ import MeterlineLineage
 // Run: `swift package --disable-sandbox benchmark --target Lineage` (or Benchmarks/lineage.sh).
 
 extension BenchmarkMetric {
-    static let nsPerEventX100 = BenchmarkMetric.custom("ns/event (x100)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let nsPerEvent = BenchmarkMetric.custom("ns/event", polarity: .prefersSmaller, useScalingFactor: false)
     static let kEventsPerSecond = BenchmarkMetric.custom("Events/s (K)", polarity: .prefersLarger, useScalingFactor: false)
     static let bytesPerEventX100 = BenchmarkMetric.custom("Bytes/event (x100)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let openMs = BenchmarkMetric.custom("open (ms)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let queryMs = BenchmarkMetric.custom("journalLine (ms)", polarity: .prefersSmaller, useScalingFactor: false)
 }
 
 /// SplitMix64.
@@ -70,6 +73,20 @@ struct Workload {
         }
     }
 
+    /// Appends file `f`'s events to a fresh writer, resolving each key once (`keyHandle(for:)`) and reserving the columns.
+    func writerByHandle(_ f: Int) -> LineageWriter {
+        var w = LineageWriter()
+        w.reserveCapacity(events: Self.perFile)
+        var handles = [LineageWriter.KeyHandle?](repeating: nil, count: keys.count)
+        for i in (f * Self.perFile)..<((f + 1) * Self.perFile) {
+            let k = Int(keyOf[i])
+            let h: LineageWriter.KeyHandle
+            if let known = handles[k] { h = known } else { h = w.keyHandle(for: keys[k]); handles[k] = h }
+            w.append(h, event: events[i])
+        }
+        return w
+    }
+
     /// Appends file `f`'s events to a fresh writer by key string (what Backfill does today).
     func writerByKey(_ f: Int) -> LineageWriter {
         var w = LineageWriter()
@@ -84,7 +101,7 @@ func seconds(_ d: Duration) -> Double {
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident, .nsPerEventX100, .kEventsPerSecond],
+        metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident, .nsPerEvent, .kEventsPerSecond],
         maxDuration: .seconds(30),
         maxIterations: 3
     )
@@ -92,7 +109,7 @@ let benchmarks: @Sendable () -> Void = {
 
     func report(_ benchmark: Benchmark, _ elapsed: Duration) {
         let s = seconds(elapsed)
-        benchmark.measurement(.nsPerEventX100, Int(s * 1e11 / Double(n)))
+        benchmark.measurement(.nsPerEvent, Int((s * 1e9 / Double(n)).rounded()))
         benchmark.measurement(.kEventsPerSecond, Int(Double(n) / s / 1_000))
     }
 
@@ -105,6 +122,22 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let t0 = clock.now
             for f in 0..<Workload.files { let x = w.writerByKey(f); events += x.eventCount; blackHole(x) }
+            let elapsed = clock.now - t0
+            benchmark.stopMeasurement()
+            precondition(events == n)
+            report(benchmark, elapsed)
+        }
+    }
+
+    // MARK: append(_ handle:) with keys resolved once per writer, and reserved columns.
+    Benchmark("Lineage_append_key_handle_10M") { benchmark in
+        let w = Workload.shared
+        for _ in benchmark.scaledIterations {
+            let clock = ContinuousClock()
+            var events = 0
+            benchmark.startMeasurement()
+            let t0 = clock.now
+            for f in 0..<Workload.files { let x = w.writerByHandle(f); events += x.eventCount; blackHole(x) }
             let elapsed = clock.now - t0
             benchmark.stopMeasurement()
             precondition(events == n)
@@ -132,9 +165,33 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // MARK: append(_ handle:) + write: the writer's whole cost per file with the handle API.
+    Benchmark("Lineage_append_handle_write_10M",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
+        let w = Workload.shared
+        let dir = NSTemporaryDirectory() + "meterline-lineage-bench-h-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for _ in benchmark.scaledIterations {
+            let clock = ContinuousClock()
+            var bytes = 0
+            benchmark.startMeasurement()
+            let t0 = clock.now
+            for f in 0..<Workload.files {
+                let x = w.writerByHandle(f)
+                bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
+                                      lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
+            }
+            let elapsed = clock.now - t0
+            benchmark.stopMeasurement()
+            report(benchmark, elapsed)
+            benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
+        }
+    }
+
     // MARK: append(key:) + write (temp file, fsync, rename): the writer's whole cost per checkpoint file.
     Benchmark("Lineage_append_write_10M",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEventX100, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
         let w = Workload.shared
         let dir = NSTemporaryDirectory() + "meterline-lineage-bench-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -153,6 +210,30 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             report(benchmark, elapsed)
             benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
+        }
+    }
+
+    // MARK: `lineage show` in process: LineageQuery(directory:) + journalLine(_:), on a backfill output directory
+    // (METERLINE_LINEAGE_DIR, METERLINE_LINEAGE_LINE; Benchmarks/lineage.sh sets them). Skipped when unset.
+    let env = ProcessInfo.processInfo.environment
+    if let dir = env["METERLINE_LINEAGE_DIR"], let line = env["METERLINE_LINEAGE_LINE"] {
+        Benchmark("Lineage_show_journal_line",
+                  configuration: .init(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident, .openMs, .queryMs],
+                                       maxDuration: .seconds(20), maxIterations: 10)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                let clock = ContinuousClock()
+                benchmark.startMeasurement()
+                let t0 = clock.now
+                let q = try! LineageQuery(directory: dir)
+                let t1 = clock.now
+                let r = try! q.journalLine(line)
+                let t2 = clock.now
+                benchmark.stopMeasurement()
+                blackHole(r.json().utf8.count)
+                precondition(r.reconciles)
+                benchmark.measurement(.openMs, Int((seconds(t1 - t0) * 1_000).rounded()))
+                benchmark.measurement(.queryMs, Int((seconds(t2 - t1) * 1_000).rounded()))
+            }
         }
     }
 }
