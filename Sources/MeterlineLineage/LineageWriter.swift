@@ -417,14 +417,17 @@ struct BlockEncoder {
             let start = i == 0 ? 0 : idEnds[i - 1]
             body.appendVarint(idEnds[i] - start)
         }
-        for e in events {
-            let i = Int(e)
-            let start = i == 0 ? 0 : idEnds[i - 1]
-            if idKinds[i] == Format.idString {
-                body.append(contentsOf: idBytes[start..<idEnds[i]])
-            } else {
-                assert(idEnds[i] - start == 16)
-                uuids.append(contentsOf: idBytes[start..<idEnds[i]])
+        idBytes.withUnsafeBufferPointer { all in
+            for e in events {
+                let i = Int(e)
+                let start = i == 0 ? 0 : idEnds[i - 1]
+                let bytes = UnsafeBufferPointer(rebasing: all[start..<idEnds[i]])
+                if idKinds[i] == Format.idString {
+                    body.append(contentsOf: bytes)
+                } else {
+                    assert(bytes.count == 16)
+                    uuids.append(contentsOf: bytes)
+                }
             }
         }
 
@@ -487,7 +490,7 @@ struct BlockEncoder {
         for v in column.dropFirst() {
             let d = v &- previous
             assert(d % p == 0)
-            let z = zigzag(d / p)
+            let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
             all |= z
             deltas.append(z)
             previous = v
