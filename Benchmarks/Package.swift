@@ -40,5 +40,15 @@ let package = Package(
             path: "Benchmarks/Pipeline",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Lineage",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                // MeterlineLineage is not a product of its own; it comes with MeterlineEngine.
+                .product(name: "MeterlineEngine", package: "Meterline"),
+            ],
+            path: "Benchmarks/Lineage",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -171,8 +171,11 @@ public struct JournalLineLineage: Sendable {
 
 /// Answers lineage questions from an output directory: `billingEvent(_:)` and `journalLine(_:)`.
 ///
-/// Invariant: billing and journal files are indexed once, at `init`; the lineage directory is listed once and
-/// each lineage file's footer is read on first use and cached. Not thread-safe (one query at a time).
+/// Invariant: billing and journal files are read once, at `init`, but JSON-parsed lazily: a query parses only the
+/// lines that can hold what it needs (found by a byte scan, see `LineIndex`), and `billing`/`journalLines` parse
+/// everything on first access. Results are those of a full parse; a malformed line is reported by the query (or
+/// the full index) that parses it rather than by `init`. The lineage directory is listed once and each lineage
+/// file's footer is read on first use and cached. Not thread-safe (one query at a time).
 public final class LineageQuery {
     public let directory: String
     public var billingPath: String { directory + "/billing-events.jsonl" }
@@ -185,10 +188,34 @@ public final class LineageQuery {
     /// Meter slug → aggregation, when known (from the config); unknown meters are checked as SUM/COUNT.
     public var aggregations: [String: Aggregation] = [:]
 
-    public private(set) var billing: [String: BillingRecord] = [:]
-    public private(set) var journalLines: [String: JournalLineRecord] = [:]
-    /// (entity|subject|meter|periodStart) → billing ids, for the cumulative rounding replay.
-    var groupMembers: [String: [String]] = [:]
+    /// Every billing event by id (the last line wins). Parses the whole file on first access; if a line is malformed,
+    /// holds the lines before it (the queries report the error).
+    public var billing: [String: BillingRecord] {
+        _ = try? indexAll()
+        return full?.billing ?? [:]
+    }
+    /// Every journal line by lineId (the last occurrence wins). Parses the whole file on first access, like `billing`.
+    public var journalLines: [String: JournalLineRecord] {
+        _ = try? indexAll()
+        return full?.journalLines ?? [:]
+    }
+    /// Raw bytes of billing-events.jsonl and journal-entries.jsonl (nil when absent), read at `init`.
+    let billingData: Data
+    let journalData: Data?
+    /// The full parse (`billing`, `journalLines`, groups), built on demand; nil until then.
+    var full: FullIndex? = nil
+    /// Line table and id index of the billing file, built on the first lookup.
+    var billingLines: LineIndex? = nil
+    /// Records found by the targeted scans (id → record of its last line; a nil value: no such id).
+    var billingCache: [String: BillingRecord?] = [:]
+    var journalCache: [String: JournalLineRecord?] = [:]
+    /// Group key → member ids in file order (one per line), from the targeted scans.
+    var groupCache: [String: [String]] = [:]
+    var journalLineIndex: LineIndex? = nil
+    /// `"<subject>"` → billing lines holding it (one scan of the file per subject).
+    var subjectLines: [String: [Int]] = [:]
+    /// The error of the full parse, if it failed.
+    var fullError: LineageQueryError? = nil
     var filesBySource: [String: [String]]? = nil
     var openFiles: [String: LineageFile] = [:]
 
@@ -201,28 +228,40 @@ public final class LineageQuery {
         guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
             throw LineageQueryError("\(d) is not a directory", file: d)
         }
-        try indexBilling()
-        if FileManager.default.fileExists(atPath: journalPath) { try indexJournal() }
+        let billingPath = d + "/billing-events.jsonl", journalPath = d + "/journal-entries.jsonl"
+        // Mapped, not copied: a query touches the pages once, in the byte scans.
+        guard let b = try? Data(contentsOf: URL(fileURLWithPath: billingPath), options: .alwaysMapped) else {
+            throw LineageQueryError("cannot read \(billingPath)", file: billingPath)
+        }
+        billingData = b
+        if FileManager.default.fileExists(atPath: journalPath) {
+            guard let j = try? Data(contentsOf: URL(fileURLWithPath: journalPath), options: .alwaysMapped) else {
+                throw LineageQueryError("cannot read \(journalPath)", file: journalPath)
+            }
+            journalData = j
+        } else {
+            journalData = nil
+        }
     }
 
     // MARK: Queries
 
     /// The billing event `id`, its rollup windows and raw events, reconciled against its quantity and count.
     public func billingEvent(_ id: String) throws(LineageQueryError) -> BillingEventLineage {
-        guard let r = billing[id] else { throw LineageQueryError("no billing event \(id) in \(billingPath)", file: billingPath) }
+        guard let r = try billingRecord(id) else { throw LineageQueryError("no billing event \(id) in \(billingPath)", file: billingPath) }
         return try resolve(r)
     }
 
     /// The journal line `id`, its billing events (each with its events) and the reconciliation of its amount.
     public func journalLine(_ id: String) throws(LineageQueryError) -> JournalLineLineage {
-        guard let line = journalLines[id] else {
+        guard let line = try journalLineRecord(id) else {
             let exists = FileManager.default.fileExists(atPath: journalPath)
             throw LineageQueryError(exists ? "no journal line \(id) in \(journalPath)" : "\(journalPath) does not exist", file: journalPath)
         }
         var resolved: [BillingEventLineage] = []
         var sum = Amount.zero
         for b in line.billingEvents {
-            guard let r = billing[b] else {
+            guard let r = try billingRecord(b) else {
                 throw LineageQueryError("journal line \(id) names billing event \(b), which is not in \(billingPath)", file: billingPath)
             }
             resolved.append(try resolve(r))
@@ -237,10 +276,12 @@ public final class LineageQuery {
         var groups: [RoundingGroup] = []
         var seen: Set<String> = []
         for b in line.billingEvents {
-            let r = billing[b]!
+            let r = try billingRecord(b)!
             let gk = groupKey(r)
             guard seen.insert(gk).inserted else { continue }
-            let members = groupMembers[gk, default: []].compactMap { billing[$0] }
+            var members: [BillingRecord] = []
+            for m in try groupMemberIds(r) { if let x = try billingRecord(m) { members.append(x) } }
+            members = members
                 .sorted { (UTC.floor($0.postedAtMicros, postingInterval), $0.id) < (UTC.floor($1.postedAtMicros, postingInterval), $1.id) }
             let lineIntervals = Set(members.filter { onLine.contains($0.id) }.map { UTC.floor($0.postedAtMicros, postingInterval) })
             var exact = Amount.zero
@@ -428,10 +469,108 @@ public final class LineageQuery {
 
     func groupKey(_ r: BillingRecord) -> String { "\(r.entity)|\(r.subject)|\(r.meter)|\(r.periodStart)" }
 
-    static func lines(_ path: String) throws(LineageQueryError) -> [(Int, Data)] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LineageQueryError("cannot read \(path)", file: path)
+    /// The parse of every line of both files.
+    struct FullIndex {
+        var billing: [String: BillingRecord] = [:]
+        var journalLines: [String: JournalLineRecord] = [:]
+        /// (entity|subject|meter|periodStart) → billing ids (one per line, file order), for the cumulative rounding replay.
+        var groupMembers: [String: [String]] = [:]
+    }
+
+    /// Parses every line of both files, once. On a malformed line, keeps what was parsed before it (for `billing` and
+    /// `journalLines`) and throws that line's error, now and on every later call.
+    @discardableResult
+    func indexAll() throws(LineageQueryError) -> FullIndex {
+        if let e = fullError { throw e }
+        if let f = full { return f }
+        var f = FullIndex()
+        do throws(LineageQueryError) {
+            for (n, d) in Self.lines(billingData) {
+                let r = try parseBilling(d, n)
+                f.billing[r.id] = r
+                f.groupMembers[groupKey(r), default: []].append(r.id)
+            }
+            if let j = journalData {
+                for (n, d) in Self.lines(j) {
+                    for l in try parseJournal(d, n) { f.journalLines[l.lineId] = l }
+                }
+            }
+        } catch {
+            full = f
+            fullError = error
+            throw error
         }
+        full = f
+        return f
+    }
+
+    /// The full index when it was built without error.
+    var completeIndex: FullIndex? { fullError == nil ? full : nil }
+
+    /// The billing event `id` (its last line), parsing only that line when the file allows a byte scan.
+    func billingRecord(_ id: String) throws(LineageQueryError) -> BillingRecord? {
+        if let f = completeIndex { return f.billing[id] }
+        if let cached = billingCache[id] { return cached }
+        let index = try billingIndex()
+        guard index.idsAtLineStart, LineIndex.isPlain(id) else { return try indexAll().billing[id] }
+        var found: BillingRecord? = nil
+        if let line = index.lastLine(withId: id) {
+            let r = try parseBilling(billingData[index.starts[line]..<index.ends[line]], index.numbers[line])
+            guard r.id == id else { return try indexAll().billing[id] } // a line whose "id" is not its first field
+            found = r
+        }
+        billingCache[id] = .some(found)
+        return found
+    }
+
+    /// The ids of the billing events of `r`'s rounding group (one per line, in file order), as the full index has them.
+    func groupMemberIds(_ r: BillingRecord) throws(LineageQueryError) -> [String] {
+        let gk = groupKey(r)
+        if let f = completeIndex { return f.groupMembers[gk] ?? [] }
+        if let cached = groupCache[gk] { return cached }
+        let index = try billingIndex()
+        let fields = [r.subject, r.entity, r.meter, r.periodStart]
+        // With exactly 3 '|' in the key, a line has the same key only if it has the same four fields; in a file without
+        // escapes or non-ASCII bytes, each of them then appears quoted in the line's bytes.
+        guard index.plain, gk.utf8.reduce(0, { $0 + ($1 == UInt8(ascii: "|") ? 1 : 0) }) == 3, fields.allSatisfy(LineIndex.isPlain) else {
+            return try indexAll().groupMembers[gk] ?? []
+        }
+        let needle = "\"" + r.subject + "\""
+        if subjectLines[needle] == nil { subjectLines[needle] = index.lines(containing: [needle]) }
+        var ids: [String] = []
+        for line in index.filter(subjectLines[needle]!, containing: fields.dropFirst().map { "\"" + $0 + "\"" }) {
+            let x = try parseBilling(billingData[index.starts[line]..<index.ends[line]], index.numbers[line])
+            if groupKey(x) == gk { ids.append(x.id) }
+        }
+        groupCache[gk] = ids
+        return ids
+    }
+
+    /// The journal line `id` (its last occurrence), parsing only the entries whose bytes hold `"id"` when possible.
+    func journalLineRecord(_ id: String) throws(LineageQueryError) -> JournalLineRecord? {
+        if let f = completeIndex { return f.journalLines[id] }
+        if let cached = journalCache[id] { return cached }
+        guard let data = journalData else { return nil }
+        if journalLineIndex == nil { journalLineIndex = LineIndex(data, idsAtLineStart: false) }
+        let index = journalLineIndex!
+        guard index.plain, LineIndex.isPlain(id) else { return try indexAll().journalLines[id] }
+        var found: JournalLineRecord? = nil
+        for line in index.lines(containing: ["\"" + id + "\""]) {
+            for l in try parseJournal(data[index.starts[line]..<index.ends[line]], index.numbers[line]) where l.lineId == id { found = l }
+        }
+        journalCache[id] = .some(found)
+        return found
+    }
+
+    func billingIndex() throws(LineageQueryError) -> LineIndex {
+        if let i = billingLines { return i }
+        let i = LineIndex(billingData, idsAtLineStart: true)
+        billingLines = i
+        return i
+    }
+
+    /// Non-empty lines of `data` with their 1-based line numbers (counting empty lines).
+    static func lines(_ data: Data) -> [(Int, Data)] {
         var out: [(Int, Data)] = []
         var n = 0
         var start = data.startIndex
@@ -457,59 +596,250 @@ public final class LineageQuery {
         return nil
     }
 
-    func indexBilling() throws(LineageQueryError) {
+    /// One line of billing-events.jsonl (`n`: its line number).
+    func parseBilling(_ d: Data, _ n: Int) throws(LineageQueryError) -> BillingRecord {
         let path = billingPath
-        for (n, d) in try Self.lines(path) {
-            let o = try Self.object(d, path, n)
-            func str(_ k: String) throws(LineageQueryError) -> String {
-                guard let s = o[k] as? String else { throw LineageQueryError("\(path):\(n): missing \"\(k)\"", file: path) }
-                return s
+        let o = try Self.object(d, path, n)
+        func str(_ k: String) throws(LineageQueryError) -> String {
+            guard let s = o[k] as? String else { throw LineageQueryError("\(path):\(n): missing \"\(k)\"", file: path) }
+            return s
+        }
+        let quantityText = try str("quantity"), amountText = try str("amount"), deltaText = o["amountDelta"] as? String
+        let quantity: Quantity, amount: Amount
+        var delta: Amount? = nil
+        do throws(DecimalError) {
+            quantity = try Quantity(quantityText)
+            amount = try Amount(amountText)
+            if let t = deltaText { delta = try Amount(t) }
+        } catch {
+            throw LineageQueryError("\(path):\(n): \(error)", file: path)
+        }
+        let windowStart = try str("windowStart")
+        let postedAt = (o["postedAt"] as? String) ?? windowStart
+        guard let postedMicros = RFC3339.parseMicros(postedAt) else {
+            throw LineageQueryError("\(path):\(n): bad postedAt \(postedAt)", file: path)
+        }
+        let dims = ((o["dimensions"] as? [String: Any]) ?? [:]).map { ($0.key, "\($0.value)") }.sorted { $0.0 < $1.0 }
+        return BillingRecord(
+            id: try str("id"), kind: try str("kind"), revision: (o["revision"] as? NSNumber)?.intValue ?? 0,
+            subject: try str("subject"), entity: try str("entity"), meter: try str("meter"), dimensions: dims,
+            windowStart: try str("windowStart"), windowEnd: try str("windowEnd"), periodStart: try str("periodStart"),
+            postedAt: postedAt, postedAtMicros: postedMicros, quantity: quantity, amount: amount, amountDelta: delta,
+            currency: try str("currency"), eventCount: (o["eventCount"] as? NSNumber)?.intValue ?? 0,
+            lineage: (o["lineage"] as? [String]) ?? [], lineNumber: n)
+    }
+
+    /// One entry (line) of journal-entries.jsonl: its lines, in order.
+    func parseJournal(_ d: Data, _ n: Int) throws(LineageQueryError) -> [JournalLineRecord] {
+        let path = journalPath
+        let o = try Self.object(d, path, n)
+        guard let jid = o["journalId"] as? String, let lines = o["lines"] as? [[String: Any]] else {
+            throw LineageQueryError("\(path):\(n): not a journal entry (journalId, lines)", file: path)
+        }
+        var out: [JournalLineRecord] = []
+        for l in lines {
+            guard let id = l["lineId"] as? String, let debit = Self.int128(l["debit"]), let credit = Self.int128(l["credit"]) else {
+                throw LineageQueryError("\(path):\(n): journal line without lineId, debit or credit", file: path)
             }
-            let quantityText = try str("quantity"), amountText = try str("amount"), deltaText = o["amountDelta"] as? String
-            let quantity: Quantity, amount: Amount
-            var delta: Amount? = nil
-            do throws(DecimalError) {
-                quantity = try Quantity(quantityText)
-                amount = try Amount(amountText)
-                if let t = deltaText { delta = try Amount(t) }
-            } catch {
-                throw LineageQueryError("\(path):\(n): \(error)", file: path)
+            out.append(JournalLineRecord(
+                journalId: jid, entity: (o["entity"] as? String) ?? "", currency: (o["currency"] as? String) ?? "",
+                postingDate: (o["postingDate"] as? String) ?? "", period: (o["period"] as? String) ?? "",
+                lineId: id, account: (l["account"] as? String) ?? "", subject: l["subject"] as? String,
+                debit: debit, credit: credit, memo: (l["memo"] as? String) ?? "",
+                billingEvents: (l["billingEvents"] as? [String]) ?? [], lineNumber: n))
+        }
+        return out
+    }
+}
+
+/// A byte-level table of a JSONL file's non-empty lines, to find the few lines a query needs without parsing the rest.
+///
+/// Invariant: `starts`/`ends`/`numbers` list the lines `LineageQuery.lines` yields, in order. `plain` is true only if
+/// the file holds no '\' and no byte ≥ 0x80: then every JSON string in it is its value's bytes verbatim, so a line
+/// holding the string value v (ASCII, no '"' or '\') contains the bytes `"v"`. `idsAtLineStart` (billing file) is true
+/// only if `plain` and every line starts with `{"id":"` followed by the id and a '"'; `slots` then index the
+/// lines by a hash of their id.
+struct LineIndex {
+    let data: Data
+    var starts: [Int] = []
+    var ends: [Int] = []
+    var numbers: [Int] = []
+    var plain = true
+    var idsAtLineStart = false
+    private var idEnds: [Int] = []
+    /// Open addressing by id hash (linear probing, -1 = empty); lines are inserted in file order, so along a probe
+    /// sequence a later line of the same id comes after an earlier one.
+    private var slots: [Int32] = []
+    private var mask = 0
+    static let idPrefix: [UInt8] = Array(#"{"id":""#.utf8)
+
+    /// ASCII printable without '"' and '\': such a string is written verbatim and equals only itself.
+    static func isPlain(_ s: String) -> Bool {
+        s.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
+    static func hash(_ p: UnsafeRawPointer, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n {
+            h = (h ^ UInt64(p.load(fromByteOffset: i, as: UInt8.self))) &* 0x0000_0100_0000_01b3
+            i += 1
+        }
+        return h ^ (h >> 32)
+    }
+
+    init(_ data: Data, idsAtLineStart wantIds: Bool) {
+        self.data = data
+        let count = data.count
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, count > 0 else { return }
+            // No '\' and no byte ≥ 0x80, eight bytes at a time.
+            var high: UInt64 = 0
+            var i = 0
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= count {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let x = w ^ (ones &* 0x5C)
+                high |= w | ((x &- ones) & ~x & highs)
+                i += 8
             }
-            let windowStart = try str("windowStart")
-            let postedAt = (o["postedAt"] as? String) ?? windowStart
-            guard let postedMicros = RFC3339.parseMicros(postedAt) else {
-                throw LineageQueryError("\(path):\(n): bad postedAt \(postedAt)", file: path)
+            while i < count {
+                let b = raw[i]
+                if b == 0x5C { high |= highs }
+                high |= UInt64(b)
+                i += 1
             }
-            let dims = ((o["dimensions"] as? [String: Any]) ?? [:]).map { ($0.key, "\($0.value)") }.sorted { $0.0 < $1.0 }
-            let r = BillingRecord(
-                id: try str("id"), kind: try str("kind"), revision: (o["revision"] as? NSNumber)?.intValue ?? 0,
-                subject: try str("subject"), entity: try str("entity"), meter: try str("meter"), dimensions: dims,
-                windowStart: try str("windowStart"), windowEnd: try str("windowEnd"), periodStart: try str("periodStart"),
-                postedAt: postedAt, postedAtMicros: postedMicros, quantity: quantity, amount: amount, amountDelta: delta,
-                currency: try str("currency"), eventCount: (o["eventCount"] as? NSNumber)?.intValue ?? 0,
-                lineage: (o["lineage"] as? [String]) ?? [], lineNumber: n)
-            billing[r.id] = r
-            groupMembers[groupKey(r), default: []].append(r.id)
+            plain = high & highs == 0
+
+            var start = 0, n = 0
+            var idsOK = wantIds && plain
+            while start < count {
+                n += 1
+                let end = memchr(base + start, 0x0A, count - start).map { UnsafeRawPointer($0) - base } ?? count
+                if end > start {
+                    starts.append(start)
+                    ends.append(end)
+                    numbers.append(n)
+                    if idsOK {
+                        let p = Self.idPrefix.count
+                        var idEnd = -1
+                        if end - start > p, memcmp(base + start, Self.idPrefix, p) == 0,
+                           let q = memchr(base + start + p, 0x22, end - start - p) {
+                            idEnd = UnsafeRawPointer(q) - base
+                        }
+                        if idEnd < 0 { idsOK = false } else { idEnds.append(idEnd) }
+                    }
+                }
+                start = end < count ? end + 1 : end
+            }
+            if idsOK {
+                var size = 16
+                while size < 2 * starts.count { size *= 2 }
+                mask = size - 1
+                slots = [Int32](repeating: -1, count: size)
+                slots.withUnsafeMutableBufferPointer { t in
+                    for l in starts.indices {
+                        let s = starts[l] + Self.idPrefix.count
+                        var j = Int(truncatingIfNeeded: Self.hash(base + s, idEnds[l] - s)) & mask
+                        while t[j] >= 0 { j = (j + 1) & mask }
+                        t[j] = Int32(l)
+                    }
+                }
+            } else {
+                idEnds = []
+            }
+            idsAtLineStart = idsOK
         }
     }
 
-    func indexJournal() throws(LineageQueryError) {
-        let path = journalPath
-        for (n, d) in try Self.lines(path) {
-            let o = try Self.object(d, path, n)
-            guard let jid = o["journalId"] as? String, let lines = o["lines"] as? [[String: Any]] else {
-                throw LineageQueryError("\(path):\(n): not a journal entry (journalId, lines)", file: path)
+    /// The last line whose id is `id` (requires `idsAtLineStart`).
+    func lastLine(withId id: String) -> Int? {
+        precondition(idsAtLineStart)
+        let key = Array(id.utf8)
+        return data.withUnsafeBytes { raw -> Int? in
+            guard let base = raw.baseAddress else { return nil }
+            var j = key.withUnsafeBytes { Int(truncatingIfNeeded: Self.hash($0.baseAddress ?? base, key.count)) } & mask
+            var found: Int? = nil
+            while slots[j] >= 0 {
+                let l = Int(slots[j])
+                let s = starts[l] + Self.idPrefix.count
+                if idEnds[l] - s == key.count && memcmp(base + s, key, key.count) == 0 { found = l }
+                j = (j + 1) & mask
             }
-            for l in lines {
-                guard let id = l["lineId"] as? String, let debit = Self.int128(l["debit"]), let credit = Self.int128(l["credit"]) else {
-                    throw LineageQueryError("\(path):\(n): journal line without lineId, debit or credit", file: path)
+            return found
+        }
+    }
+
+    /// The lines of `lines` whose bytes contain every needle.
+    func filter(_ lines: [Int], containing needles: [String]) -> [Int] {
+        let finders = needles.map { Needle(Array($0.utf8)) }
+        return data.withUnsafeBytes { raw -> [Int] in
+            guard let base = raw.baseAddress else { return [] }
+            return lines.filter { l in finders.allSatisfy { $0.find(base, from: starts[l], to: ends[l]) != nil } }
+        }
+    }
+
+    /// The lines (indexes, in file order) whose bytes contain every needle; the first needle is searched in the whole
+    /// file, the others inside its lines.
+    func lines(containing needles: [String]) -> [Int] {
+        precondition(!needles.isEmpty)
+        let finders = needles.map { Needle(Array($0.utf8)) }
+        return data.withUnsafeBytes { raw -> [Int] in
+            guard let base = raw.baseAddress else { return [] }
+            var out: [Int] = []
+            var pos = 0
+            while let at = finders[0].find(base, from: pos, to: raw.count) {
+                // The line holding `at`: the last start ≤ at.
+                var lo = 0, hi = starts.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if starts[mid] <= at { lo = mid + 1 } else { hi = mid }
                 }
-                journalLines[id] = JournalLineRecord(
-                    journalId: jid, entity: (o["entity"] as? String) ?? "", currency: (o["currency"] as? String) ?? "",
-                    postingDate: (o["postingDate"] as? String) ?? "", period: (o["period"] as? String) ?? "",
-                    lineId: id, account: (l["account"] as? String) ?? "", subject: l["subject"] as? String,
-                    debit: debit, credit: credit, memo: (l["memo"] as? String) ?? "",
-                    billingEvents: (l["billingEvents"] as? [String]) ?? [], lineNumber: n)
+                let l = lo - 1
+                guard l >= 0, at < ends[l] else { pos = at + 1; continue }
+                let s = starts[l], e = ends[l]
+                if finders.dropFirst().allSatisfy({ $0.find(base, from: s, to: e) != nil }) { out.append(l) }
+                pos = e
+            }
+            return out
+        }
+    }
+}
+
+/// Boyer–Moore–Horspool search for one non-empty byte string (Glibc's module does not export memmem).
+struct Needle {
+    let bytes: [UInt8]
+    private var skip = [Int](repeating: 0, count: 256)
+
+    init(_ bytes: [UInt8]) {
+        precondition(!bytes.isEmpty)
+        self.bytes = bytes
+        for i in 0..<256 { skip[i] = bytes.count }
+        for i in 0..<(bytes.count - 1) { skip[Int(bytes[i])] = bytes.count - 1 - i }
+    }
+
+    /// Offset of the first occurrence inside base[from..<to], if any.
+    func find(_ base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+        let m = bytes.count
+        guard to - from >= m else { return nil }
+        return bytes.withUnsafeBufferPointer { nb -> Int? in
+            skip.withUnsafeBufferPointer { sk -> Int? in
+                let last = nb[m - 1], first = nb[0], second = m > 2 ? nb[1] : nb[0]
+                let secondAt = m > 2 ? 1 : 0
+                var i = from
+                while i + m <= to {
+                    let c = base.load(fromByteOffset: i + m - 1, as: UInt8.self)
+                    if c == last && base.load(fromByteOffset: i, as: UInt8.self) == first
+                        && base.load(fromByteOffset: i + secondAt, as: UInt8.self) == second
+                        && memcmp(base + i, nb.baseAddress!, m - 1) == 0 { return i }
+                    i += sk[Int(c)]
+                }
+                return nil
             }
         }
     }

@@ -128,31 +128,42 @@ func fnv1a64(_ bytes: ArraySlice<UInt8>) -> UInt64 {
 // MARK: - UUIDs
 
 enum UUIDText {
+    /// Per byte: its hex value (0...15), plus 0x10 for a-f, 0x20 for A-F; 0x80 for a non-hex byte.
+    static let hexClass: [UInt8] = (0..<256).map { c -> UInt8 in
+        switch c {
+        case 0x30...0x39: UInt8(c - 0x30)
+        case 0x61...0x66: UInt8(c - 0x61 + 10) | 0x10
+        case 0x41...0x46: UInt8(c - 0x41 + 10) | 0x20
+        default: 0x80
+        }
+    }
+
     /// Parses canonical 36-byte UUID text whose hex letters are all lower- or all upper-case.
     /// Returns the 128-bit value (big-endian text order) and its id kind, or nil.
     @inline(__always)
     static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (hi: UInt64, lo: UInt64, kind: UInt8)? {
         guard b.count == 36, b[8] == 0x2D, b[13] == 0x2D, b[18] == 0x2D, b[23] == 0x2D else { return nil }
-        var hi: UInt64 = 0
-        var lo: UInt64 = 0
-        var sawLower = false
-        var sawUpper = false
-        var n = 0
-        for i in 0..<36 where i != 8 && i != 13 && i != 18 && i != 23 {
-            let c = b[i]
-            let v: UInt8
-            switch c {
-            case 0x30...0x39: v = c &- 0x30
-            case 0x61...0x66: v = c &- 0x61 &+ 10; sawLower = true
-            case 0x41...0x46: v = c &- 0x41 &+ 10; sawUpper = true
-            default: return nil
+        return hexClass.withUnsafeBufferPointer { t -> (hi: UInt64, lo: UInt64, kind: UInt8)? in
+            var seen: UInt8 = 0
+            /// `n` hex digits starting at `at`, appended to `v`.
+            @inline(__always) func digits(_ v: inout UInt64, _ at: Int, _ n: Int) {
+                for i in at..<(at + n) {
+                    let c = t[Int(b[i])]
+                    seen |= c
+                    v = v << 4 | UInt64(c & 0xF)
+                }
             }
-            if n < 16 { hi = hi << 4 | UInt64(v) } else { lo = lo << 4 | UInt64(v) }
-            n += 1
+            var hi: UInt64 = 0
+            var lo: UInt64 = 0
+            digits(&hi, 0, 8)
+            digits(&hi, 9, 4)
+            digits(&hi, 14, 4)
+            digits(&lo, 19, 4)
+            digits(&lo, 24, 12)
+            // A non-hex byte, or both lower- and upper-case letters: not a packable UUID.
+            if seen & 0x80 != 0 || seen & 0x30 == 0x30 { return nil }
+            return (hi, lo, seen & 0x20 != 0 ? Format.idUUIDUpper : Format.idUUIDLower)
         }
-        assert(n == 32)
-        if sawLower && sawUpper { return nil }
-        return (hi, lo, sawUpper ? Format.idUUIDUpper : Format.idUUIDLower)
     }
 
     /// Formats 16 bytes as canonical UUID text in the case given by `kind`.

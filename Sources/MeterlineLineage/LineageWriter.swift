@@ -21,11 +21,16 @@ public struct LineageWriter: Sendable {
     /// A block is closed once it holds at least this many events; a key never spans blocks.
     public let blockTargetEvents: Int
 
-    // Keys: Swift-equality index → dense key number.
+    // Keys: Swift-equality index → dense key number. A key's events are not kept per key: each event records its
+    // key number (`eventKeys`) and `encode` groups them (a stable counting sort keeps append order per key).
     private var keyNumbers: [String: Int32] = [:]
     private var keyNames: [String] = []
-    private var keyEvents: [[UInt32]] = []
-    private var keySums: [Int128] = []
+    /// Events per key number (0 for a key registered by `keyHandle(for:)` that has no event yet).
+    private var keyCounts: [UInt32] = []
+    /// Keys with at least one event.
+    private var usedKeys = 0
+    /// Bumped by `reset()`, so a handle from before a reset is caught.
+    private var generation: UInt32 = 0
 
     // Sources: dense numbers, with a one-entry cache (few distinct sources per file).
     private var sourceNumbers: [String: UInt32] = [:]
@@ -34,6 +39,7 @@ public struct LineageWriter: Sendable {
     private var lastSourceNumber: UInt32 = .max
 
     // Event columns in append order.
+    private var eventKeys: [UInt32] = []
     private var times: [Int64] = []
     private var offsets: [Int64] = []
     private var values: [Int128] = []
@@ -51,25 +57,42 @@ public struct LineageWriter: Sendable {
 
     public var eventCount: Int { times.count }
     public var isEmpty: Bool { times.isEmpty }
-    /// Number of distinct keys appended so far.
-    public var keyCount: Int { keyNames.count }
+    /// Number of distinct keys appended so far (keys with at least one event).
+    public var keyCount: Int { usedKeys }
 
+    /// A key resolved once by `keyHandle(for:)`, for `append(_:event:)`: lets a caller that appends many events to the
+    /// same key (a rollup window) hash the key string once instead of once per event.
+    ///
+    /// Invariant: valid only for the writer that made it, until that writer's next `reset()`.
+    public struct KeyHandle: Hashable, Sendable {
+        let number: Int32
+        let generation: UInt32
+    }
+
+    /// The handle of `key` (registered if new; a key without events is not written). Same key, same handle.
+    public mutating func keyHandle(for key: String) -> KeyHandle {
+        if let found = keyNumbers[key] { return KeyHandle(number: found, generation: generation) }
+        let k = Int32(keyNames.count)
+        keyNumbers[key] = k
+        keyNames.append(key)
+        keyCounts.append(0)
+        return KeyHandle(number: k, generation: generation)
+    }
+
+    /// Appends `event` to `key`. Same file as `append(keyHandle(for: key), event:)`.
     public mutating func append(key: String, event: LineageEvent) {
+        append(keyHandle(for: key), event: event)
+    }
+
+    /// Appends `event` to the key of `handle` (from this writer's `keyHandle(for:)`, since its last `reset()`).
+    public mutating func append(_ handle: KeyHandle, event: LineageEvent) {
         let e = times.count
         precondition(e < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
-
-        let k: Int
-        if let found = keyNumbers[key] {
-            k = Int(found)
-        } else {
-            k = keyNames.count
-            keyNumbers[key] = Int32(k)
-            keyNames.append(key)
-            keyEvents.append([])
-            keySums.append(0)
-        }
-        keyEvents[k].append(UInt32(e))
-        keySums[k] = keySums[k] &+ event.value
+        precondition(handle.generation == generation && Int(handle.number) < keyCounts.count, "stale or foreign key handle")
+        let k = Int(handle.number)
+        if keyCounts[k] == 0 { usedKeys += 1 }
+        keyCounts[k] &+= 1
+        eventKeys.append(UInt32(k))
 
         let s: UInt32
         if lastSourceNumber != .max && event.source == lastSource {
@@ -89,8 +112,8 @@ public struct LineageWriter: Sendable {
         var id = event.id
         let kind: UInt8 = id.withUTF8 { utf8 in
             if let uuid = UUIDText.parse(utf8) {
-                for shift in stride(from: 56, through: 0, by: -8) { idBytes.append(UInt8(truncatingIfNeeded: uuid.hi >> UInt64(shift))) }
-                for shift in stride(from: 56, through: 0, by: -8) { idBytes.append(UInt8(truncatingIfNeeded: uuid.lo >> UInt64(shift))) }
+                // The 16 bytes in text order: both halves big-endian.
+                withUnsafeBytes(of: (uuid.hi.bigEndian, uuid.lo.bigEndian)) { idBytes.append(contentsOf: $0) }
                 return uuid.kind
             }
             idBytes.append(contentsOf: utf8)
@@ -104,15 +127,30 @@ public struct LineageWriter: Sendable {
         idKinds.append(kind)
         idEnds.append(idBytes.count)
         assert(times.count == e + 1 && offsets.count == e + 1 && values.count == e + 1)
-        assert(sources.count == e + 1 && idKinds.count == e + 1 && idEnds.count == e + 1)
+        assert(sources.count == e + 1 && idKinds.count == e + 1 && idEnds.count == e + 1 && eventKeys.count == e + 1)
+    }
+
+    /// Reserves room for `events` more appends (avoids regrowing the columns when the checkpoint size is known).
+    public mutating func reserveCapacity(events: Int) {
+        let n = times.count + events
+        eventKeys.reserveCapacity(n)
+        times.reserveCapacity(n)
+        offsets.reserveCapacity(n)
+        values.reserveCapacity(n)
+        sources.reserveCapacity(n)
+        idKinds.reserveCapacity(n)
+        idEnds.reserveCapacity(n)
+        idBytes.reserveCapacity(idBytes.count + 16 * events)
     }
 
     /// Forgets every append; keeps array capacity for the next checkpoint.
     public mutating func reset() {
         keyNumbers.removeAll(keepingCapacity: true)
         keyNames.removeAll(keepingCapacity: true)
-        keyEvents.removeAll(keepingCapacity: true)
-        keySums.removeAll(keepingCapacity: true)
+        keyCounts.removeAll(keepingCapacity: true)
+        usedKeys = 0
+        generation &+= 1
+        eventKeys.removeAll(keepingCapacity: true)
         sourceNumbers.removeAll(keepingCapacity: true)
         sourceNames.removeAll(keepingCapacity: true)
         lastSource = ""
@@ -182,9 +220,23 @@ public struct LineageWriter: Sendable {
     }
 
     private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String) throws(LineageError) -> [UInt8] {
-        // Keys in ascending UTF-8 byte order: the order of the footer index and of the blocks.
+        // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
         let keyUTF8 = keyNames.map { Array($0.utf8) }
-        let order = keyNames.indices.sorted { keyUTF8[$0].lexicographicallyPrecedes(keyUTF8[$1]) }
+        let order = keyNames.indices.filter { keyCounts[$0] > 0 }.sorted { keyUTF8[$0].lexicographicallyPrecedes(keyUTF8[$1]) }
+        // Events grouped by key in that order, append order within a key (stable counting sort), and Σ value per key.
+        var keyStart = [Int](repeating: 0, count: keyNames.count)
+        var next = 0
+        for k in order { keyStart[k] = next; next += Int(keyCounts[k]) }
+        assert(next == times.count)
+        var grouped = [UInt32](repeating: 0, count: times.count)
+        var keySums = [Int128](repeating: 0, count: keyNames.count)
+        var fill = keyStart
+        for e in 0..<eventKeys.count {
+            let k = Int(eventKeys[e])
+            grouped[fill[k]] = UInt32(e)
+            fill[k] += 1
+            keySums[k] = keySums[k] &+ values[e]
+        }
 
         var out: [UInt8] = []
         out.reserveCapacity(Format.headerSize + times.count * 24 + 4096)
@@ -208,7 +260,7 @@ public struct LineageWriter: Sendable {
             while cursor < order.count && encoder.events.count < blockTargetEvents {
                 let k = order[cursor]
                 keyEntries.append((key: k, block: blocks.count, first: encoder.events.count))
-                encoder.events.append(contentsOf: keyEvents[k])
+                encoder.events.append(contentsOf: grouped[keyStart[k]..<(keyStart[k] + Int(keyCounts[k]))])
                 blockKeys.append(k)
                 cursor += 1
             }
@@ -232,7 +284,7 @@ public struct LineageWriter: Sendable {
                                      bodyLength: encoder.body.count, eventCount: encoder.events.count,
                                      keyCount: blockKeys.count, checksum: checksum))
         }
-        assert(keyEntries.count == keyNames.count)
+        assert(keyEntries.count == usedKeys)
         assert(blocks.reduce(0) { $0 + $1.eventCount } == times.count)
 
         // Footer body.
@@ -263,7 +315,7 @@ public struct LineageWriter: Sendable {
             footer.append(contentsOf: bytes[shared...])
             footer.appendVarint(entry.block)
             footer.appendVarint(entry.first)
-            footer.appendVarint(keyEvents[entry.key].count)
+            footer.appendVarint(Int(keyCounts[entry.key]))
             footer.appendVarint128(zigzag128(keySums[entry.key]))
             previous = bytes
         }
@@ -365,14 +417,17 @@ struct BlockEncoder {
             let start = i == 0 ? 0 : idEnds[i - 1]
             body.appendVarint(idEnds[i] - start)
         }
-        for e in events {
-            let i = Int(e)
-            let start = i == 0 ? 0 : idEnds[i - 1]
-            if idKinds[i] == Format.idString {
-                body.append(contentsOf: idBytes[start..<idEnds[i]])
-            } else {
-                assert(idEnds[i] - start == 16)
-                uuids.append(contentsOf: idBytes[start..<idEnds[i]])
+        idBytes.withUnsafeBufferPointer { all in
+            for e in events {
+                let i = Int(e)
+                let start = i == 0 ? 0 : idEnds[i - 1]
+                let bytes = UnsafeBufferPointer(rebasing: all[start..<idEnds[i]])
+                if idKinds[i] == Format.idString {
+                    body.append(contentsOf: bytes)
+                } else {
+                    assert(bytes.count == 16)
+                    uuids.append(contentsOf: bytes)
+                }
             }
         }
 
@@ -435,7 +490,7 @@ struct BlockEncoder {
         for v in column.dropFirst() {
             let d = v &- previous
             assert(d % p == 0)
-            let z = zigzag(d / p)
+            let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
             all |= z
             deltas.append(z)
             previous = v
