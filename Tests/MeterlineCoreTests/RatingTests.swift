@@ -391,6 +391,21 @@ private let feeTiers = [tier("100", "0.10", flat: "10"), tier("1000", "0.05", fl
             for after in cumulative {
                 let inc = try price.increment(before: before, after: after)
                 sum = try sum.adding(inc.amount)
+                // The allocation-free fast path must give exactly the same increment.
+                let fast = try price.incrementAmount(before: before, after: after)
+                if fast != inc.amount {
+                    failures += 1
+                    Issue.record("seed \(seed) iteration \(iteration): incrementAmount(\(before.map(\.description) ?? "nil") → \(after)) = \(fast) ≠ increment \(inc.amount); \(price)")
+                }
+                // Also between arbitrary positions, backwards too (volume can fall; a revision can lower a window).
+                if let b = before {
+                    let back = try price.incrementAmount(before: after, after: b)
+                    let full = try price.price(b).usageAmount.subtracting(try price.price(after).usageAmount)
+                    if back != full {
+                        failures += 1
+                        Issue.record("seed \(seed) iteration \(iteration): backwards incrementAmount \(back) ≠ \(full); \(price)")
+                    }
+                }
                 let expected = Self.reference(price, after)
                 if inc.after.usageAmount.raw != expected {
                     failures += 1

@@ -97,4 +97,12 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try! price.increment(before: before, after: after).amount)
         }
     }
+
+    // The allocation-free incremental rating (same amounts, property-tested against `increment`).
+    Benchmark("IncrementAmount_graduated_5_tiers") { benchmark in
+        for i in benchmark.scaledIterations {
+            let (before, after) = steps[i]
+            blackHole(try! price.incrementAmount(before: before, after: after))
+        }
+    }
 }

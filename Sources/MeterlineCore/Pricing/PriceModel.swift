@@ -170,6 +170,63 @@ public struct Price: Sendable, Equatable {
     }
 }
 
+extension Price {
+    /// Exactly `increment(before:after:).amount`, without building breakdowns: the terms of tiers that hold the
+    /// same quantity before and after cancel (each tier line is rounded on its own in `price`), so only the tiers
+    /// between the two positions are computed — usually one multiplication. No allocation.
+    @inlinable
+    public func incrementAmount(before: Quantity?, after: Quantity, rounding: RoundingMode = .halfEven) throws(DecimalError) -> Amount {
+        guard let before else { return try price(after, rounding: rounding).usageAmount }
+        switch model {
+        case .graduated(let tiers):
+            let bb = before > includedQuantity ? try before.subtracting(includedQuantity) : .zero
+            let ba = after > includedQuantity ? try after.subtracting(includedQuantity) : .zero
+            if bb == ba { return .zero }
+            let tb = Price.tierIndex(tiers, bb), ta = Price.tierIndex(tiers, ba)
+            var sum = Amount.zero
+            var t = Swift.min(tb, ta)
+            let last = Swift.max(tb, ta)
+            while t <= last {
+                let d = try Price.graduatedTerm(tiers, t, ba, rounding).subtracting(try Price.graduatedTerm(tiers, t, bb, rounding))
+                sum = try sum.adding(d)
+                t += 1
+            }
+            return sum
+        case .perUnit(let unit):
+            let bb = before > includedQuantity ? try before.subtracting(includedQuantity) : .zero
+            let ba = after > includedQuantity ? try after.subtracting(includedQuantity) : .zero
+            return try Amount.times(ba, unitPrice: unit, mode: rounding).subtracting(try Amount.times(bb, unitPrice: unit, mode: rounding))
+        case .volume, .package:
+            return try price(after, rounding: rounding).usageAmount.subtracting(try price(before, rounding: rounding).usageAmount)
+        }
+    }
+
+    /// The tier holding billable quantity `b` (0 for b = 0; `upTo` inclusive).
+    @inlinable
+    static func tierIndex(_ tiers: [Tier], _ b: Quantity) -> Int {
+        var i = 0
+        while i < tiers.count - 1 {
+            if let u = tiers[i].upTo, b <= u { return i }
+            i += 1
+        }
+        return tiers.count - 1
+    }
+
+    /// Tier `t`'s line in `price(b)`: units in the tier × unit price (rounded) + its flat amount if any units entered it
+    /// (tier 1's flat always: the base fee); zero otherwise.
+    @inlinable
+    static func graduatedTerm(_ tiers: [Tier], _ t: Int, _ b: Quantity, _ rounding: RoundingMode) throws(DecimalError) -> Amount {
+        let lower = t == 0 ? Quantity.zero : tiers[t - 1].upTo!
+        var inTier = Quantity.zero
+        if b > lower {
+            let top = tiers[t].upTo.map { Swift.min($0, b) } ?? b
+            inTier = try top.subtracting(lower)
+        }
+        guard inTier.raw > 0 || t == 0 else { return .zero }
+        return try Amount.times(inTier, unitPrice: tiers[t].unitAmount, mode: rounding).adding(tiers[t].flatAmount)
+    }
+}
+
 /// A versioned, effective-dated price book.
 /// Invariant: `effectiveFrom` < `effectiveTo` when both are set; one currency for all prices.
 public struct PriceBook: Sendable, Equatable {
