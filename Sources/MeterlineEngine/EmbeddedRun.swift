@@ -25,7 +25,7 @@ public struct RunSummary: Sendable {
     public var complete: Bool {
         produced == consumed && consumed == counters.input && counters.balanced
             && billingReadBack == outputs.billingEvents && journalReadBack == outputs.journalEntries && dlqReadBack == outputs.dlqRecords
-            && stateReadBack == outputs.stateRecords
+            && stateReadBack == outputs.lastCheckpointStateRecords
             && outputs.unbalancedEntries == 0
     }
 
@@ -46,7 +46,7 @@ public struct RunSummary: Sendable {
         s += "  journal entries      \(outputs.journalEntries) (read back \(journalReadBack)), unbalanced \(outputs.unbalancedEntries)\n"
         s += "  dlq records          \(outputs.dlqRecords) (read back \(dlqReadBack))\n"
         s += "  lineage files        \(outputs.lineageFiles), \(outputs.lineageBytes) bytes (\(counters.accepted > 0 ? String(format: "%.1f", Double(outputs.lineageBytes) / Double(counters.accepted)) : "-") B/event)\n"
-        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) state records: partition snapshots and the journal book (\(outputs.stateBytes) bytes, read back \(stateReadBack))\n"
+        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) state records: partition snapshots and the journal book (\(outputs.stateBytes) bytes; last checkpoint's \(outputs.lastCheckpointStateRecords) read back: \(stateReadBack))\n"
         s += "  totals per entity and currency (billed exact | journal, minor units):\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
@@ -137,8 +137,10 @@ public struct EmbeddedRun {
         let billing = try readTopic(topics.billing, kafka: kafka)
         let journal = try readTopic(topics.journal, kafka: kafka)
         let dlq = try readTopic(topics.dlq, kafka: kafka)
-        let state = try readTopic(topics.state, kafka: kafka)
-        summary.stateReadBack = state.count
+        // The state topic is a changelog: older snapshots may be gone (as compaction would remove them); the last
+        // checkpoint's records — every partition and the journal — must all be there.
+        let state = try readTopic(topics.state, kafka: kafka, compacted: true)
+        summary.stateReadBack = state.filter { $0.checkpoint == summary.outputs.lastCheckpoint }.count
         summary.processingSeconds = Date().timeIntervalSince(processingStart)
         summary.billingReadBack = billing.count
         summary.journalReadBack = journal.count
