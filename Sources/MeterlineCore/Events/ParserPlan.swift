@@ -1,0 +1,179 @@
+// The parser's precompiled plan: flat tables of the meter catalog, and the data keys recorded in one pass.
+
+/// Values found in the event's `data` object for the data keys the catalog's `$.key` paths name
+/// (first occurrence of each key, as `JSONPath.locate` finds it). Fixed capacity: `ParserPlan.maxSlots`.
+@usableFromInline
+struct DataSlots {
+    @usableFromInline static let absent = JSONValueRef(kind: .null, start: -1, end: -1, escaped: false)
+    @usableFromInline var v0 = DataSlots.absent, v1 = DataSlots.absent, v2 = DataSlots.absent, v3 = DataSlots.absent
+    @usableFromInline var filled: UInt8 = 0
+
+    @inlinable init() {}
+
+    @inlinable
+    subscript(_ i: Int8) -> JSONValueRef? {
+        guard filled & (1 << UInt8(i)) != 0 else { return nil }
+        switch i {
+        case 0: return v0
+        case 1: return v1
+        case 2: return v2
+        default: return v3
+        }
+    }
+
+    @inlinable
+    mutating func set(_ i: Int, _ v: JSONValueRef) {
+        filled |= 1 << UInt8(i)
+        switch i {
+        case 0: v0 = v
+        case 1: v1 = v
+        case 2: v2 = v
+        default: v3 = v
+        }
+    }
+}
+
+/// The meter catalog compiled for the accept path: flat tables of trivial values (reading them retains nothing),
+/// and the data keys read by single-key paths (`$.tokens`), which the parser records while it validates `data`
+/// instead of re-scanning `data` once per path. Other paths (nested, indexes, or more than `maxSlots` keys)
+/// fall back to `JSONPath.locate`.
+@usableFromInline
+struct ParserPlan: Sendable {
+    @usableFromInline struct MeterPlan: Sendable {
+        @usableFromInline var hasValue: Bool
+        @usableFromInline var isUnique: Bool
+        @usableFromInline var readsData: Bool
+        /// Slot of the value path, or -1 (use `locate`).
+        @usableFromInline var valueSlot: Int8
+        @usableFromInline var groupStart: Int
+        @usableFromInline var groupEnd: Int
+    }
+    @usableFromInline struct GroupPlan: Sendable {
+        @usableFromInline var slot: Int8
+        @usableFromInline var nameStart: Int
+        @usableFromInline var nameEnd: Int
+    }
+    @usableFromInline static let maxSlots = 4
+
+    /// Meters of type t: `typeMeters[typeStart[t]..<typeStart[t + 1]]`.
+    @usableFromInline let typeStart: [Int]
+    @usableFromInline let typeMeters: [Int]
+    @usableFromInline let meters: [MeterPlan]
+    /// groupBy entries of all meters, in each meter's canonical order; names as UTF-8 in `names`.
+    @usableFromInline let groups: [GroupPlan]
+    @usableFromInline let names: [UInt8]
+    /// Event types as UTF-8: type k is `typeBytes[typeBytesStart[k]..<typeBytesStart[k + 1]]`.
+    @usableFromInline let typeBytes: [UInt8]
+    @usableFromInline let typeBytesStart: [Int]
+    /// The recorded data keys: key i is `wanted[wantedStart[i]..<wantedStart[i + 1]]`.
+    @usableFromInline let wanted: [UInt8]
+    @usableFromInline let wantedStart: [Int]
+    @usableFromInline let wantedCount: Int
+
+    init(_ catalog: MeterCatalog) {
+        var wantedKeys: [[UInt8]] = []
+        func slot(_ path: JSONPath) -> Int8 {
+            guard path.segments.count == 1, case .key(let key) = path.segments[0] else { return -1 }
+            if let i = wantedKeys.firstIndex(of: key) { return Int8(i) }
+            guard wantedKeys.count < ParserPlan.maxSlots else { return -1 }
+            wantedKeys.append(key)
+            return Int8(wantedKeys.count - 1)
+        }
+        var meters: [MeterPlan] = []
+        var groups: [GroupPlan] = []
+        var names: [UInt8] = []
+        for m in catalog.meters {
+            let start = groups.count
+            for (name, path) in m.groupBy {
+                let n0 = names.count
+                names += Array(name.utf8)
+                groups.append(GroupPlan(slot: slot(path), nameStart: n0, nameEnd: names.count))
+            }
+            meters.append(MeterPlan(hasValue: m.valueProperty != nil, isUnique: m.aggregation == .uniqueCount,
+                                    readsData: m.valueProperty != nil || !m.groupBy.isEmpty,
+                                    valueSlot: m.valueProperty.map(slot) ?? -1, groupStart: start, groupEnd: groups.count))
+        }
+        var typeStart = [0], typeMeters: [Int] = []
+        for list in catalog.metersByType { typeMeters += list; typeStart.append(typeMeters.count) }
+        var typeBytes: [UInt8] = [], typeBytesStart = [0]
+        for t in catalog.types { typeBytes += t; typeBytesStart.append(typeBytes.count) }
+        var wanted: [UInt8] = [], wantedStart = [0]
+        for k in wantedKeys { wanted += k; wantedStart.append(wanted.count) }
+        self.meters = meters
+        self.groups = groups
+        self.names = names
+        self.typeStart = typeStart
+        self.typeMeters = typeMeters
+        self.typeBytes = typeBytes
+        self.typeBytesStart = typeBytesStart
+        self.wanted = wanted
+        self.wantedStart = wantedStart
+        self.wantedCount = wantedKeys.count
+    }
+
+    /// `MeterCatalog.typeIndex` for an unescaped string: the first type with the same bytes.
+    @inlinable
+    func typeIndex(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> Int? {
+        let n = ref.end &- ref.start
+        return typeBytes.withUnsafeBytes { tb -> Int? in
+            var k = 0
+            let count = typeBytesStart.count &- 1
+            while k < count {
+                let a = typeBytesStart[k]
+                if typeBytesStart[k &+ 1] &- a == n && memcmpEqual(base, ref.start, UnsafeRawBufferPointer(rebasing: tb[a...]), n) {
+                    return k
+                }
+                k &+= 1
+            }
+            return nil
+        }
+    }
+
+    /// `JSONScanner.scanValue(depth: 1)` for the `data` member, recording the first value of each wanted key when
+    /// `data` is an object. Validation, errors and the result are those of `scanValue`.
+    @inlinable
+    func scanData(_ s: inout JSONScanner, _ slots: inout DataSlots) throws(Rejection) -> JSONValueRef {
+        s.skipWhitespace()
+        guard s.pos < s.end, s.base[s.pos] == UInt8(ascii: "{") else { return try s.scanValue(depth: 1) }
+        let start = s.pos
+        // As `skipContainer(close: "}", depth: 2)`.
+        if 2 > s.maxDepth { throw Rejection(.tooDeep, "nesting deeper than \(s.maxDepth)") }
+        s.pos &+= 1
+        s.skipWhitespace()
+        if s.pos < s.end && s.base[s.pos] == UInt8(ascii: "}") {
+            s.pos &+= 1
+            return JSONValueRef(kind: .object, start: start, end: s.pos, escaped: false)
+        }
+        let all: UInt8 = UInt8((1 << wantedCount) - 1)
+        while true {
+            s.skipWhitespace()
+            let k = try s.scanString()
+            try s.expect(UInt8(ascii: ":"))
+            let v = try s.scanValue(depth: 2)
+            if slots.filled != all { record(s, k, v, &slots) }
+            s.skipWhitespace()
+            guard s.pos < s.end else { throw s.malformed("unterminated container") }
+            let c = s.base[s.pos]
+            s.pos &+= 1
+            if c == UInt8(ascii: "}") { return JSONValueRef(kind: .object, start: start, end: s.pos, escaped: false) }
+            guard c == UInt8(ascii: ",") else { throw s.malformed("expected ',' or close") }
+        }
+    }
+
+    @inlinable
+    func record(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
+        let n = k.end &- k.start
+        wanted.withUnsafeBytes { wb in
+            var i = 0
+            while i < wantedCount {
+                let a = wantedStart[i], b = wantedStart[i &+ 1]
+                if slots.filled & (1 << UInt8(i)) == 0 {
+                    let key = UnsafeRawBufferPointer(rebasing: wb[a..<b])
+                    let match = k.escaped ? s.stringEquals(k, key) : (b &- a == n && memcmpEqual(s.base, k.start, key, n))
+                    if match { slots.set(i, v); return }
+                }
+                i &+= 1
+            }
+        }
+    }
+}
