@@ -91,6 +91,10 @@ public final class StreamingEngine {
         var sinceCheckpoint = 0
         var total = 0
         var idlePolls = 0
+        // Idle partitions advance by processing time (DESIGN §4): last time each partition delivered input.
+        var lastInput: [Int32: Int64] = [:]
+        let runStart = self.now()
+        var lastIdleCheck = runStart
         let pipeline = self.pipeline
         let nowFn = self.now
         while true {
@@ -112,6 +116,14 @@ public final class StreamingEngine {
                                               subject: m.header("ce_subject"), time: m.header("ce_time"))
                 }
                 pipeline.process(partition: m.partition, offset: m.offset, value: m.value, key: m.key, binary: binary, nowMicros: now)
+                lastInput[m.partition] = now
+            }
+            if case .signal = stop, now - lastIdleCheck >= 1_000_000 {
+                lastIdleCheck = now
+                let idle = config.settings.idleTimeoutMicros
+                for p in pipeline.partitions where now - (lastInput[p] ?? runStart) >= idle {
+                    pipeline.advanceIdle(partition: p, to: now - idle)
+                }
             }
             total += n
             sinceCheckpoint += n

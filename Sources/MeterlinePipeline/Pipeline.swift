@@ -173,6 +173,19 @@ public final class Pipeline {
         }
     }
 
+    /// Advances an idle partition (no input for `idleTimeout` of processing time) as if an event at `eventTime`
+    /// had arrived: its watermark moves to `eventTime − allowedLateness` and what it passes closes. Never moves a
+    /// watermark backwards; a partition without state is left alone (nothing to close).
+    public func advanceIdle(partition: Int32, to eventTime: Int64) {
+        guard let s = slots[partition], states[s].maxEventTime != .min, eventTime > states[s].maxEventTime else { return }
+        let before = states[s].watermark
+        states[s].maxEventTime = eventTime
+        advance(s, from: before)
+    }
+
+    /// Partitions that have state, in partition order.
+    public var partitions: [Int32] { states.map(\.partition).sorted() }
+
     /// Closes what the watermark passed: windows in end order, pending revisions at hour boundaries, periods past the horizon.
     func advance(_ s: Int, from before: Int64) {
         let wm = states[s].watermark

@@ -314,3 +314,32 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         #expect(differing.isEmpty, "seed 17: \(differing.count) windows differ, e.g. \(differing.first.map { "\($0): \(a[$0]!) vs \(b[$0] ?? "-")" } ?? "")")
     }
 }
+
+@Suite struct IdlePartitionTests {
+    /// A partition that stops receiving input keeps its windows open until it is advanced by processing time;
+    /// then they close, and a later event for a closed window is late (a revision), as on an active partition.
+    @Test func idlePartitionAdvancesByProcessingTime() throws {
+        let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        let p = Pipeline(config: config)
+        func send(_ i: Int, _ json: String) {
+            var bytes = Array(json.utf8)
+            bytes.withUnsafeMutableBytes { p.process(partition: 0, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        }
+        send(0, tokens("a", "c-1", "2026-10-01T00:10:00Z", 100))
+        send(1, tokens("b", "c-1", "2026-10-01T00:20:00Z", 50))
+        #expect(p.checkpoint().billing.isEmpty, "the 00:00 window is still open (watermark 00:15)")
+        p.advanceIdle(partition: 0, to: RFC3339.parseMicros("2026-10-01T01:30:00Z")!)
+        let closed = p.checkpoint().billing
+        let q150 = try Quantity("150"), q155 = try Quantity("155")
+        #expect(closed.count == 1)
+        #expect(closed.first?.quantity == q150)
+        p.advanceIdle(partition: 0, to: RFC3339.parseMicros("2026-10-01T01:00:00Z")!) // never backwards
+        send(2, tokens("c", "c-1", "2026-10-01T00:40:00Z", 5))
+        p.advanceIdle(partition: 0, to: RFC3339.parseMicros("2026-10-01T03:00:00Z")!) // crosses an hour: publishes
+        let late = p.checkpoint().billing
+        #expect(late.map(\.kind) == [.revision])
+        #expect(late.first?.quantity == q155)
+        p.advanceIdle(partition: 7, to: RFC3339.parseMicros("2026-10-02T00:00:00Z")!) // no state: nothing to do
+        #expect(p.partitions == [0] && p.counters.balanced)
+    }
+}
