@@ -76,22 +76,18 @@ public struct Backfill {
         var lineageFiles = 0
         // Takes every shard's outputs; lineage entries are merged per source in offset order, so the
         // files are the same whatever the shard count.
+        var lineage = LineageFiles()
         func checkpoint(finishingBy: Int64?? = nil) throws {
-            var bySource: [String: [LineageEntry]] = [:]
+            var bySource: [String: [LineageColumns]] = [:]
             let outputs = finishingBy.map { sharded.finish(closePeriodsEndingBy: $0) } ?? sharded.checkpoint()
             for c in outputs {
                 billing += c.billing
                 dlq += c.dlq
-                for l in c.lineage { bySource[l.source, default: []] += l.entries }
+                for l in c.lineage { bySource[l.source, default: []].append(l.events) }
             }
-            for (source, entries) in bySource.sorted(by: { $0.key < $1.key }) {
-                let sorted = entries.sorted { ($0.offset, $0.key) < ($1.offset, $1.key) }
-                var w = LineageWriter()
-                for e in sorted {
-                    w.append(key: e.key, event: LineageEvent(id: e.id, source: e.source, timeMicros: e.timeMicros, value: e.value.raw, offset: e.offset))
-                    acceptedPositions?.insert("\(source)@\(e.offset)")
-                }
-                _ = try w.write(directory: staging + "/lineage", source: source, firstOffset: sorted.first!.offset, lastOffset: sorted.last!.offset)
+            for (source, parts) in bySource.sorted(by: { $0.key < $1.key }) {
+                _ = try lineage.write(parts, source: source, directory: staging + "/lineage",
+                                      eachOffset: acceptedPositions == nil ? nil : { acceptedPositions?.insert("\(source)@\($0)") })
                 lineageFiles += 1
             }
         }

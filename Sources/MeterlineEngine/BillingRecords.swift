@@ -67,11 +67,13 @@ public enum BillingRecords {
 
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
     public static func write(_ events: [BillingEvent], to path: String) throws {
-        var data = Data()
-        for e in events.sorted(by: { ($0.postedAt, $0.id) < ($1.postedAt, $1.id) }) {
-            data.append(contentsOf: e.json().utf8)
-            data.append(0x0A)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(events.count * 600)
+        for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
+            bytes.append(contentsOf: events[i].jsonBytes())
+            bytes.append(0x0A)
         }
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try bytes.withUnsafeBytes { try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!),
+                                             count: $0.count, deallocator: .none).write(to: URL(fileURLWithPath: path), options: .atomic) }
     }
 }

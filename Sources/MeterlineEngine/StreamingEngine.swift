@@ -54,6 +54,7 @@ public final class StreamingEngine {
     public private(set) var pipeline: Pipeline
     public private(set) var journal: JournalBook
     public private(set) var outputs = RunOutputs()
+    var lineageFiles = LineageFiles()
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Processing clock; tests pin it.
     public var now: () -> Int64 = wallClockMicros
@@ -170,11 +171,7 @@ public final class StreamingEngine {
         let entries = final ? journal.finish() : journal.post(through: out.lowWatermark)
         for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
         for l in out.lineage {
-            var w = LineageWriter()
-            for e in l.entries {
-                w.append(key: e.key, event: LineageEvent(id: e.id, source: e.source, timeMicros: e.timeMicros, value: e.value.raw, offset: e.offset))
-            }
-            let r = try w.write(directory: lineageDirectory, source: l.source, firstOffset: l.firstOffset, lastOffset: l.lastOffset)
+            let r = try lineageFiles.write([l.events], source: l.source, directory: lineageDirectory)
             outputs.lineageFiles += 1
             outputs.lineageBytes += r.bytes
         }

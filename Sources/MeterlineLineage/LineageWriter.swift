@@ -130,6 +130,50 @@ public struct LineageWriter: Sendable {
         assert(sources.count == e + 1 && idKinds.count == e + 1 && idEnds.count == e + 1 && eventKeys.count == e + 1)
     }
 
+    /// A source name resolved once by `sourceHandle(for:)`, for `append(_:source:id:timeMicros:value:offset:)`.
+    ///
+    /// Invariant: valid only for the writer that made it, until that writer's next `reset()`.
+    public struct SourceHandle: Hashable, Sendable {
+        let number: UInt32
+        let generation: UInt32
+    }
+
+    /// The handle of `source` (registered if new). Same source, same handle.
+    public mutating func sourceHandle(for source: String) -> SourceHandle {
+        if let found = sourceNumbers[source] { return SourceHandle(number: found, generation: generation) }
+        let s = UInt32(sourceNames.count)
+        sourceNumbers[source] = s
+        sourceNames.append(source)
+        return SourceHandle(number: s, generation: generation)
+    }
+
+    /// Appends one event given as its parts, with the id as UTF-8 bytes: the same file as `append(_:event:)` with
+    /// `LineageEvent(id: String(decoding: id, as: UTF8.self), ...)`, without a `String` per event.
+    public mutating func append(_ handle: KeyHandle, source: SourceHandle, id: UnsafeRawBufferPointer,
+                                timeMicros: Int64, value: Int128, offset: Int64) {
+        precondition(times.count < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
+        precondition(handle.generation == generation && Int(handle.number) < keyCounts.count, "stale or foreign key handle")
+        precondition(source.generation == generation && Int(source.number) < sourceNames.count, "stale or foreign source handle")
+        let k = Int(handle.number)
+        if keyCounts[k] == 0 { usedKeys += 1 }
+        keyCounts[k] &+= 1
+        eventKeys.append(UInt32(k))
+        let kind: UInt8
+        if let uuid = UUIDText.parse(id.assumingMemoryBound(to: UInt8.self)) {
+            withUnsafeBytes(of: (uuid.hi.bigEndian, uuid.lo.bigEndian)) { idBytes.append(contentsOf: $0) }
+            kind = uuid.kind
+        } else {
+            idBytes.append(contentsOf: id)
+            kind = Format.idString
+        }
+        times.append(timeMicros)
+        offsets.append(offset)
+        values.append(value)
+        sources.append(source.number)
+        idKinds.append(kind)
+        idEnds.append(idBytes.count)
+    }
+
     /// Reserves room for `events` more appends (avoids regrowing the columns when the checkpoint size is known).
     public mutating func reserveCapacity(events: Int) {
         let n = times.count + events

@@ -89,6 +89,9 @@ struct WindowState {
     var revision = 0
     var amount = Amount.zero
     var quantity = Quantity.zero
+    /// `lineageKey` indexes the partition's `lineage.keys` while `lineageGeneration` equals the partition's.
+    var lineageGeneration: UInt32 = .max
+    var lineageKey: UInt32 = 0
 }
 
 /// Rating position of a billing-period scope.
@@ -126,7 +129,9 @@ struct PartitionState {
     var periods: [ScopeKey: PeriodState] = [:]
     /// Window keys with pending late data.
     var pendingRevisions: Set<RollupKey> = []
-    var lineage: [LineageEntry] = []
+    var lineage = LineageColumns()
+    /// Bumped when `lineage` is taken by a checkpoint (window key indexes of older generations are stale).
+    var lineageGeneration: UInt32 = 0
     var firstOffset: Int64 = -1
     var lastOffset: Int64 = -1
     var nextOffset: Int64 = 0

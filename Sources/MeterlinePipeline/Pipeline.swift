@@ -126,8 +126,6 @@ public final class Pipeline {
         let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
         states[s].seen.insert(e.identity, day: day)
         states[s].counters.accepted += 1
-        var idText: String? = nil
-        var sourceText: String? = nil
         for r in parser.readings {
             let meter = catalog.meters[r.meterIndex]
             let ws = UTC.floor(t, meter.windowSize.micros)
@@ -162,14 +160,32 @@ public final class Pipeline {
             } catch {
                 throw Rejection(.badValue, "meter '\(meter.slug)': \(error.message)")
             }
-            if idText == nil { idText = EventParser.string(base, e.id); sourceText = EventParser.string(base, e.source) }
-            states[s].lineage.append(LineageEntry(key: states[s].windows.values[i].keyText, id: idText!, source: sourceText!,
-                                                  timeMicros: t, value: r.value, offset: offset))
+            let generation = states[s].lineageGeneration
+            if states[s].windows.values[i].lineageGeneration != generation {
+                states[s].windows.values[i].lineageKey = states[s].lineage.addKey(states[s].windows.values[i].keyText)
+                states[s].windows.values[i].lineageGeneration = generation
+            }
+            let key = states[s].windows.values[i].lineageKey
+            withUnescaped(base, e.id) { id in
+                withUnescaped(base, e.source) { source in
+                    states[s].lineage.append(key: key, id: id, source: source, timeMicros: t, value: r.value.raw, offset: offset)
+                }
+            }
         }
         if t > states[s].maxEventTime {
             let before = states[s].watermark
             states[s].maxEventTime = t
             advance(s, from: before)
+        }
+    }
+
+    /// Runs `body` with the unescaped UTF-8 bytes of a string value (in place unless it has escapes).
+    @inline(__always)
+    func withUnescaped(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef, _ body: (UnsafeRawBufferPointer) -> Void) {
+        if ref.escaped {
+            JSONScanner.unescape(base, ref).withUnsafeBytes(body)
+        } else {
+            body(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end]))
         }
     }
 
@@ -436,12 +452,13 @@ public final class Pipeline {
             out.billing.append(contentsOf: states[s].billing)
             out.dlq.append(contentsOf: states[s].dlq)
             if !states[s].lineage.isEmpty {
-                out.lineage.append((states[s].sourceName, states[s].lineage.first!.offset, states[s].lineage.last!.offset, states[s].lineage))
+                out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
             }
             if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
             states[s].billing.removeAll(keepingCapacity: true)
             states[s].dlq.removeAll(keepingCapacity: true)
-            states[s].lineage.removeAll(keepingCapacity: true)
+            states[s].lineage.removeAll()
+            states[s].lineageGeneration &+= 1
         }
         if includeState {
             for st in states.sorted(by: { $0.partition < $1.partition }) { out.state.append((st.partition, snapshot(partition: st.partition)!)) }

@@ -85,16 +85,6 @@ public enum Base64 {
     }
 }
 
-/// One event's lineage: what a journal line leads back to.
-public struct LineageEntry: Sendable, Equatable {
-    public var key: String
-    public var id: String
-    public var source: String
-    public var timeMicros: Int64
-    public var value: Quantity
-    public var offset: Int64
-}
-
 /// Conservation counters of one input partition.
 /// Invariant: `input == accepted + duplicate + rejected.values.sum()` after every message.
 public struct Counters: Sendable, Equatable {
@@ -126,8 +116,8 @@ public struct CheckpointOutput: Sendable {
     public var sequence: Int
     public var billing: [BillingEvent] = []
     public var dlq: [DLQRecord] = []
-    /// Input source name → (first offset, last offset, entries) for the lineage file of this checkpoint.
-    public var lineage: [(source: String, firstOffset: Int64, lastOffset: Int64, entries: [LineageEntry])] = []
+    /// Input source name → (first offset, last offset, events) for the lineage file of this checkpoint.
+    public var lineage: [(source: String, firstOffset: Int64, lastOffset: Int64, events: LineageColumns)] = []
     /// Input source → next offset to read.
     public var offsets: [(partition: Int32, next: Int64)] = []
     /// The lowest watermark over all partitions that have seen data (event time, µs).

@@ -104,7 +104,8 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     }
 
     /// Producer side, blocking: retries `tryPush` `spin` times, then yields the CPU (`sched_yield`) between
-    /// further retries until the consumer makes room. No lock, no allocation.
+    /// further retries, and after 1,024 yields sleeps 20 µs between retries (a long wait — a shard busy with a
+    /// checkpoint, an idle input — then costs no CPU the other threads need). No lock, no allocation.
     /// - Warning: waits as long as the ring stays full: the consumer must keep popping (or the caller
     ///   should use `tryPush` with its own deadline).
     public func push(_ e: Element, spin: Int = 128) {
@@ -112,7 +113,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         var attempts = 0
         while !tryPush(e) {
             attempts += 1
-            if attempts > spin { _ = sched_yield() }
+            SPSCRing.backOff(attempts, spin: spin)
         }
     }
 
@@ -124,7 +125,16 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         while true {
             if let e = tryPop() { return e }
             attempts += 1
-            if attempts > spin { _ = sched_yield() }
+            SPSCRing.backOff(attempts, spin: spin)
         }
+    }
+
+    /// Spin, then yield, then sleep: the wait policy of `push` and `pop` after `attempts` failed tries.
+    @inline(__always)
+    static func backOff(_ attempts: Int, spin: Int) {
+        if attempts <= spin { return }
+        if attempts <= spin + 1_024 { _ = sched_yield(); return }
+        var ts = timespec(tv_sec: 0, tv_nsec: 20_000)
+        _ = nanosleep(&ts, nil)
     }
 }

@@ -133,3 +133,31 @@ import Testing
         #expect(e.description == "lineage file /x/y.mlz: boom")
     }
 }
+
+@Suite struct LineageByteAppendTests {
+    /// `append(_:source:id:...)` with id bytes writes the same file as `append(key:event:)` with strings.
+    @Test func byteAppendEqualsStringAppend() throws {
+        for seed in testSeeds(fixed: [7, 99]) {
+            var g = SeededGenerator(seed: seed)
+            var byString = LineageWriter(blockTargetEvents: 64)
+            var byBytes = LineageWriter(blockTargetEvents: 64)
+            let keys = (0..<20).map { "cust-\($0)|tokens|model=large|2026-10-01T05:00:00Z" }
+            let sources = ["usage-1", "llm-proxy", "ünïcode"]
+            for n in 0..<1_000 {
+                let key = keys.randomElement(using: &g)!
+                let source = sources.randomElement(using: &g)!
+                let id = switch n % 4 { case 0: uuidString(&g, upper: true); case 1: "evt-\(n)-é"; default: uuidString(&g) }
+                let event = LineageEvent(id: id, source: source, timeMicros: 1_790_812_800_000_000 + Int64(n),
+                                         value: Int128(Int64.random(in: -5...Int64.max, using: &g)), offset: Int64(n))
+                byString.append(key: key, event: event)
+                let kh = byBytes.keyHandle(for: key), sh = byBytes.sourceHandle(for: source)
+                var idCopy = id
+                idCopy.withUTF8 { byBytes.append(kh, source: sh, id: UnsafeRawBufferPointer($0), timeMicros: event.timeMicros,
+                                                 value: event.value, offset: event.offset) }
+            }
+            let a = try byString.encode(source: "usage-1", firstOffset: 0, lastOffset: 999)
+            let b = try byBytes.encode(source: "usage-1", firstOffset: 0, lastOffset: 999)
+            #expect(a == b, "seed \(seed)")
+        }
+    }
+}

@@ -77,7 +77,12 @@ public struct BillingEvent: Sendable, Equatable {
     public static func == (a: BillingEvent, b: BillingEvent) -> Bool { a.json() == b.json() }
 
     /// Canonical JSON (one line, keys in the contract's order, decimals as strings).
-    public func json() -> String {
+    public func json() -> String { jsonWriter().text }
+
+    /// `json()` as UTF-8 bytes, without the String.
+    public func jsonBytes() -> [UInt8] { jsonWriter().bytes }
+
+    func jsonWriter() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
         w.field("id", id)
@@ -90,14 +95,14 @@ public struct BillingEvent: Sendable, Equatable {
         w.beginObject()
         for (k, v) in dimensions { w.field(k, v) }
         w.endObject()
-        w.field("windowStart", RFC3339.format(micros: windowStart))
-        w.field("windowEnd", RFC3339.format(micros: windowEnd))
-        w.field("periodStart", RFC3339.format(micros: periodStart))
-        w.field("periodEnd", RFC3339.format(micros: periodEnd))
-        w.field("quantity", quantity.description)
-        w.field("periodQuantity", periodQuantity.description)
-        w.field("amount", amount.description)
-        if let d = amountDelta { w.field("amountDelta", d.description) }
+        w.field("windowStart", micros: windowStart)
+        w.field("windowEnd", micros: windowEnd)
+        w.field("periodStart", micros: periodStart)
+        w.field("periodEnd", micros: periodEnd)
+        w.field("quantity", quantity)
+        w.field("periodQuantity", periodQuantity)
+        w.field("amount", amount)
+        if let d = amountDelta { w.field("amountDelta", d) }
         w.field("currency", currency.code)
         w.key("priceBook")
         if let pid = priceBookId, let v = priceBookVersion {
@@ -111,79 +116,114 @@ public struct BillingEvent: Sendable, Equatable {
             w.element()
             w.beginObject()
             w.field("tier", t.tier)
-            w.field("quantity", t.quantity.description)
-            w.field("unitAmount", t.unitAmount.description)
-            w.field("flatAmount", t.flatAmount.description)
-            w.field("amount", t.amount.description)
+            w.field("quantity", t.quantity)
+            w.field("unitAmount", t.unitAmount)
+            w.field("flatAmount", t.flatAmount)
+            w.field("amount", t.amount)
             w.endObject()
         }
         w.endArray()
         w.field("eventCount", eventCount)
         if let r = reason { w.field("reason", r) }
-        w.field("postedAt", RFC3339.format(micros: postedAt))
+        w.field("postedAt", micros: postedAt)
         w.key("lineage")
         w.beginArray()
         for l in lineage { w.element(); w.string(l) }
         w.endArray()
         w.endObject()
-        return w.text
+        return w
     }
 }
 
-/// A minimal canonical JSON writer: keys in the order written, strings escaped per RFC 8259.
+/// A minimal canonical JSON writer: keys in the order written, strings escaped per RFC 8259, built as UTF-8 bytes.
 /// Invariant: produces one line; the same calls give the same bytes.
 public struct JSONWriter {
-    public private(set) var text = ""
-    var needsComma: [Bool] = []
-    public init() { text.reserveCapacity(512) }
+    /// The document so far, UTF-8.
+    public private(set) var bytes: [UInt8] = []
+    /// Nesting depth → whether the next member needs a comma (bit per level; up to 64 levels).
+    var commaBits: UInt64 = 0
+    var depth = 0
+    public init() { bytes.reserveCapacity(512) }
 
-    mutating func separator() {
-        if let last = needsComma.last {
-            if last { text += "," }
-            needsComma[needsComma.count - 1] = true
-        }
+    /// The document as a String (one copy).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    @inline(__always) mutating func separator() {
+        guard depth > 0 else { return }
+        let bit: UInt64 = 1 << UInt64(depth - 1)
+        if commaBits & bit != 0 { bytes.append(UInt8(ascii: ",")) }
+        commaBits |= bit
     }
-    public mutating func beginObject() { text += "{"; needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); text += "}" }
-    public mutating func beginArray() { text += "["; needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); text += "]" }
+    @inline(__always) mutating func open(_ c: Unicode.Scalar) {
+        precondition(depth < 64, "JSONWriter nests at most 64 levels")
+        bytes.append(UInt8(ascii: c))
+        depth += 1
+        commaBits &= ~(1 << UInt64(depth - 1))
+    }
+    @inline(__always) mutating func close(_ c: Unicode.Scalar) {
+        precondition(depth > 0, "JSONWriter: close without open")
+        depth -= 1
+        bytes.append(UInt8(ascii: c))
+    }
+    public mutating func beginObject() { open("{") }
+    public mutating func endObject() { close("}") }
+    public mutating func beginArray() { open("[") }
+    public mutating func endArray() { close("]") }
     /// Marks the start of an array element (writes the comma).
     public mutating func element() { separator() }
     public mutating func key(_ k: String) {
         separator()
         string(k)
-        text += ":"
+        bytes.append(UInt8(ascii: ":"))
     }
     public mutating func field(_ k: String, _ v: String) { key(k); string(v) }
-    public mutating func field(_ k: String, _ v: Int) { key(k); text += String(v) }
-    public mutating func field(_ k: String, _ v: Int64) { key(k); text += String(v) }
-    public mutating func field(_ k: String, _ v: Bool) { key(k); text += v ? "true" : "false" }
-    public mutating func raw(_ json: String) { text += json }
-    public mutating func null() { text += "null" }
+    public mutating func field(_ k: String, _ v: Int) { key(k); FixedPoint.append(Int128(v), scale: 0, to: &bytes) }
+    public mutating func field(_ k: String, _ v: Int64) { key(k); FixedPoint.append(Int128(v), scale: 0, to: &bytes) }
+    public mutating func field(_ k: String, _ v: Bool) { key(k); raw(v ? "true" : "false") }
+    /// A decimal as a JSON string (`"12.5"`), formatted as `description` is.
+    public mutating func field(_ k: String, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
+    public mutating func field(_ k: String, _ v: Amount) { key(k); decimal(v.raw, scale: Amount.scale) }
+    /// A time as an RFC 3339 UTC string, formatted as `RFC3339.format(micros:)` is.
+    public mutating func field(_ k: String, micros: Int64) {
+        key(k)
+        bytes.append(UInt8(ascii: "\""))
+        RFC3339.append(micros: micros, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+    mutating func decimal(_ raw: Int128, scale: Int) {
+        bytes.append(UInt8(ascii: "\""))
+        FixedPoint.append(raw, scale: scale, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+    public mutating func raw(_ json: String) { bytes.append(contentsOf: json.utf8) }
+    public mutating func null() { raw("null") }
     public mutating func string(_ s: String) {
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
         // Fast path: nothing to escape (the common case for ids, decimals, times) → append as a whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            text += s
-            text += "\""
+        var copy = s
+        let clean = copy.withUTF8 { u -> Bool in
+            for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            bytes.append(contentsOf: u)
+            return true
+        }
+        if clean {
+            bytes.append(UInt8(ascii: "\""))
             return
         }
-        for u in s.unicodeScalars {
+        for u in s.utf8 {
             switch u {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case UInt8(ascii: "\n"): raw("\\n")
+            case UInt8(ascii: "\r"): raw("\\r")
+            case UInt8(ascii: "\t"): raw("\\t")
+            case 0..<0x20:
+                let h = String(u, radix: 16)
+                raw("\\u" + String(repeating: "0", count: 4 - h.count) + h)
             default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    text += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    text.unicodeScalars.append(u)
-                }
+                bytes.append(u)
             }
         }
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -157,18 +157,38 @@ public enum RFC3339 {
 
     /// Formats UTC microseconds as `YYYY-MM-DDThh:mm:ssZ`, with `.ffffff` only when micros are non-zero.
     public static func format(micros: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(27)
+        append(micros: micros, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `format(micros:)` as UTF-8 to `out` (no intermediate strings).
+    public static func append(micros: Int64, to out: inout [UInt8]) {
         let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let frac = Int(micros - totalSeconds * 1_000_000)
         let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
         let secOfDay = Int(totalSeconds - Int64(days) * 86_400)
         let (y, m, d) = civilFromDays(days)
-        func pad(_ v: Int, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        @inline(__always) func pad(_ v: Int, _ w: Int) {
+            if v < 0 || w > 6 || v >= 1_000_000 {
+                // Out of the usual range (years before 0 or after 9999): as `String(v)`, zero-padded.
+                let s = Array(String(v).utf8)
+                if s.count < w { for _ in 0..<(w - s.count) { out.append(UInt8(ascii: "0")) } }
+                out.append(contentsOf: s)
+                return
+            }
+            var digits = 1, p = 10
+            while p <= v { digits += 1; p *= 10 }
+            if digits < w { for _ in 0..<(w - digits) { out.append(UInt8(ascii: "0")) } }
+            var div = p / 10
+            while div > 0 { out.append(UInt8(truncatingIfNeeded: v / div % 10) + 0x30); div /= 10 }
         }
-        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2))"
-        if frac != 0 { out += "." + pad(frac, 6) }
-        return out + "Z"
+        pad(y, 4); out.append(UInt8(ascii: "-")); pad(m, 2); out.append(UInt8(ascii: "-")); pad(d, 2)
+        out.append(UInt8(ascii: "T"))
+        pad(secOfDay / 3600, 2); out.append(UInt8(ascii: ":")); pad(secOfDay / 60 % 60, 2); out.append(UInt8(ascii: ":")); pad(secOfDay % 60, 2)
+        if frac != 0 { out.append(UInt8(ascii: ".")); pad(frac, 6) }
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses a Swift string (config values, CLI flags).

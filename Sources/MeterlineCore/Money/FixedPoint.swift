@@ -173,23 +173,45 @@ public enum FixedPoint {
 
     /// Canonical decimal text: no exponent, no trailing fractional zeros, no "-0".
     public static func format(_ raw: Int128, scale: Int) -> String {
-        if raw == 0 { return "0" }
-        let negative = raw < 0
+        var out: [UInt8] = []
+        append(raw, scale: scale, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `format(raw, scale:)` as UTF-8 to `out` (no intermediate strings).
+    public static func append(_ raw: Int128, scale: Int, to out: inout [UInt8]) {
+        if raw == 0 { out.append(UInt8(ascii: "0")); return }
+        if raw < 0 { out.append(UInt8(ascii: "-")) }
         let magnitude = raw.magnitude
         let p = UInt128(pow10(scale))
         let intPart = magnitude / p
         var frac = magnitude % p
-        var out = negative ? "-" : ""
-        out += String(intPart)
+        appendDigits(intPart, minWidth: 1, to: &out)
         if frac != 0 {
             var width = scale
             while frac % 10 == 0 { frac /= 10; width -= 1 }
-            let digits = String(frac)
-            out += "."
-            out += String(repeating: "0", count: width - digits.count)
-            out += digits
+            out.append(UInt8(ascii: "."))
+            appendDigits(frac, minWidth: width, to: &out)
         }
-        return out
+    }
+
+    /// Decimal digits of `v`, zero-padded on the left to `minWidth`.
+    static func appendDigits(_ v: UInt128, minWidth: Int, to out: inout [UInt8]) {
+        // 39 digits hold any UInt128; fill from the right.
+        var buf: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &buf) { b in
+            var i = b.count
+            if v <= UInt128(UInt64.max) {
+                var x = UInt64(v)
+                repeat { i -= 1; b[i] = UInt8(truncatingIfNeeded: x % 10) + 0x30; x /= 10 } while x != 0
+            } else {
+                var x = v
+                repeat { i -= 1; b[i] = UInt8(truncatingIfNeeded: x % 10) + 0x30; x /= 10 } while x != 0
+            }
+            let n = b.count - i
+            if n < minWidth { for _ in 0..<(minWidth - n) { out.append(UInt8(ascii: "0")) } }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i...]))
+        }
     }
 
     /// Divides `value` by `divisor`, rounding the quotient once by `mode`.

@@ -1,0 +1,85 @@
+import MeterlineCore
+
+// Owns: the lineage a partition collects between two checkpoints, in columns, so the accept path appends
+// integers and id bytes instead of building strings per event. The engine turns it into lineage files
+// (MeterlineLineage); this module never imports MeterlineLineage or CZstd.
+
+/// The accepted events of one input partition since the last checkpoint, by rollup key, in columns.
+///
+/// Invariants: every per-event column has `count` elements; `offsets` never decreases (events are appended in
+/// input order, several readings of one event share its offset, in reading order); `keyIndex[i] < keys.count`;
+/// `sourceIndex[i] < sources.count`; event `i`'s id is `idBytes[idEnd(i - 1)..<idEnds[i]]` (UTF-8, unescaped).
+public struct LineageColumns: Sendable {
+    /// Rollup key texts referenced by this checkpoint's events, in first-use order.
+    public private(set) var keys: [String] = []
+    /// CloudEvents `source` values, in first-use order.
+    public private(set) var sources: [String] = []
+    public private(set) var keyIndex: [UInt32] = []
+    public private(set) var sourceIndex: [UInt32] = []
+    public private(set) var times: [Int64] = []
+    /// Reading values, raw 9-decimal fixed point (`Quantity.raw`).
+    public private(set) var values: [Int128] = []
+    public private(set) var offsets: [Int64] = []
+    public private(set) var idEnds: [UInt32] = []
+    public private(set) var idBytes: [UInt8] = []
+    /// UTF-8 of `sources.last`, compared with each event's source bytes (one source per input is the norm).
+    var lastSource: [UInt8] = []
+
+    public init() {}
+
+    public var count: Int { times.count }
+    public var isEmpty: Bool { times.isEmpty }
+
+    /// Event `i`'s id bytes, valid while `body` runs.
+    @inlinable
+    public func withId<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let start = i == 0 ? 0 : Int(idEnds[i - 1])
+        return try idBytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<Int(idEnds[i])])) }
+    }
+
+    /// Registers a key text for this checkpoint; the returned index goes into `append`.
+    mutating func addKey(_ text: String) -> UInt32 {
+        keys.append(text)
+        return UInt32(keys.count - 1)
+    }
+
+    /// Appends one reading of an accepted event. `id` and `source` are the unescaped UTF-8 bytes.
+    @inline(__always)
+    mutating func append(key: UInt32, id: UnsafeRawBufferPointer, source: UnsafeRawBufferPointer,
+                         timeMicros: Int64, value: Int128, offset: Int64) {
+        assert(offsets.last.map { $0 <= offset } ?? true, "lineage offsets must not decrease")
+        if sources.isEmpty || !source.elementsEqual(lastSource) {
+            lastSource = Array(source)
+            let text = String(decoding: source, as: UTF8.self)
+            if let found = sources.firstIndex(of: text) {
+                sourceIndex.append(UInt32(found))
+            } else {
+                sources.append(text)
+                sourceIndex.append(UInt32(sources.count - 1))
+            }
+        } else {
+            sourceIndex.append(sourceIndex.last ?? UInt32(sources.count - 1))
+        }
+        keyIndex.append(key)
+        times.append(timeMicros)
+        values.append(value)
+        offsets.append(offset)
+        idBytes.append(contentsOf: id)
+        precondition(idBytes.count <= Int(UInt32.max), "lineage of one checkpoint holds under 4 GiB of ids")
+        idEnds.append(UInt32(truncatingIfNeeded: idBytes.count))
+    }
+
+    /// Forgets every event; keeps capacity for the next checkpoint.
+    mutating func removeAll() {
+        keys.removeAll(keepingCapacity: true)
+        sources.removeAll()
+        lastSource.removeAll()
+        keyIndex.removeAll(keepingCapacity: true)
+        sourceIndex.removeAll(keepingCapacity: true)
+        times.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        idEnds.removeAll(keepingCapacity: true)
+        idBytes.removeAll(keepingCapacity: true)
+    }
+}
