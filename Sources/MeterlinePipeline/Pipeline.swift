@@ -22,6 +22,8 @@ public final class Pipeline {
     var states: [PartitionState] = []
     var slots: [Int32: Int] = [:]
     var checkpointSequence = 0
+    /// What accepting an event needs besides the partition's state.
+    let rules: AcceptRules
     /// Prefix of per-partition source names ("usage" → "usage-3").
     public let sourcePrefix: String
     /// Write DUPLICATE records to the DLQ too (they are always counted).
@@ -37,6 +39,7 @@ public final class Pipeline {
         self.parser = EventParser(catalog: catalog, limits: config.settings.limits)
         self.contracts = ContractBook(config.contracts)
         self.sourcePrefix = sourcePrefix
+        self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
 
     @inline(__always)
@@ -105,87 +108,9 @@ public final class Pipeline {
         guard let contractIndex = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
         }
-        if states[s].seen.contains(e.identity) {
-            states[s].counters.duplicate += 1
-            if duplicatesToDLQ {
-                states[s].dlq.append(DLQRecord(source: states[s].sourceName, partition: states[s].partition, offset: offset,
-                                               reason: .duplicate, message: "(source, id) already accepted", payload: Array(base)))
-            }
-            return
-        }
-        let contract = contracts.contracts[contractIndex]
-        let t = e.timeMicros
-        let periodStart = UTC.periodStart(t, anchorDay: contract.billingAnchorDay)
-        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
-        let wm = states[s].watermark
-        if wm != .min && wm >= periodEnd + config.settings.correctionHorizonMicros {
-            states[s].counters.latePeriodClosed[periodStart, default: 0] += 1
-            throw Rejection(.latePeriodClosed, "period starting \(RFC3339.format(micros: periodStart)) is closed for corrections (watermark \(RFC3339.format(micros: wm)))")
-        }
-        // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
-        let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
-        states[s].seen.insert(e.identity, day: day)
-        states[s].counters.accepted += 1
-        for r in parser.readings {
-            let meter = catalog.meters[r.meterIndex]
-            let ws = UTC.floor(t, meter.windowSize.micros)
-            let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
-            // One hashed lookup per reading: insert if new, then work through the dictionary index.
-            var index = states[s].windows.index(forKey: rk)
-            if index == nil {
-                let subject = EventParser.string(base, e.subject)
-                let dims = EventParser.dimensions(base, data: e.data, meter: meter)
-                let dimText = dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-                let keyText = "\(subject)|\(meter.slug)|\(dimText)|\(RFC3339.format(micros: ws))"
-                var w = WindowState(keyText: keyText, subject: subject, contract: contractIndex, meter: r.meterIndex,
-                                    dimensions: dims, windowEnd: ws + meter.windowSize.micros)
-                if wm != .min && w.windowEnd <= wm {
-                    w.closed = true // arrives after its window closed: published as a late window
-                    w.revision = -1
-                } else {
-                    states[s].openByEnd[w.windowEnd, default: []].append(rk)
-                }
-                states[s].windows[rk] = w
-                index = states[s].windows.index(forKey: rk)
-            }
-            let i = index!
-            do throws(DecimalError) {
-                if states[s].windows.values[i].closed {
-                    if states[s].windows.values[i].pendingLate == nil { states[s].windows.values[i].pendingLate = Aggregate() }
-                    try states[s].windows.values[i].pendingLate!.add(r, time: t, identity: e.identity, tracksUnique: meter.aggregation == .uniqueCount)
-                    states[s].pendingRevisions.insert(rk)
-                } else {
-                    try states[s].windows.values[i].aggregate.add(r, time: t, identity: e.identity, tracksUnique: meter.aggregation == .uniqueCount)
-                }
-            } catch {
-                throw Rejection(.badValue, "meter '\(meter.slug)': \(error.message)")
-            }
-            let generation = states[s].lineageGeneration
-            if states[s].windows.values[i].lineageGeneration != generation {
-                states[s].windows.values[i].lineageKey = states[s].lineage.addKey(states[s].windows.values[i].keyText)
-                states[s].windows.values[i].lineageGeneration = generation
-            }
-            let key = states[s].windows.values[i].lineageKey
-            withUnescaped(base, e.id) { id in
-                withUnescaped(base, e.source) { source in
-                    states[s].lineage.append(key: key, id: id, source: source, timeMicros: t, value: r.value.raw, offset: offset)
-                }
-            }
-        }
-        if t > states[s].maxEventTime {
-            let before = states[s].watermark
-            states[s].maxEventTime = t
+        if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: parser.readings,
+                                             rules: rules, duplicatesToDLQ: duplicatesToDLQ) {
             advance(s, from: before)
-        }
-    }
-
-    /// Runs `body` with the unescaped UTF-8 bytes of a string value (in place unless it has escapes).
-    @inline(__always)
-    func withUnescaped(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef, _ body: (UnsafeRawBufferPointer) -> Void) {
-        if ref.escaped {
-            JSONScanner.unescape(base, ref).withUnsafeBytes(body)
-        } else {
-            body(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end]))
         }
     }
 
@@ -217,18 +142,21 @@ public final class Pipeline {
     func closeWindows(_ s: Int, upTo wm: Int64) {
         let ends = states[s].openByEnd.keys.filter { $0 <= wm }.sorted()
         for end in ends {
-            var keys = states[s].openByEnd.removeValue(forKey: end)!
-            keys.sort { states[s].windows[$0]!.keyText < states[s].windows[$1]!.keyText }
-            for k in keys { rateWindow(s, k, late: false) }
+            let keys = states[s].openByEnd.removeValue(forKey: end)!
+            for k in byKeyText(s, keys) { rateWindow(s, k, late: false) }
         }
     }
 
     func publishRevisions(_ s: Int) {
         guard !states[s].pendingRevisions.isEmpty else { return }
-        var keys = Array(states[s].pendingRevisions)
+        let keys = Array(states[s].pendingRevisions)
         states[s].pendingRevisions.removeAll()
-        keys.sort { states[s].windows[$0]!.keyText < states[s].windows[$1]!.keyText }
-        for k in keys { rateWindow(s, k, late: true) }
+        for k in byKeyText(s, keys) { rateWindow(s, k, late: true) }
+    }
+
+    /// Window keys in key-text order (the canonical order windows close in); one lookup per key.
+    func byKeyText(_ s: Int, _ keys: [RollupKey]) -> [RollupKey] {
+        keys.map { (states[s].windows[$0]!.keyText, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.

@@ -1,0 +1,133 @@
+import MeterlineCore
+
+// Owns: the per-event accept path of one partition (dedup, period check, window aggregate, lineage columns).
+// It runs as a mutating method on the partition's own state, so every access is a direct in-place access:
+// no copy of the partition or window state per event (reading a dictionary value through a getter copies it).
+
+/// What accepting an event needs besides the partition's state; immutable for a pipeline's life.
+/// Invariant: `meterWindowMicros` and `meterTracksUnique` have one entry per catalog meter; `contractAnchorDay` one per contract.
+struct AcceptRules: Sendable {
+    let catalog: MeterCatalog
+    let meterWindowMicros: [Int64]
+    let meterTracksUnique: [Bool]
+    let contractAnchorDay: [Int]
+    let correctionHorizonMicros: Int64
+
+    init(catalog: MeterCatalog, contracts: [Contract], correctionHorizonMicros: Int64) {
+        self.catalog = catalog
+        meterWindowMicros = catalog.meters.map { $0.windowSize.micros }
+        meterTracksUnique = catalog.meters.map { $0.aggregation == .uniqueCount }
+        contractAnchorDay = contracts.map(\.billingAnchorDay)
+        self.correctionHorizonMicros = correctionHorizonMicros
+    }
+}
+
+extension PartitionState {
+    /// Accepts a parsed, contracted event, or counts it as a duplicate. Returns the watermark before the event
+    /// when the event moved it (the caller then closes what the new watermark passed), else nil.
+    ///
+    /// The readings are added before the event is marked seen and counted accepted, so an event rejected
+    /// here (a value that overflows its window) is not remembered: a corrected resend is accepted.
+    mutating func accept(_ e: ParsedEvent, _ base: UnsafeRawBufferPointer, offset: Int64, contract: Int,
+                         readings: [MeterReading], rules: AcceptRules, duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
+        if seen.contains(e.identity) {
+            counters.duplicate += 1
+            if duplicatesToDLQ {
+                dlq.append(DLQRecord(source: sourceName, partition: partition, offset: offset,
+                                     reason: .duplicate, message: "(source, id) already accepted", payload: Array(base)))
+            }
+            return nil
+        }
+        let anchorDay = rules.contractAnchorDay[contract]
+        let t = e.timeMicros
+        let periodStart = UTC.periodStart(t, anchorDay: anchorDay)
+        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: anchorDay)
+        let wm = watermark
+        if wm != .min && wm >= periodEnd + rules.correctionHorizonMicros {
+            counters.latePeriodClosed[periodStart, default: 0] += 1
+            throw Rejection(.latePeriodClosed, "period starting \(RFC3339.format(micros: periodStart)) is closed for corrections (watermark \(RFC3339.format(micros: wm)))")
+        }
+        for r in readings {
+            let windowMicros = rules.meterWindowMicros[r.meterIndex]
+            let ws = UTC.floor(t, windowMicros)
+            let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
+            // One hashed lookup per reading: insert if new, then work through the dictionary index.
+            let i = windows.index(forKey: rk) ?? openWindow(rk, e, base, contract: contract, meter: r.meterIndex,
+                                                            windowEnd: ws + windowMicros, watermark: wm, rules: rules)
+            let late: Bool
+            do throws(DecimalError) {
+                late = try windows.values[i].add(r, time: t, identity: e.identity, tracksUnique: rules.meterTracksUnique[r.meterIndex])
+            } catch {
+                throw Rejection(.badValue, "meter '\(rules.catalog.meters[r.meterIndex].slug)': \(error.message)")
+            }
+            if late { pendingRevisions.insert(rk) }
+            let key = windows.values[i].lineageKey(generation: lineageGeneration, lineage: &lineage)
+            PartitionState.withUnescaped(base, e.id) { id in
+                PartitionState.withUnescaped(base, e.source) { source in
+                    lineage.append(key: key, id: id, source: source, timeMicros: t, value: r.value.raw, offset: offset)
+                }
+            }
+        }
+        // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
+        let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
+        seen.insert(e.identity, day: day)
+        counters.accepted += 1
+        guard t > maxEventTime else { return nil }
+        let before = watermark
+        maxEventTime = t
+        return before
+    }
+
+    /// Creates the window of a new rollup key (slow path: once per key) and returns its dictionary index.
+    mutating func openWindow(_ rk: RollupKey, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, contract: Int, meter m: Int,
+                             windowEnd: Int64, watermark wm: Int64, rules: AcceptRules) -> Dictionary<RollupKey, WindowState>.Index {
+        let meter = rules.catalog.meters[m]
+        let subject = EventParser.string(base, e.subject)
+        let dims = EventParser.dimensions(base, data: e.data, meter: meter)
+        let dimText = dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        let keyText = "\(subject)|\(meter.slug)|\(dimText)|\(RFC3339.format(micros: rk.windowStart))"
+        var w = WindowState(keyText: keyText, subject: subject, contract: contract, meter: m, dimensions: dims, windowEnd: windowEnd)
+        if wm != .min && windowEnd <= wm {
+            w.closed = true // arrives after its window closed: published as a late window
+            w.revision = -1
+        } else {
+            openByEnd[windowEnd, default: []].append(rk)
+        }
+        windows[rk] = w
+        return windows.index(forKey: rk)!
+    }
+
+    /// Runs `body` with the unescaped UTF-8 bytes of a string value (in place unless it has escapes).
+    @inline(__always)
+    static func withUnescaped(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef, _ body: (UnsafeRawBufferPointer) -> Void) {
+        if ref.escaped {
+            JSONScanner.unescape(base, ref).withUnsafeBytes(body)
+        } else {
+            body(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end]))
+        }
+    }
+}
+
+extension WindowState {
+    /// Adds a reading: to the aggregate while the window is open, else to `pendingLate`. Returns whether it was late.
+    @inline(__always)
+    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, tracksUnique: Bool) throws(DecimalError) -> Bool {
+        if closed {
+            if pendingLate == nil { pendingLate = Aggregate() }
+            try pendingLate!.add(r, time: time, identity: identity, tracksUnique: tracksUnique)
+            return true
+        }
+        try aggregate.add(r, time: time, identity: identity, tracksUnique: tracksUnique)
+        return false
+    }
+
+    /// This window's key index in `lineage` for the current checkpoint (`generation`), registering the key text once.
+    @inline(__always)
+    mutating func lineageKey(generation: UInt32, lineage: inout LineageColumns) -> UInt32 {
+        if lineageGeneration != generation {
+            lineageKey = lineage.addKey(keyText)
+            lineageGeneration = generation
+        }
+        return lineageKey
+    }
+}
