@@ -72,11 +72,9 @@ public struct Backfill {
         }
         var billing: [BillingEvent] = []
         var dlq: [DLQRecord] = []
-        var acceptedPositions: Set<String>? = previous == nil ? nil : []
-        var lineageFiles = 0
-        // Takes every shard's outputs; lineage entries are merged per source in offset order, so the
-        // files are the same whatever the shard count.
-        var lineage = LineageFiles()
+        // Lineage files are written by their own thread while reading goes on.
+        let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil)
+        defer { try? lineage.finish() } // on an early error too: the writer thread ends
         func checkpoint(finishingBy: Int64?? = nil) throws {
             var bySource: [String: [LineageColumns]] = [:]
             let outputs = finishingBy.map { sharded.finish(closePeriodsEndingBy: $0) } ?? sharded.checkpoint()
@@ -85,11 +83,7 @@ public struct Backfill {
                 dlq += c.dlq
                 for l in c.lineage { bySource[l.source, default: []].append(l.events) }
             }
-            for (source, parts) in bySource.sorted(by: { $0.key < $1.key }) {
-                _ = try lineage.write(parts, source: source, directory: staging + "/lineage",
-                                      eachOffset: acceptedPositions == nil ? nil : { acceptedPositions?.insert("\(source)@\($0)") })
-                lineageFiles += 1
-            }
+            lineage.submit(bySource.sorted(by: { $0.key < $1.key }).map { (source: $0.key, parts: $0.value) })
         }
 
         @inline(__always) func route(_ line: UnsafeRawBufferPointer, partition: Int32, offset: Int64) {
@@ -157,6 +151,7 @@ public struct Backfill {
         guard report.linesRead > 0 else { throw BackfillError("no events in the input") }
         try checkpoint(finishingBy: .some(to))
         sharded.stop()
+        try lineage.finish()
         report.counters = sharded.counters
         guard report.counters.balanced else {
             throw BackfillError("conservation does not hold: in \(report.counters.input) ≠ accepted \(report.counters.accepted) + duplicate \(report.counters.duplicate) + rejected \(report.counters.rejectedTotal)")
@@ -184,11 +179,11 @@ public struct Backfill {
         report.billingEvents = billing.count
         report.journalEntries = journal.count
         report.dlqRecords = dlq.count
-        report.lineageFiles = lineageFiles
+        report.lineageFiles = lineage.files
 
         if let previous {
             let diff = try BackfillDiff(previousDirectory: previous, config: cfg, from: from, to: to)
-            let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: acceptedPositions ?? [])
+            let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: lineage.acceptedPositions ?? [])
             try BillingRecords.write(result.events, to: staging + "/billing-events.jsonl")
             try writeLines(result.journal.map { $0.json() }, to: staging + "/journal-entries.jsonl")
             report.previous = previous

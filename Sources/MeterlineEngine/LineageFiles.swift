@@ -1,3 +1,4 @@
+import Foundation
 import MeterlineLineage
 import MeterlinePipeline
 
@@ -46,5 +47,68 @@ struct LineageFiles {
             eachOffset?(bestOffset)
         }
         return try writer.write(directory: directory, source: source, firstOffset: first, lastOffset: last)
+    }
+}
+
+/// Writes lineage files on a thread of its own, so the input reader and the shards go on while a checkpoint's
+/// files are encoded and compressed. Jobs are written in submission order; a bounded ring (2 jobs) is the
+/// back-pressure that keeps at most two checkpoints of lineage in memory.
+///
+/// Why `@unchecked Sendable`: `files`, `acceptedPositions` and `failure` are written only by the writer thread
+/// and read by the owner only after `finish()`, which waits for the thread's last answer on `done` (the rings'
+/// acquire/release ordering orders those accesses).
+final class BackgroundLineageWriter: @unchecked Sendable {
+    /// One checkpoint: per source, the shards' columns.
+    typealias Job = [(source: String, parts: [LineageColumns])]
+    let directory: String
+    let jobs = SPSCRing<Job?>(capacity: 2)
+    let done = SPSCRing<Bool>(capacity: 1)
+    private(set) var files = 0
+    /// "source@offset" of every lineage event, when asked for (`--previous` state changes).
+    private(set) var acceptedPositions: Set<String>?
+    private(set) var failure: Error?
+    private var started = false
+
+    init(directory: String, collectPositions: Bool) {
+        self.directory = directory
+        acceptedPositions = collectPositions ? [] : nil
+    }
+
+    func submit(_ job: Job) {
+        guard !job.isEmpty else { return }
+        if !started {
+            started = true
+            let t = Thread { [self] in self.loop() }
+            t.name = "meterline-lineage"
+            t.start()
+        }
+        jobs.push(job)
+    }
+
+    /// Waits for every submitted job; rethrows the first write error.
+    func finish() throws {
+        if started {
+            jobs.push(nil)
+            _ = done.pop()
+            started = false
+        }
+        if let failure { throw failure }
+    }
+
+    private func loop() {
+        var writer = LineageFiles()
+        while let job = jobs.pop() {
+            guard failure == nil else { continue }
+            do {
+                for (source, parts) in job {
+                    _ = try writer.write(parts, source: source, directory: directory,
+                                         eachOffset: acceptedPositions == nil ? nil : { self.acceptedPositions?.insert("\(source)@\($0)") })
+                    files += 1
+                }
+            } catch {
+                failure = error
+            }
+        }
+        done.push(true)
     }
 }
