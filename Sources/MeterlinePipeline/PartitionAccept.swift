@@ -4,9 +4,10 @@ import MeterlineCore
 // It runs as a mutating method on the partition's own state, so every access is a direct in-place access:
 // no copy of the partition or window state per event (reading a dictionary value through a getter copies it).
 
-/// What accepting an event needs besides the partition's state; immutable for a pipeline's life.
+/// What accepting an event needs besides the partition's state; immutable for a pipeline's life (a class: passed per event
+/// as one reference, not as a struct of arrays retained field by field).
 /// Invariant: `meterWindowMicros` and `meterTracksUnique` have one entry per catalog meter; `contractAnchorDay` one per contract.
-struct AcceptRules: Sendable {
+final class AcceptRules: Sendable {
     let catalog: MeterCatalog
     let meterWindowMicros: [Int64]
     let meterTracksUnique: [Bool]
@@ -40,8 +41,12 @@ extension PartitionState {
         }
         let anchorDay = rules.contractAnchorDay[contract]
         let t = e.timeMicros
-        let periodStart = UTC.periodStart(t, anchorDay: anchorDay)
-        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: anchorDay)
+        // Billing periods of one anchor day tile time: the last one found usually holds the next event too.
+        if anchorDay != periodCache.anchorDay || t < periodCache.start || t >= periodCache.end {
+            let start = UTC.periodStart(t, anchorDay: anchorDay)
+            periodCache = (anchorDay, start, UTC.periodEnd(start: start, anchorDay: anchorDay))
+        }
+        let periodStart = periodCache.start, periodEnd = periodCache.end
         let wm = watermark
         if wm != .min && wm >= periodEnd + rules.correctionHorizonMicros {
             counters.latePeriodClosed[periodStart, default: 0] += 1
@@ -51,8 +56,8 @@ extension PartitionState {
             let windowMicros = rules.meterWindowMicros[r.meterIndex]
             let ws = UTC.floor(t, windowMicros)
             let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
-            // One hashed lookup per reading: insert if new, then work through the dictionary index.
-            let i = windows.index(forKey: rk) ?? openWindow(rk, e, base, contract: contract, meter: r.meterIndex,
+            // One hashed lookup per reading: insert if new, then work on the window in place by its slot.
+            let i = windows.slot(forKey: rk) ?? openWindow(rk, e, base, contract: contract, meter: r.meterIndex,
                                                             windowEnd: ws + windowMicros, watermark: wm, rules: rules)
             let late: Bool
             do throws(DecimalError) {
@@ -78,9 +83,9 @@ extension PartitionState {
         return before
     }
 
-    /// Creates the window of a new rollup key (slow path: once per key) and returns its dictionary index.
+    /// Creates the window of a new rollup key (slow path: once per key) and returns its slot.
     mutating func openWindow(_ rk: RollupKey, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, contract: Int, meter m: Int,
-                             windowEnd: Int64, watermark wm: Int64, rules: AcceptRules) -> Dictionary<RollupKey, WindowState>.Index {
+                             windowEnd: Int64, watermark wm: Int64, rules: AcceptRules) -> Int {
         let meter = rules.catalog.meters[m]
         let subject = EventParser.string(base, e.subject)
         let dims = EventParser.dimensions(base, data: e.data, meter: meter)
@@ -93,8 +98,7 @@ extension PartitionState {
         } else {
             openByEnd[windowEnd, default: []].append(rk)
         }
-        windows[rk] = w
-        return windows.index(forKey: rk)!
+        return windows.insert(rk, w)
     }
 
     /// Runs `body` with the unescaped UTF-8 bytes of a string value (in place unless it has escapes).

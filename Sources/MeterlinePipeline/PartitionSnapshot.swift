@@ -126,7 +126,7 @@ extension Pipeline {
         w.varint(UInt64(c.latePeriodClosed.count))
         for (p, n) in c.latePeriodClosed.sorted(by: { $0.key < $1.key }) { w.int(p); w.int(Int64(n)) }
         w.bytesField(st.seen.serialize())
-        let windows = st.windows.sorted { $0.value.keyText < $1.value.keyText }
+        let windows = st.windows.entries.sorted { $0.value.keyText < $1.value.keyText }
         w.varint(UInt64(windows.count))
         for (k, v) in windows {
             w.hash(k.subject); w.string(catalog.meters[Int(k.meter)].slug); w.hash(k.dimensions); w.int(k.windowStart)

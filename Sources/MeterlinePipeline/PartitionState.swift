@@ -123,7 +123,7 @@ struct PartitionState {
     let allowedLateness: Int64
     /// dedup: accepted (source, id) identities with the day (event time) they were seen; expired by `expireDedup`.
     var seen = DedupTable()
-    var windows: [RollupKey: WindowState] = [:]
+    var windows = WindowTable()
     /// Open windows by end time, for event-time-ordered close.
     var openByEnd: [Int64: [RollupKey]] = [:]
     var periods: [ScopeKey: PeriodState] = [:]
@@ -132,6 +132,8 @@ struct PartitionState {
     var lineage = LineageColumns()
     /// Bumped when `lineage` is taken by a checkpoint (window key indexes of older generations are stale).
     var lineageGeneration: UInt32 = 0
+    /// The billing period [start, end) of the last accepted event's anchor day (a cache for `accept`).
+    var periodCache: (anchorDay: Int, start: Int64, end: Int64) = (0, 0, 0)
     var firstOffset: Int64 = -1
     var lastOffset: Int64 = -1
     var nextOffset: Int64 = 0

@@ -42,9 +42,13 @@ public final class Pipeline {
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
 
+    /// The last partition `slot` resolved (consecutive messages mostly share one): skips the dictionary lookup.
+    var lastSlot: (partition: Int32, slot: Int)? = nil
+
     @inline(__always)
     func slot(_ partition: Int32) -> Int {
-        if let s = slots[partition] { return s }
+        if let l = lastSlot, l.partition == partition { return l.slot }
+        if let s = slots[partition] { lastSlot = (partition, s); return s }
         let s = states.count
         states.append(PartitionState(partition: partition, sourceName: sourceNames[partition] ?? "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros))
         slots[partition] = s
@@ -156,7 +160,7 @@ public final class Pipeline {
 
     /// Window keys in key-text order (the canonical order windows close in); one lookup per key.
     func byKeyText(_ s: Int, _ keys: [RollupKey]) -> [RollupKey] {
-        keys.map { (states[s].windows[$0]!.keyText, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        keys.map { (states[s].windows.values[states[s].windows.slot(forKey: $0)!].keyText, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.
@@ -344,10 +348,11 @@ public final class Pipeline {
         // Forget windows of closed periods (late data for them is now LATE_PERIOD_CLOSED).
         let closedEnds = Set(closing.map { $0.value.periodEnd })
         if !closedEnds.isEmpty {
-            states[s].windows = states[s].windows.filter { entry in
-                let c = contracts.contracts[entry.value.contract]
-                let pe = UTC.periodEnd(start: UTC.periodStart(entry.key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
-                return !(entry.value.closed && (force ? pe <= wm : pe + horizon <= wm))
+            let contracts = self.contracts.contracts
+            states[s].windows.removeAll { key, window in
+                let c = contracts[window.contract]
+                let pe = UTC.periodEnd(start: UTC.periodStart(key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
+                return window.closed && (force ? pe <= wm : pe + horizon <= wm)
             }
         }
     }

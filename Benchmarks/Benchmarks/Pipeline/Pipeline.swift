@@ -41,6 +41,8 @@ let benchmarks: @Sendable () -> Void = {
         entities: [LegalEntity(id: "us", currency: usd, unbilledReceivable: "1210", usageRevenue: "4010")]
     )
 
+    customerScaleBenchmarks(config: config)  // CustomerScale.swift
+
     Benchmark("Pipeline_100k_events_4_partitions") { benchmark in
         // 100,000 events over 24 h of event time, 1,000 customers, ~0.5 % exact duplicates.
         let generated = EventGenerator.generate(count: eventsPerRun, spanMicros: 86_400_000_000, duplicateRate: 0.005, seed: 11)

@@ -1,0 +1,105 @@
+import Benchmark
+import BenchmarkSupport
+import Foundation
+import MeterlineCore
+import MeterlinePipeline
+
+// The workload of issue #5 (registered from `benchmarks` in Pipeline.swift): 10,000,000 events of ~225 bytes
+// (METERLINE_BENCH_PIPELINE_COUNT to change), 100,000 customers, 0.5 % exact duplicates, one hour of event time
+// (one hourly window per customer and model: ~400,000 windows, ~25 events each), parse → validate → dedup →
+// window → rate → lineage columns → checkpoint, in memory.
+// The same lines are written to `customerScaleInputPath` for the DuckDB reference (`Benchmarks/pipeline.sh`).
+
+let customerScaleInputPath = ProcessInfo.processInfo.environment["METERLINE_BENCH_PIPELINE_EVENTS"]
+    ?? "/tmp/meterline-bench-pipeline-events.jsonl"
+let customerScaleEvents = ProcessInfo.processInfo.environment["METERLINE_BENCH_PIPELINE_COUNT"].flatMap { Int($0) } ?? 10_000_000
+
+/// The generated input, built on first use (a lazy global), so the other benchmarks of the suite do not pay for it.
+struct CustomerScaleInput: Sendable {
+    let flat: [UInt8]
+    let messages: [(partition: Int32, offset: Int64, start: Int, count: Int)]
+    let duplicates: Int
+    static let shared = CustomerScaleInput()
+
+    init() {
+        let generated = EventGenerator.generate(count: customerScaleEvents, subjects: 100_000, spanMicros: 3_600_000_000 - 2_000_000,
+                                                duplicateRate: 0.005, seed: 5)
+        let joined = generated.lines.map { $0 + [UInt8(ascii: "\n")] }.joined()
+        precondition(FileManager.default.createFile(atPath: customerScaleInputPath, contents: Data(joined)), "cannot write \(customerScaleInputPath)")
+        var flat: [UInt8] = []
+        flat.reserveCapacity(joined.count)
+        var messages: [(partition: Int32, offset: Int64, start: Int, count: Int)] = []
+        var nextOffset: [Int64] = [0, 0]
+        for (l, subject) in zip(generated.lines, generated.subjects) {
+            let p = subject % 2
+            messages.append((Int32(p), nextOffset[p], flat.count, l.count))
+            nextOffset[p] += 1
+            flat += l
+        }
+        self.flat = flat
+        self.messages = messages
+        duplicates = generated.duplicates
+    }
+}
+
+func customerScaleBenchmarks(config: Configuration) {
+    let now = EventGenerator.startMicros + 2 * 86_400_000_000
+    let configuration = Benchmark.Configuration(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, .eventsPerSecond],
+        maxDuration: .seconds(60),
+        maxIterations: 5
+    )
+
+    func check(_ c: Counters) {
+        let duplicates = CustomerScaleInput.shared.duplicates
+        precondition(c.input == customerScaleEvents && c.rejectedTotal == 0 && c.duplicate == duplicates
+                     && c.accepted == customerScaleEvents - duplicates, "unexpected counters \(c), \(duplicates) duplicates generated")
+    }
+
+    Benchmark("Pipeline_100k_customers_1_shard", configuration: configuration) { benchmark in
+        let input = CustomerScaleInput.shared
+        input.flat.withUnsafeBytes { all in
+            for _ in benchmark.scaledIterations {
+                let pipeline = Pipeline(config: config)
+                let clock = ContinuousClock()
+                benchmark.startMeasurement()
+                let t0 = clock.now
+                for m in input.messages {
+                    pipeline.process(partition: m.partition, offset: m.offset,
+                                     value: UnsafeRawBufferPointer(rebasing: all[m.start..<m.start + m.count]), nowMicros: now)
+                }
+                pipeline.finish()
+                let out = pipeline.checkpoint()
+                let elapsed = clock.now - t0
+                benchmark.stopMeasurement()
+                blackHole(out.billing.count)
+                check(pipeline.counters)
+                benchmark.measurement(.eventsPerSecond, Int(Double(customerScaleEvents) / seconds(elapsed) / 1_000))
+            }
+        }
+    }
+
+    /// Two shard threads fed by this thread (routing by input partition, 2 partitions): 3 threads on 2 cores.
+    Benchmark("Pipeline_100k_customers_2_shards", configuration: configuration) { benchmark in
+        let input = CustomerScaleInput.shared
+        input.flat.withUnsafeBytes { all in
+            for _ in benchmark.scaledIterations {
+                let sharded = ShardedPipeline(shards: 2, routing: .partition) { Pipeline(config: config) }
+                let clock = ContinuousClock()
+                benchmark.startMeasurement()
+                let t0 = clock.now
+                for m in input.messages {
+                    sharded.process(partition: m.partition, offset: m.offset,
+                                    value: UnsafeRawBufferPointer(rebasing: all[m.start..<m.start + m.count]), nowMicros: now)
+                }
+                let outs = sharded.finish()
+                let elapsed = clock.now - t0
+                benchmark.stopMeasurement()
+                blackHole(outs.reduce(0) { $0 + $1.billing.count })
+                sharded.stop()
+                check(sharded.counters)
+                benchmark.measurement(.eventsPerSecond, Int(Double(customerScaleEvents) / seconds(elapsed) / 1_000))
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import MeterlineCore
+
+// Owns: the rollup windows of one partition, keyed by RollupKey. An open-addressing index of 8-byte entries
+// (32-bit hash tag + slot) over dense key and window arrays: a lookup hashes with two multiplies (the key's
+// parts are hashes already) instead of SipHash, usually touches one index entry and one key, and growth moves
+// 8-byte entries, never windows.
+
+/// Windows by rollup key.
+///
+/// Invariants: `keys.count == values.count == count`; every slot in `0..<count` is referenced by exactly one
+/// index entry, found by linear probing from its key's home position with no empty entry in between; the
+/// index is at most half full. Slots are dense: removing a window moves the last one into its slot.
+struct WindowTable {
+    private(set) var keys: [RollupKey] = []
+    /// The windows, by slot. Mutate in place through `values[slot]` (never through a copy).
+    var values: [WindowState] = []
+    /// 0 = empty; else `tag << 32 | (slot + 1)`.
+    private var index: [UInt64] = [UInt64](repeating: 0, count: 16)
+    private var shift: UInt64 = 60  // 64 − log2(index.count)
+
+    var count: Int { keys.count }
+    var isEmpty: Bool { keys.isEmpty }
+
+    @inline(__always)
+    static func hash(_ k: RollupKey) -> UInt64 {
+        let a = k.subject.low ^ (k.dimensions.low &* 0x9E37_79B9_7F4A_7C15)
+        let b = UInt64(bitPattern: k.windowStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: k.meter))
+        return (a ^ b ^ k.subject.high) &* 0xD6E8_FEB8_6659_FD93
+    }
+
+    /// The slot of `key`, or nil.
+    @inline(__always)
+    func slot(forKey key: RollupKey) -> Int? {
+        let h = WindowTable.hash(key)
+        let tag = h & 0xFFFF_FFFF
+        let mask = index.count - 1
+        var pos = Int(truncatingIfNeeded: h >> shift)
+        while true {
+            let e = index[pos]
+            if e == 0 { return nil }
+            if e >> 32 == tag {
+                let s = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
+                if keys[s] == key { return s }
+            }
+            pos = (pos + 1) & mask
+        }
+    }
+
+    /// Adds a window for a key that is not present; returns its slot.
+    @discardableResult
+    mutating func insert(_ key: RollupKey, _ window: WindowState) -> Int {
+        assert(slot(forKey: key) == nil, "insert of a present key")
+        if (count + 1) * 2 > index.count { grow() }
+        let s = keys.count
+        keys.append(key)
+        values.append(window)
+        place(key, slot: s)
+        return s
+    }
+
+    subscript(key: RollupKey) -> WindowState? {
+        get { slot(forKey: key).map { values[$0] } }
+        set {
+            if let s = slot(forKey: key) {
+                if let newValue { values[s] = newValue } else { remove(slot: s) }
+            } else if let newValue {
+                insert(key, newValue)
+            }
+        }
+    }
+
+    /// Every (key, window), in slot order.
+    var entries: [(key: RollupKey, value: WindowState)] { zip(keys, values).map { ($0, $1) } }
+
+    /// Removes the windows `shouldRemove` selects.
+    mutating func removeAll(where shouldRemove: (RollupKey, WindowState) -> Bool) {
+        var s = 0
+        while s < count {
+            if shouldRemove(keys[s], values[s]) { remove(slot: s) } else { s += 1 }
+        }
+    }
+
+    private mutating func place(_ key: RollupKey, slot: Int) {
+        let h = WindowTable.hash(key)
+        let mask = index.count - 1
+        var pos = Int(truncatingIfNeeded: h >> shift)
+        while index[pos] != 0 { pos = (pos + 1) & mask }
+        index[pos] = (h & 0xFFFF_FFFF) << 32 | UInt64(slot + 1)
+    }
+
+    /// The index position that refers to `slot` (whose key is `keys[slot]`).
+    private func position(ofSlot slot: Int) -> Int {
+        let mask = index.count - 1
+        var pos = Int(truncatingIfNeeded: WindowTable.hash(keys[slot]) >> shift)
+        while Int(truncatingIfNeeded: index[pos] & 0xFFFF_FFFF) != slot + 1 { pos = (pos + 1) & mask }
+        return pos
+    }
+
+    /// Removes the window in `slot`; the last window moves into it.
+    private mutating func remove(slot s: Int) {
+        let mask = index.count - 1
+        // Backward-shift deletion: pull later members of the probe run into the hole, so no tombstones are needed.
+        var hole = position(ofSlot: s)
+        var pos = (hole + 1) & mask
+        while index[pos] != 0 {
+            let home = Int(truncatingIfNeeded: WindowTable.hash(keys[Int(index[pos] & 0xFFFF_FFFF) - 1]) >> shift)
+            // The entry at `pos` may move to `hole` if its home is not in the cyclic range (hole, pos].
+            let distanceHome = (pos - home) & mask, distanceHole = (pos - hole) & mask
+            if distanceHome >= distanceHole {
+                index[hole] = index[pos]
+                hole = pos
+            }
+            pos = (pos + 1) & mask
+        }
+        index[hole] = 0
+        let last = keys.count - 1
+        if s != last {
+            let p = position(ofSlot: last)
+            index[p] = index[p] & 0xFFFF_FFFF_0000_0000 | UInt64(s + 1)
+            keys[s] = keys[last]
+            values.swapAt(s, last)
+        }
+        keys.removeLast()
+        values.removeLast()
+    }
+
+    private mutating func grow() {
+        let size = index.count * 2
+        index = [UInt64](repeating: 0, count: size)
+        shift -= 1
+        for s in keys.indices { place(keys[s], slot: s) }
+    }
+}
