@@ -41,9 +41,11 @@ let package = Package(
             dependencies: ["MeterlineCore", .product(name: "Yams", package: "Yams")]
         ),
         // Partitions, shards, rings, dedup, windows, checkpoints. No I/O.
+        // A prefetch hint for the dedup and window tables (header-only C).
+        .target(name: "CPrefetch"),
         .target(
             name: "MeterlinePipeline",
-            dependencies: ["MeterlineCore", .product(name: "Atomics", package: "swift-atomics")]
+            dependencies: ["MeterlineCore", "CPrefetch", .product(name: "Atomics", package: "swift-atomics")]
         ),
         // The only code that touches librdkafka.
         .target(name: "MeterlineKafka", dependencies: ["CRdKafka"]),

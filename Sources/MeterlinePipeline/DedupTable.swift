@@ -1,3 +1,4 @@
+import CPrefetch
 import MeterlineCore
 
 // Owns: the exact, expiring set of seen event identities of one input partition (DESIGN.md §5).
@@ -53,7 +54,6 @@ public struct DedupTable {
         let keys: UnsafeMutablePointer<Hash128>
         let days: UnsafeMutablePointer<UInt8>
         /// Where `prefetch` puts what it reads, so the read is not optimized away.
-        var prefetchSink: UInt64 = 0
 
         init(slotCount: Int) {
             precondition(slotCount >= 2, "slot count \(slotCount) too small")
@@ -148,18 +148,13 @@ public struct DedupTable {
         }
     }
 
-    /// Touches the home slot of `k`, to be called one event ahead so the slot's cache line is on its way
-    /// when `insert`/`contains` reach it (PERFORMANCE.md: 3.0 → 4.9 M/s with a real prefetch).
-    /// Swift exposes no prefetch instruction without a C shim, so this is a plain load of the slot's first
-    /// word, kept alive by folding it into a field: the CPU overlaps the miss with the following work for
-    /// as long as its reorder window lasts, but unlike a prefetch the load must complete before it retires.
-    /// Measured (Benchmarks `Dedup_insert_contains_1M` vs `…_no_prefetch`): in a loop doing nothing but table
-    /// operations it costs ~20 %, since out-of-order execution already overlaps consecutive probes; it can only
-    /// pay where a real event's parse (~2,000 instructions) sits between the touch and the probe — measure it
-    /// there before relying on it. A true prefetch needs a C shim (`__builtin_prefetch`) in a C target.
+    /// Prefetches the home slot of `k` (`__builtin_prefetch` through the CPrefetch C shim), to be called before
+    /// other work that does not depend on the table (the accept path calls it right after the parse, before
+    /// the contract and window lookups), so the slot's cache line is on its way when `insert`/`contains`
+    /// reach it. A hint only: it never faults and changes nothing.
     public func prefetch(_ k: Hash128) {
         let s = storage
-        s.prefetchSink ^= s.keys[DedupTable.home(k.high, s.slotCount)].high
+        meterline_prefetch(s.keys + DedupTable.home(k.high, s.slotCount))
     }
 
     // MARK: - Mutation

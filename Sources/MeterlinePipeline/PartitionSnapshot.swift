@@ -136,7 +136,7 @@ extension Pipeline {
             if let p = v.pendingLate { w.u8(1); p.write(&w) } else { w.u8(0) }
             w.bool(v.closed); w.int(Int64(v.revision)); w.int128(v.amount.raw); w.int128(v.quantity.raw)
         }
-        let periods = st.periods.sorted { ($0.value.subject, $0.key.meter, $0.key.discriminator, $0.key.periodStart) < ($1.value.subject, $1.key.meter, $1.key.discriminator, $1.key.periodStart) }
+        let periods = st.periods.entries.sorted { ($0.value.subject, $0.key.meter, $0.key.discriminator, $0.key.periodStart) < ($1.value.subject, $1.key.meter, $1.key.discriminator, $1.key.periodStart) }
         w.varint(UInt64(periods.count))
         for (k, p) in periods {
             w.hash(k.subject); w.string(catalog.meters[Int(k.meter)].slug); w.hash(k.discriminator); w.int(k.periodStart)

@@ -126,7 +126,7 @@ struct PartitionState {
     var windows = WindowTable()
     /// Open windows by end time, for event-time-ordered close.
     var openByEnd: [Int64: [RollupKey]] = [:]
-    var periods: [ScopeKey: PeriodState] = [:]
+    var periods = PeriodTable()
     /// Window keys with pending late data.
     var pendingRevisions: Set<RollupKey> = []
     var lineage = LineageColumns()

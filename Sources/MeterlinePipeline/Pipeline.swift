@@ -24,6 +24,8 @@ public final class Pipeline {
     var checkpointSequence = 0
     /// What accepting an event needs besides the partition's state.
     let rules: AcceptRules
+    /// `resolvePrice` results by (contract, meter, dimensions, window start).
+    var priceMemo: [PriceMemoKey: PriceResolution] = [:]
     /// Prefix of per-partition source names ("usage" → "usage-3").
     public let sourcePrefix: String
     /// Write DUPLICATE records to the DLQ too (they are always counted).
@@ -109,7 +111,17 @@ public final class Pipeline {
             states[s].counters.outOfRange += 1
             return
         }
-        guard let contractIndex = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) else {
+        // The dedup slot's cache line is fetched while the window and contract are looked up.
+        states[s].seen.prefetch(e.identity)
+        let contractIndex: Int
+        if let r0 = parser.readings.first, let slot = states[s].windows.slot(forKey: RollupKey(
+            subject: e.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
+            windowStart: UTC.floor(e.timeMicros, rules.meterWindowMicros[r0.meterIndex]))) {
+            // A window of this subject exists, so its contract is known (contracts are fixed per subject).
+            contractIndex = states[s].windows.values[slot].contract
+        } else if let c = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) {
+            contractIndex = c
+        } else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
         }
         if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: parser.readings,
@@ -160,7 +172,13 @@ public final class Pipeline {
 
     /// Window keys in key-text order (the canonical order windows close in); one lookup per key.
     func byKeyText(_ s: Int, _ keys: [RollupKey]) -> [RollupKey] {
-        keys.map { (states[s].windows.values[states[s].windows.slot(forKey: $0)!].keyText, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        keys.map { (keyText(s, $0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// The key text of a present window, read in place (no copy of the window).
+    @inline(__always)
+    func keyText(_ s: Int, _ k: RollupKey) -> String {
+        states[s].windows.values[states[s].windows.slot(forKey: k)!].keyText
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.
@@ -171,7 +189,8 @@ public final class Pipeline {
     /// amount changed, so each window's amount depends only on the final window quantities, not on arrival order,
     /// and the period still telescopes to `price(Q_period)`.
     func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
-        var w = states[s].windows[k]!
+        let slot = states[s].windows.slot(forKey: k)!
+        var w = states[s].windows.values[slot]
         let meter = catalog.meters[w.meter]
         let contract = contracts.contracts[w.contract]
         if late {
@@ -181,52 +200,54 @@ public final class Pipeline {
         }
         let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
         let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
-        let book = config.priceBooks.book(id: contract.priceBook, at: k.windowStart)
-        let match = book?.price(meter: meter.slug, dimensions: w.dimensions)
-        var disc = k.dimensions
-        if meter.aggregation.isAdditive, let m = match {
-            var h = Hasher128()
-            for (fk, fv) in m.price.filter.sorted(by: { $0.key < $1.key }) { h.combine(fk); h.combine(fv) }
-            disc = h.finalize()
-        }
-        let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: disc, periodStart: periodStart)
-        var p = states[s].periods[scope] ?? PeriodState(periodEnd: periodEnd, contract: w.contract, subject: w.subject, meter: w.meter,
-                                                       dimensions: meter.aggregation.isAdditive && match != nil ? [] : w.dimensions)
-        if let m = match {
-            p.priceBookId = book!.id
-            p.priceBookVersion = book!.version
-            p.priceIndex = m.index
+        let resolved = resolvePrice(contract: w.contract, meter: w.meter, dimensionsHash: k.dimensions, dimensions: w.dimensions,
+                                    windowStart: k.windowStart)
+        let book = resolved.book.map { config.priceBooks.books[$0] }
+        let match = resolved.match
+        let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: resolved.discriminator, periodStart: periodStart)
+        // The period's state is read and changed in place by its slot (no copy on the fast path).
+        let pslot = states[s].periods.slot(forKey: scope) ?? states[s].periods.insert(scope, PeriodState(
+            periodEnd: periodEnd, contract: w.contract, subject: w.subject, meter: w.meter,
+            dimensions: meter.aggregation.isAdditive && match != nil ? [] : w.dimensions))
+        if let m = match, let b = book {
+            states[s].periods.values[pslot].priceBookId = b.id
+            states[s].periods.values[pslot].priceBookVersion = b.version
+            states[s].periods.values[pslot].priceIndex = m.index
         }
         let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in (a.windowStart, aText) < (b.windowStart, bText) }
-        let isLast = p.members.last.map { order($0, states[s].windows[$0]!.keyText, k, w.keyText) } ?? true
-        let firstClose = !late && !p.members.contains(k)
+        let lastMember = states[s].periods.values[pslot].members.last
+        let isLast = lastMember.map { order($0, keyText(s, $0), k, w.keyText) } ?? true
+        // A window closes (non-late) once: closeWindows takes it from `openByEnd`, where only unrated windows are.
+        let firstClose = !late
+        assert(!firstClose || !states[s].periods.values[pslot].members.contains(k), "window rated twice")
         if firstClose && isLast {
             // Fast path: the newest window of the period.
-            p.members.append(k)
             let q = (try? w.aggregate.quantity(meter.aggregation)) ?? .zero
-            let before = p.quantity
+            let before = states[s].periods.values[pslot].quantity
             var after = before ?? .zero
             do {
                 if meter.aggregation.isAdditive { after = try (before ?? .zero).adding(q) } else {
-                    try p.aggregate.merge(w.aggregate)
-                    after = try p.aggregate.quantity(meter.aggregation)
+                    try states[s].periods.values[pslot].aggregate.merge(w.aggregate)
+                    after = try states[s].periods.values[pslot].aggregate.quantity(meter.aggregation)
                 }
             } catch {}
             let (amount, tiers) = increment(match?.price, before: before, after: after)
-            p.quantity = after
-            p.posted = (try? p.posted.adding(amount)) ?? p.posted
-            states[s].periods[scope] = p
+            states[s].periods.values[pslot].members.append(k)
+            states[s].periods.values[pslot].quantity = after
+            let posted = states[s].periods.values[pslot].posted
+            states[s].periods.values[pslot].posted = (try? posted.adding(amount)) ?? posted
             w.revision = 0
             publish(s, k, &w, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: book, postedAt: k.windowStart)
-            states[s].windows[k] = w
+            states[s].windows.values[slot] = w
             return
         }
+        var p = states[s].periods.values[pslot]
         // Slow path: place the window, then re-derive the period in window order.
         if !p.members.contains(k) {
-            let i = p.members.firstIndex { !order($0, states[s].windows[$0]!.keyText, k, w.keyText) } ?? p.members.count
+            let i = p.members.firstIndex { !order($0, keyText(s, $0), k, w.keyText) } ?? p.members.count
             p.members.insert(k, at: i)
         }
-        states[s].windows[k] = w
+        states[s].windows.values[slot] = w
         var running: Quantity? = nil
         var runningAggregate = Aggregate()
         var posted = Amount.zero
@@ -263,16 +284,50 @@ public final class Pipeline {
         p.quantity = running
         if !meter.aggregation.isAdditive { p.aggregate = runningAggregate }
         p.posted = posted
-        states[s].periods[scope] = p
+        states[s].periods.values[pslot] = p
+    }
+
+    /// Key of the price-resolution memo: windows of one hour share few of these across all customers.
+    struct PriceMemoKey: Hashable {
+        var contract: Int32, meter: Int32, dimensions: Hash128, windowStart: Int64
+    }
+
+    /// A window's price: the book version in force (index into `config.priceBooks.books`), the matching price,
+    /// and the discriminator of its rating scope (the price's filter for additive meters, else the dimensions).
+    struct PriceResolution {
+        var book: Int?
+        var match: (index: Int, price: Price)?
+        var discriminator: Hash128
+    }
+
+    /// Resolves (and memoizes) the price of a window. Pure in its arguments: the memo only saves the work.
+    func resolvePrice(contract c: Int, meter m: Int, dimensionsHash: Hash128, dimensions: [(String, String)], windowStart: Int64) -> PriceResolution {
+        let key = PriceMemoKey(contract: Int32(c), meter: Int32(m), dimensions: dimensionsHash, windowStart: windowStart)
+        if let r = priceMemo[key] { return r }
+        let meter = catalog.meters[m]
+        let bookIndex = config.priceBooks.books.lastIndex { $0.id == contracts.contracts[c].priceBook && $0.isEffective(at: windowStart) }
+        let match = bookIndex.flatMap { config.priceBooks.books[$0].price(meter: meter.slug, dimensions: dimensions) }
+        var disc = dimensionsHash
+        if meter.aggregation.isAdditive, let mm = match {
+            var h = Hasher128()
+            for (fk, fv) in mm.price.filter.sorted(by: { $0.key < $1.key }) { h.combine(fk); h.combine(fv) }
+            disc = h.finalize()
+        }
+        let r = PriceResolution(book: bookIndex, match: match, discriminator: disc)
+        if priceMemo.count >= 1 << 16 { priceMemo.removeAll(keepingCapacity: true) } // bounded: a cache, not state
+        priceMemo[key] = r
+        return r
     }
 
     /// `price(after) − price(before)` with the per-tier difference; zero without a price.
     func increment(_ price: Price?, before: Quantity?, after: Quantity) -> (Amount, [TierLine]) {
         guard let price else { return (.zero, []) }
         do {
-            let inc = try price.increment(before: before, after: after, rounding: config.settings.rounding)
-            let prev = try before.map { (q) throws(DecimalError) in try price.price(q, rounding: config.settings.rounding).tiers } ?? []
-            return (inc.amount, Pipeline.tierDelta(after: inc.after.tiers, before: prev))
+            // `Price.increment(before:after:)`, keeping the before breakdown for the tier delta (each side priced once).
+            let a = try price.price(after, rounding: config.settings.rounding)
+            let b = try before.map { (q) throws(DecimalError) in try price.price(q, rounding: config.settings.rounding) }
+            let amount = try a.usageAmount.subtracting(b?.usageAmount ?? .zero)
+            return (amount, Pipeline.tierDelta(after: a.tiers, before: b?.tiers ?? []))
         } catch {
             return (.zero, [])
         }
@@ -323,11 +378,11 @@ public final class Pipeline {
     /// emits true-ups for minimums and base fees, then forgets their windows.
     func closePeriods(_ s: Int, upTo wm: Int64, force: Bool = false) {
         let horizon = config.settings.correctionHorizonMicros
-        let closing = states[s].periods.filter { force ? $0.value.periodEnd <= wm : $0.value.periodEnd + horizon <= wm }
+        let closing = states[s].periods.filter { _, p in force ? p.periodEnd <= wm : p.periodEnd + horizon <= wm }
         guard !closing.isEmpty else { return }
         let ordered = closing.sorted { ($0.value.periodEnd, $0.value.subject, $0.key.meter, $0.key.discriminator) < ($1.value.periodEnd, $1.value.subject, $1.key.meter, $1.key.discriminator) }
         for (scope, p) in ordered {
-            states[s].periods.removeValue(forKey: scope)
+            states[s].periods[scope] = nil
             guard let pid = p.priceBookId, let idx = p.priceIndex, let version = p.priceBookVersion,
                   let book = config.priceBooks.books.first(where: { $0.id == pid && $0.version == version }) else { continue }
             let price = book.prices[idx]

@@ -11,10 +11,15 @@ public struct Hash128: Hashable, Sendable, Comparable, CustomStringConvertible {
     @inlinable public static func == (a: Hash128, b: Hash128) -> Bool { a.high == b.high && a.low == b.low }
     @inlinable public static func < (a: Hash128, b: Hash128) -> Bool { (a.high, a.low) < (b.high, b.low) }
     /// 32 lowercase hex digits.
-    public var description: String { Hash128.hex(high) + Hash128.hex(low) }
-    static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+    public var description: String {
+        String(unsafeUninitializedCapacity: 32) { b in
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<16 {
+                b[i] = digits.utf8Start[Int(truncatingIfNeeded: high >> UInt64(60 - 4 * i)) & 15]
+                b[16 + i] = digits.utf8Start[Int(truncatingIfNeeded: low >> UInt64(60 - 4 * i)) & 15]
+            }
+            return 32
+        }
     }
 }
 

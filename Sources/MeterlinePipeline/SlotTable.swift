@@ -1,19 +1,44 @@
 import MeterlineCore
 
-// Owns: the rollup windows of one partition, keyed by RollupKey. An open-addressing index of 8-byte entries
-// (32-bit hash tag + slot) over dense key and window arrays: a lookup hashes with two multiplies (the key's
-// parts are hashes already) instead of SipHash, usually touches one index entry and one key, and growth moves
-// 8-byte entries, never windows.
+// Owns: the keyed state tables of a partition (rollup windows by RollupKey, billing-period positions by
+// ScopeKey). An open-addressing index of 8-byte entries (32-bit hash tag + slot) over dense key and value
+// arrays: a lookup hashes with two multiplies (the keys' parts are hashes already) instead of SipHash, usually
+// touches one index entry and one key, growth moves 8-byte entries, never values, and a value is read and
+// mutated in place through `values[slot]` (a Dictionary's value getter copies the whole value).
 
-/// Windows by rollup key.
+/// A key whose parts are already well-mixed hashes: `slotHash` only combines them.
+protocol SlotKey: Equatable {
+    var slotHash: UInt64 { get }
+}
+
+extension RollupKey: SlotKey {
+    @inline(__always) var slotHash: UInt64 {
+        let a = subject.low ^ (dimensions.low &* 0x9E37_79B9_7F4A_7C15)
+        let b = UInt64(bitPattern: windowStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: meter))
+        return (a ^ b ^ subject.high) &* 0xD6E8_FEB8_6659_FD93
+    }
+}
+
+extension ScopeKey: SlotKey {
+    @inline(__always) var slotHash: UInt64 {
+        let a = subject.low ^ (discriminator.low &* 0x9E37_79B9_7F4A_7C15)
+        let b = UInt64(bitPattern: periodStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: meter))
+        return (a ^ b ^ subject.high) &* 0xD6E8_FEB8_6659_FD93
+    }
+}
+
+typealias WindowTable = SlotTable<RollupKey, WindowState>
+typealias PeriodTable = SlotTable<ScopeKey, PeriodState>
+
+/// Values by key.
 ///
 /// Invariants: `keys.count == values.count == count`; every slot in `0..<count` is referenced by exactly one
 /// index entry, found by linear probing from its key's home position with no empty entry in between; the
-/// index is at most half full. Slots are dense: removing a window moves the last one into its slot.
-struct WindowTable {
-    private(set) var keys: [RollupKey] = []
-    /// The windows, by slot. Mutate in place through `values[slot]` (never through a copy).
-    var values: [WindowState] = []
+/// index is at most half full. Slots are dense: removing a value moves the last one into its slot.
+struct SlotTable<Key: SlotKey, Value> {
+    private(set) var keys: [Key] = []
+    /// The values, by slot. Mutate in place through `values[slot]` (never through a copy).
+    var values: [Value] = []
     /// 0 = empty; else `tag << 32 | (slot + 1)`.
     private var index: [UInt64] = [UInt64](repeating: 0, count: 16)
     private var shift: UInt64 = 60  // 64 − log2(index.count)
@@ -21,17 +46,13 @@ struct WindowTable {
     var count: Int { keys.count }
     var isEmpty: Bool { keys.isEmpty }
 
-    @inline(__always)
-    static func hash(_ k: RollupKey) -> UInt64 {
-        let a = k.subject.low ^ (k.dimensions.low &* 0x9E37_79B9_7F4A_7C15)
-        let b = UInt64(bitPattern: k.windowStart) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: k.meter))
-        return (a ^ b ^ k.subject.high) &* 0xD6E8_FEB8_6659_FD93
-    }
+
+    @inline(__always) static func hash(_ k: Key) -> UInt64 { k.slotHash }
 
     /// The slot of `key`, or nil.
     @inline(__always)
-    func slot(forKey key: RollupKey) -> Int? {
-        let h = WindowTable.hash(key)
+    func slot(forKey key: Key) -> Int? {
+        let h = SlotTable.hash(key)
         let tag = h & 0xFFFF_FFFF
         let mask = index.count - 1
         var pos = Int(truncatingIfNeeded: h >> shift)
@@ -46,19 +67,19 @@ struct WindowTable {
         }
     }
 
-    /// Adds a window for a key that is not present; returns its slot.
+    /// Adds a value for a key that is not present; returns its slot.
     @discardableResult
-    mutating func insert(_ key: RollupKey, _ window: WindowState) -> Int {
+    mutating func insert(_ key: Key, _ value: Value) -> Int {
         assert(slot(forKey: key) == nil, "insert of a present key")
         if (count + 1) * 2 > index.count { grow() }
         let s = keys.count
         keys.append(key)
-        values.append(window)
+        values.append(value)
         place(key, slot: s)
         return s
     }
 
-    subscript(key: RollupKey) -> WindowState? {
+    subscript(key: Key) -> Value? {
         get { slot(forKey: key).map { values[$0] } }
         set {
             if let s = slot(forKey: key) {
@@ -69,19 +90,26 @@ struct WindowTable {
         }
     }
 
-    /// Every (key, window), in slot order.
-    var entries: [(key: RollupKey, value: WindowState)] { zip(keys, values).map { ($0, $1) } }
+    /// Every (key, value), in slot order.
+    var entries: [(key: Key, value: Value)] { zip(keys, values).map { ($0, $1) } }
 
-    /// Removes the windows `shouldRemove` selects.
-    mutating func removeAll(where shouldRemove: (RollupKey, WindowState) -> Bool) {
+    /// The entries `isIncluded` selects, in slot order (only those are copied).
+    func filter(_ isIncluded: (Key, Value) -> Bool) -> [(key: Key, value: Value)] {
+        var out: [(key: Key, value: Value)] = []
+        for s in keys.indices where isIncluded(keys[s], values[s]) { out.append((keys[s], values[s])) }
+        return out
+    }
+
+    /// Removes the entries `shouldRemove` selects.
+    mutating func removeAll(where shouldRemove: (Key, Value) -> Bool) {
         var s = 0
         while s < count {
             if shouldRemove(keys[s], values[s]) { remove(slot: s) } else { s += 1 }
         }
     }
 
-    private mutating func place(_ key: RollupKey, slot: Int) {
-        let h = WindowTable.hash(key)
+    private mutating func place(_ key: Key, slot: Int) {
+        let h = SlotTable.hash(key)
         let mask = index.count - 1
         var pos = Int(truncatingIfNeeded: h >> shift)
         while index[pos] != 0 { pos = (pos + 1) & mask }
@@ -91,19 +119,19 @@ struct WindowTable {
     /// The index position that refers to `slot` (whose key is `keys[slot]`).
     private func position(ofSlot slot: Int) -> Int {
         let mask = index.count - 1
-        var pos = Int(truncatingIfNeeded: WindowTable.hash(keys[slot]) >> shift)
+        var pos = Int(truncatingIfNeeded: SlotTable.hash(keys[slot]) >> shift)
         while Int(truncatingIfNeeded: index[pos] & 0xFFFF_FFFF) != slot + 1 { pos = (pos + 1) & mask }
         return pos
     }
 
-    /// Removes the window in `slot`; the last window moves into it.
+    /// Removes the entry in `slot`; the last entry moves into it.
     private mutating func remove(slot s: Int) {
         let mask = index.count - 1
         // Backward-shift deletion: pull later members of the probe run into the hole, so no tombstones are needed.
         var hole = position(ofSlot: s)
         var pos = (hole + 1) & mask
         while index[pos] != 0 {
-            let home = Int(truncatingIfNeeded: WindowTable.hash(keys[Int(index[pos] & 0xFFFF_FFFF) - 1]) >> shift)
+            let home = Int(truncatingIfNeeded: SlotTable.hash(keys[Int(index[pos] & 0xFFFF_FFFF) - 1]) >> shift)
             // The entry at `pos` may move to `hole` if its home is not in the cyclic range (hole, pos].
             let distanceHome = (pos - home) & mask, distanceHole = (pos - hole) & mask
             if distanceHome >= distanceHole {

@@ -3,7 +3,7 @@ import MeterlineCore
 @testable import MeterlinePipeline
 import Testing
 
-@Suite struct WindowTableTests {
+@Suite struct SlotTableTests {
     /// Random inserts, updates, removals and bulk removals against a Dictionary model; keys collide on purpose
     /// (few subjects, few window starts) so probe runs are long and backward-shift deletion is exercised.
     @Test func matchesDictionaryModel() {
