@@ -6,18 +6,18 @@ import MeterlineCore
 
 /// What accepting an event needs besides the partition's state; immutable for a pipeline's life (a class: passed per event
 /// as one reference, not as a struct of arrays retained field by field).
-/// Invariant: `meterWindowMicros` and `meterTracksUnique` have one entry per catalog meter; `contractAnchorDay` one per contract.
+/// Invariant: `meterWindowMicros` and `meterAggregation` have one entry per catalog meter; `contractAnchorDay` one per contract.
 final class AcceptRules: Sendable {
     let catalog: MeterCatalog
     let meterWindowMicros: [Int64]
-    let meterTracksUnique: [Bool]
+    let meterAggregation: [Aggregation]
     let contractAnchorDay: [Int]
     let correctionHorizonMicros: Int64
 
     init(catalog: MeterCatalog, contracts: [Contract], correctionHorizonMicros: Int64) {
         self.catalog = catalog
         meterWindowMicros = catalog.meters.map { $0.windowSize.micros }
-        meterTracksUnique = catalog.meters.map { $0.aggregation == .uniqueCount }
+        meterAggregation = catalog.meters.map(\.aggregation)
         contractAnchorDay = contracts.map(\.billingAnchorDay)
         self.correctionHorizonMicros = correctionHorizonMicros
     }
@@ -61,7 +61,7 @@ extension PartitionState {
                                                             windowEnd: ws + windowMicros, watermark: wm, rules: rules)
             let late: Bool
             do throws(DecimalError) {
-                late = try windows.values[i].add(r, time: t, identity: e.identity, tracksUnique: rules.meterTracksUnique[r.meterIndex])
+                late = try windows.values[i].add(r, time: t, identity: e.identity, kind: rules.meterAggregation[r.meterIndex])
             } catch {
                 throw Rejection(.badValue, "meter '\(rules.catalog.meters[r.meterIndex].slug)': \(error.message)")
             }
@@ -115,13 +115,13 @@ extension PartitionState {
 extension WindowState {
     /// Adds a reading: to the aggregate while the window is open, else to `pendingLate`. Returns whether it was late.
     @inline(__always)
-    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, tracksUnique: Bool) throws(DecimalError) -> Bool {
+    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, kind: Aggregation) throws(DecimalError) -> Bool {
         if closed {
             if pendingLate == nil { pendingLate = Aggregate() }
-            try pendingLate!.add(r, time: time, identity: identity, tracksUnique: tracksUnique)
+            try pendingLate!.add(r, time: time, identity: identity, kind: kind)
             return true
         }
-        try aggregate.add(r, time: time, identity: identity, tracksUnique: tracksUnique)
+        try aggregate.add(r, time: time, identity: identity, kind: kind)
         return false
     }
 

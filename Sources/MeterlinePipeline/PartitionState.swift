@@ -35,16 +35,26 @@ struct Aggregate {
     var latestTie = Hash128.zero
     var unique: Set<Hash128> = []
 
-    /// `unique` is only kept for UNIQUE_COUNT meters (`tracksUnique`).
-    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, tracksUnique: Bool) throws(DecimalError) {
+    /// Adds a reading, keeping only what `kind` reads (`quantity(kind)`): SUM, COUNT and AVG touch `sum` and `count`
+    /// alone (one cache line); MIN, MAX and LATEST add their field; `unique` is kept for UNIQUE_COUNT only.
+    @inline(__always)
+    mutating func add(_ r: MeterReading, time: Int64, identity: Hash128, kind: Aggregation) throws(DecimalError) {
         sum = try sum.adding(r.value)
         count += 1
-        if min == nil || r.value < min! { min = r.value }
-        if max == nil || r.value > max! { max = r.value }
-        if time > latestTime || (time == latestTime && identity > latestTie) {
-            latest = r.value; latestTime = time; latestTie = identity
+        switch kind {
+        case .sum, .count, .avg:
+            break
+        case .min:
+            if min == nil || r.value < min! { min = r.value }
+        case .max:
+            if max == nil || r.value > max! { max = r.value }
+        case .latest:
+            if time > latestTime || (time == latestTime && identity > latestTie) {
+                latest = r.value; latestTime = time; latestTie = identity
+            }
+        case .uniqueCount:
+            unique.insert(r.uniqueKey)
         }
-        if tracksUnique { unique.insert(r.uniqueKey) }
     }
 
     mutating func merge(_ o: Aggregate) throws(DecimalError) {
@@ -74,24 +84,25 @@ struct Aggregate {
     }
 }
 
-/// An open or closed window of one rollup key.
+/// An open or closed window of one rollup key. The fields every accepted event touches come first
+/// (`closed`, the lineage key, `aggregate.sum`/`count`), so they share a cache line.
 struct WindowState {
+    var closed = false
+    /// `lineageKey` indexes the partition's `lineage.keys` while `lineageGeneration` equals the partition's.
+    var lineageGeneration: UInt32 = .max
+    var lineageKey: UInt32 = 0
+    var aggregate = Aggregate()
     var keyText: String
     var subject: String
     var contract: Int
     var meter: Int
     var dimensions: [(String, String)]
     var windowEnd: Int64
-    var aggregate = Aggregate()
     /// Aggregate of late events not yet published as a revision.
     var pendingLate: Aggregate? = nil
-    var closed = false
     var revision = 0
     var amount = Amount.zero
     var quantity = Quantity.zero
-    /// `lineageKey` indexes the partition's `lineage.keys` while `lineageGeneration` equals the partition's.
-    var lineageGeneration: UInt32 = .max
-    var lineageKey: UInt32 = 0
 }
 
 /// Rating position of a billing-period scope.

@@ -437,8 +437,9 @@ public final class Pipeline {
         for st in states where st.maxEventTime != .min { low = min(low, st.watermark) }
         var out = CheckpointOutput(sequence: checkpointSequence, lowWatermark: low == .max ? .min : low)
         for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
-            out.billing.append(contentsOf: states[s].billing)
-            out.dlq.append(contentsOf: states[s].dlq)
+            // The first partition's arrays are moved (swapped), not copied element by element.
+            if out.billing.isEmpty { swap(&out.billing, &states[s].billing) } else { out.billing.append(contentsOf: states[s].billing) }
+            if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
             if !states[s].lineage.isEmpty {
                 out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
             }
