@@ -30,7 +30,7 @@ extension PartitionState {
     /// The readings are added before the event is marked seen and counted accepted, so an event rejected
     /// here (a value that overflows its window) is not remembered: a corrected resend is accepted.
     mutating func accept(_ e: ParsedEvent, _ base: UnsafeRawBufferPointer, offset: Int64, contract: Int,
-                         readings: [MeterReading], rules: AcceptRules, duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
+                         readings: UnsafeBufferPointer<MeterReading>, rules: AcceptRules, duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
         if seen.contains(e.identity) {
             counters.duplicate += 1
             if duplicatesToDLQ {

@@ -24,6 +24,11 @@ public final class Pipeline {
     var checkpointSequence = 0
     /// What accepting an event needs besides the partition's state.
     let rules: AcceptRules
+    /// Parsed events waiting for acceptance in `process(batch:records:nowMicros:)`, and their readings:
+    /// `lookahead` rows of `meterCount` (an event has at most one reading per meter).
+    var ahead: [LookaheadEntry] = []
+    let aheadReadings: UnsafeMutableBufferPointer<MeterReading>
+    let meterCount: Int
     /// `resolvePrice` results by (contract, meter, dimensions, window start).
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
     /// Prefix of per-partition source names ("usage" → "usage-3").
@@ -41,6 +46,8 @@ public final class Pipeline {
         self.parser = EventParser(catalog: catalog, limits: config.settings.limits)
         self.contracts = ContractBook(config.contracts)
         self.sourcePrefix = sourcePrefix
+        self.meterCount = max(1, catalog.meters.count)
+        self.aheadReadings = .allocate(capacity: Pipeline.lookahead * max(1, catalog.meters.count))
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
 
@@ -56,6 +63,8 @@ public final class Pipeline {
         slots[partition] = s
         return s
     }
+
+    deinit { aheadReadings.deallocate() }
 
     /// The next input offset of a partition (where a restored partition resumes), if it has state.
     public func nextOffset(partition: Int32) -> Int64? { slots[partition].map { states[$0].nextOffset } }
@@ -101,7 +110,23 @@ public final class Pipeline {
                                        reason: r.reason, message: r.message, payload: Array(payload)))
     }
 
+    /// Accepts the event the parser parsed last, with the parser's readings.
     func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64) throws(Rejection) {
+        let result: Result<Void, Rejection> = parser.readings.withUnsafeBufferPointer { readings in
+            do throws(Rejection) {
+                try accept(s, e, base, key: key, offset: offset, readings: readings)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Accepts a parsed event whose readings are `readings` (the parser's, or kept from an earlier parse); a
+    /// buffer pointer, so passing them costs no reference counting per event.
+    func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64,
+                readings: UnsafeBufferPointer<MeterReading>) throws(Rejection) {
         if let k = key, k.count > 0 {
             let subj = UnsafeRawBufferPointer(rebasing: base[e.subject.start..<e.subject.end])
             if e.subject.escaped || !k.elementsEqual(subj) { states[s].counters.keyMismatch += 1 }
@@ -114,7 +139,7 @@ public final class Pipeline {
         // The dedup slot's cache line is fetched while the window and contract are looked up.
         states[s].seen.prefetch(e.identity)
         let contractIndex: Int
-        if let r0 = parser.readings.first, let slot = states[s].windows.slot(forKey: RollupKey(
+        if let r0 = readings.first, let slot = states[s].windows.slot(forKey: RollupKey(
             subject: e.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
             windowStart: UTC.floor(e.timeMicros, rules.meterWindowMicros[r0.meterIndex]))) {
             // A window of this subject exists, so its contract is known (contracts are fixed per subject).
@@ -124,7 +149,7 @@ public final class Pipeline {
         } else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
         }
-        if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: parser.readings,
+        if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: readings,
                                              rules: rules, duplicatesToDLQ: duplicatesToDLQ) {
             advance(s, from: before)
         }

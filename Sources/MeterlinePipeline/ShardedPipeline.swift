@@ -5,7 +5,7 @@ import MeterlineCore
 /// Batches, not single events, cross threads (one allocation per batch, none per event).
 struct ShardBatch {
     var bytes: [UInt8] = []
-    var records: [(partition: Int32, offset: Int64, start: Int32, count: Int32)] = []
+    var records: [BatchRecord] = []
     var now: Int64 = 0
     init(capacity: Int) {
         bytes.reserveCapacity(capacity * 256)
@@ -53,10 +53,7 @@ final class ShardWorker: @unchecked Sendable {
             switch input.pop() {
             case .batch(var b):
                 b.bytes.withUnsafeBytes { all in
-                    for r in b.records {
-                        let value = UnsafeRawBufferPointer(rebasing: all[Int(r.start)..<Int(r.start + r.count)])
-                        pipeline.process(partition: r.partition, offset: r.offset, value: value, nowMicros: b.now)
-                    }
+                    b.records.withUnsafeBufferPointer { pipeline.process(batch: all, records: $0, nowMicros: b.now) }
                 }
                 b.bytes.removeAll(keepingCapacity: true)
                 b.records.removeAll(keepingCapacity: true)
@@ -138,7 +135,7 @@ public final class ShardedPipeline {
         }
         let start = Int32(batches[shard].bytes.count)
         batches[shard].bytes.append(contentsOf: value)
-        batches[shard].records.append((partition, offset, start, Int32(value.count)))
+        batches[shard].records.append(BatchRecord(partition: partition, offset: offset, start: start, count: Int32(value.count)))
         batches[shard].now = nowMicros
         if batches[shard].records.count >= batchSize { send(shard) }
     }

@@ -1,3 +1,4 @@
+import CPrefetch
 import MeterlineCore
 
 // Owns: the keyed state tables of a partition (rollup windows by RollupKey, billing-period positions by
@@ -65,6 +66,25 @@ struct SlotTable<Key: SlotKey, Value> {
             }
             pos = (pos + 1) & mask
         }
+    }
+
+    /// Prefetches the index entry where a lookup of `key` starts (a hint; changes nothing).
+    @inline(__always)
+    func prefetch(_ key: Key) {
+        let pos = Int(truncatingIfNeeded: SlotTable.hash(key) >> shift)
+        index.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + pos) }
+    }
+
+    /// Reads the home index entry of `key` (fetched by an earlier `prefetch`) and, if its tag matches, prefetches
+    /// that slot's key and the start of its value (a hint; changes nothing).
+    @inline(__always)
+    func prefetchSlot(of key: Key) {
+        let h = SlotTable.hash(key)
+        let e = index[Int(truncatingIfNeeded: h >> shift)]
+        guard e != 0, e >> 32 == h & 0xFFFF_FFFF else { return }
+        let s = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
+        keys.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + s) }
+        values.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + s) }
     }
 
     /// Adds a value for a key that is not present; returns its slot.

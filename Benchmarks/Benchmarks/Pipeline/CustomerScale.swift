@@ -18,6 +18,8 @@ let customerScaleEvents = ProcessInfo.processInfo.environment["METERLINE_BENCH_P
 struct CustomerScaleInput: Sendable {
     let flat: [UInt8]
     let messages: [(partition: Int32, offset: Int64, start: Int, count: Int)]
+    /// The messages in batches of 2,048, as a shard receives them: (first byte, byte count, records relative to it).
+    let batches: [(start: Int, count: Int, records: [BatchRecord])]
     let duplicates: Int
     static let shared = CustomerScaleInput()
 
@@ -38,6 +40,12 @@ struct CustomerScaleInput: Sendable {
         }
         self.flat = flat
         self.messages = messages
+        batches = stride(from: 0, to: messages.count, by: 2_048).map { first in
+            let chunk = messages[first..<min(first + 2_048, messages.count)]
+            let base = chunk.first!.start
+            let records = chunk.map { BatchRecord(partition: $0.partition, offset: $0.offset, start: Int32($0.start - base), count: Int32($0.count)) }
+            return (base, chunk.last!.start + chunk.last!.count - base, records)
+        }
         duplicates = generated.duplicates
     }
 }
@@ -56,6 +64,7 @@ func customerScaleBenchmarks(config: Configuration) {
                      && c.accepted == customerScaleEvents - duplicates, "unexpected counters \(c), \(duplicates) duplicates generated")
     }
 
+    /// One pipeline on this thread, fed batches of 2,048 messages (`process(batch:)`, as a shard thread is).
     Benchmark("Pipeline_100k_customers_1_shard", configuration: configuration) { benchmark in
         let input = CustomerScaleInput.shared
         input.flat.withUnsafeBytes { all in
@@ -64,9 +73,10 @@ func customerScaleBenchmarks(config: Configuration) {
                 let clock = ContinuousClock()
                 benchmark.startMeasurement()
                 let t0 = clock.now
-                for m in input.messages {
-                    pipeline.process(partition: m.partition, offset: m.offset,
-                                     value: UnsafeRawBufferPointer(rebasing: all[m.start..<m.start + m.count]), nowMicros: now)
+                for b in input.batches {
+                    b.records.withUnsafeBufferPointer {
+                        pipeline.process(batch: UnsafeRawBufferPointer(rebasing: all[b.start..<b.start + b.count]), records: $0, nowMicros: now)
+                    }
                 }
                 pipeline.finish()
                 let out = pipeline.checkpoint()
