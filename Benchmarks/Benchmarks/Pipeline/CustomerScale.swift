@@ -27,7 +27,10 @@ struct CustomerScaleInput: Sendable {
         let generated = EventGenerator.generate(count: customerScaleEvents, subjects: 100_000, spanMicros: 3_600_000_000 - 2_000_000,
                                                 duplicateRate: 0.005, seed: 5)
         let joined = generated.lines.map { $0 + [UInt8(ascii: "\n")] }.joined()
-        precondition(FileManager.default.createFile(atPath: customerScaleInputPath, contents: Data(joined)), "cannot write \(customerScaleInputPath)")
+        // Atomic (temporary file + rename): the harness may run two benchmark processes that both write it.
+        do { try Data(joined).write(to: URL(fileURLWithPath: customerScaleInputPath), options: .atomic) } catch {
+            fatalError("cannot write \(customerScaleInputPath): \(error)")
+        }
         var flat: [UInt8] = []
         flat.reserveCapacity(joined.count)
         var messages: [(partition: Int32, offset: Int64, start: Int, count: Int)] = []
