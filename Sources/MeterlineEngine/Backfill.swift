@@ -30,7 +30,7 @@ public struct Backfill {
     public var previous: String? = nil
     public var shards = 1
     /// Lineage is flushed every this many input lines (one lineage file per source per flush).
-    public var checkpointLines = 1_000_000
+    public var checkpointLines = 500_000
     public var progress: Progress? = nil
     /// Processing time for FUTURE_TIME; default: the wall clock.
     public var now: Int64 = wallClockMicros()
@@ -63,10 +63,14 @@ public struct Backfill {
         try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
 
         // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
-        let sharded = ShardedPipeline(shards: shards, routing: .subject) { Pipeline(config: cfg, sourcePrefix: self.topic ?? "input") }
-        defer { sharded.stop() }
+        // Optional so its state (dedup tables, windows) is freed before the outputs are written (peak memory).
+        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject) {
+            Pipeline(config: cfg, sourcePrefix: self.topic ?? "input")
+        }
+        defer { shardedOrNil?.stop() }
+        func sharded() -> ShardedPipeline { shardedOrNil! }
         let fileNames = topic == nil ? Backfill.sourceNames(inputs) : []
-        sharded.configure { p in
+        sharded().configure { p in
             p.acceptRange = from..<to
             for (i, n) in fileNames.enumerated() { p.sourceNames[Int32(i)] = n }
         }
@@ -77,7 +81,7 @@ public struct Backfill {
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
         func checkpoint(finishingBy: Int64?? = nil) throws {
             var bySource: [String: [LineageColumns]] = [:]
-            let outputs = finishingBy.map { sharded.finish(closePeriodsEndingBy: $0) } ?? sharded.checkpoint()
+            let outputs = finishingBy.map { sharded().finish(closePeriodsEndingBy: $0) } ?? sharded().checkpoint()
             for c in outputs {
                 billing += c.billing
                 dlq += c.dlq
@@ -87,7 +91,7 @@ public struct Backfill {
         }
 
         @inline(__always) func route(_ line: UnsafeRawBufferPointer, partition: Int32, offset: Int64) {
-            sharded.process(partition: partition, offset: offset, value: line, nowMicros: now)
+            sharded().process(partition: partition, offset: offset, value: line, nowMicros: now)
         }
 
         var sinceCheckpoint = 0
@@ -150,9 +154,10 @@ public struct Backfill {
         }
         guard report.linesRead > 0 else { throw BackfillError("no events in the input") }
         try checkpoint(finishingBy: .some(to))
-        sharded.stop()
+        sharded().stop()
         try lineage.finish()
-        report.counters = sharded.counters
+        report.counters = sharded().counters
+        shardedOrNil = nil
         guard report.counters.balanced else {
             throw BackfillError("conservation does not hold: in \(report.counters.input) ≠ accepted \(report.counters.accepted) + duplicate \(report.counters.duplicate) + rejected \(report.counters.rejectedTotal)")
         }

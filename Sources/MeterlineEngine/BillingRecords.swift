@@ -67,13 +67,28 @@ public enum BillingRecords {
 
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
     public static func write(_ events: [BillingEvent], to path: String) throws {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(events.count * 600)
-        for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
-            bytes.append(contentsOf: events[i].jsonBytes())
-            bytes.append(0x0A)
+        // Streamed in 4 MiB chunks to a temporary file, renamed at the end (never the whole file in memory).
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw RecordError(file: path, line: 0, message: "cannot create \(temporary)")
         }
-        try bytes.withUnsafeBytes { try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!),
-                                             count: $0.count, deallocator: .none).write(to: URL(fileURLWithPath: path), options: .atomic) }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(4 << 20 + 4096)
+        do {
+            for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
+                chunk.append(contentsOf: events[i].jsonBytes())
+                chunk.append(0x0A)
+                if chunk.count >= 4 << 20 { try handle.write(contentsOf: chunk); chunk.removeAll(keepingCapacity: true) }
+            }
+            try handle.write(contentsOf: chunk)
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        if rename(temporary, path) != 0 {
+            throw RecordError(file: path, line: 0, message: "cannot rename \(temporary): errno \(errno)")
+        }
     }
 }

@@ -29,7 +29,7 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Read a Kafka topic instead (brokers from the config's kafka: section).") var topic: String?
     @Option(help: "Output directory.") var out: String
     @Option(help: "An earlier backfill's or the streaming engine's output for the same period: emit only the differences.") var previous: String?
-    @Option(help: "Number of shards (outputs are identical for any count).") var shards: Int = 1
+    @Option(help: "Number of shards (default: the number of CPU cores; outputs are identical for any count).") var shards: Int?
     @Flag(help: "Print report.json to stdout instead of the table.") var json = false
 
     mutating func run() throws {
@@ -41,7 +41,7 @@ struct BackfillCommand: ParsableCommand {
         b.topic = topic
         b.kafka = cfg.kafka
         b.previous = previous
-        b.shards = shards
+        b.shards = shards ?? min(ProcessInfo.processInfo.activeProcessorCount, 64)
         let report: BackfillReport
         do { report = try b.run() } catch let e as BackfillError { throw fail(e.message) }
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
