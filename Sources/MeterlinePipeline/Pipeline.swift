@@ -28,6 +28,8 @@ public final class Pipeline {
     /// `lookahead` rows of `meterCount` (an event has at most one reading per meter).
     var ahead: [LookaheadEntry] = []
     let aheadReadings: UnsafeMutableBufferPointer<MeterReading>
+    /// The look-ahead entries' parsed events (ParsedEvent holds only plain values: no deinitialization needed).
+    let aheadEvents: UnsafeMutablePointer<ParsedEvent>
     let meterCount: Int
     /// `resolvePrice` results by (contract, meter, dimensions, window start).
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
@@ -48,6 +50,8 @@ public final class Pipeline {
         self.sourcePrefix = sourcePrefix
         self.meterCount = max(1, catalog.meters.count)
         self.aheadReadings = .allocate(capacity: Pipeline.lookahead * max(1, catalog.meters.count))
+        precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self), "look-ahead buffers hold plain values only")
+        self.aheadEvents = .allocate(capacity: Pipeline.lookahead)
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
 
@@ -64,7 +68,10 @@ public final class Pipeline {
         return s
     }
 
-    deinit { aheadReadings.deallocate() }
+    deinit {
+        aheadReadings.deallocate()
+        aheadEvents.deallocate()
+    }
 
     /// The next input offset of a partition (where a restored partition resumes), if it has state.
     public func nextOffset(partition: Int32) -> Int64? { slots[partition].map { states[$0].nextOffset } }

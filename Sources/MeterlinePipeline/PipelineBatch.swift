@@ -15,9 +15,10 @@ public struct BatchRecord: Sendable {
     }
 }
 
-/// A parsed event waiting for acceptance: the parse result; its readings are in `Pipeline.aheadReadings`.
+/// A message waiting for acceptance: parsed (its event and readings are in `Pipeline.aheadEvents` and
+/// `aheadReadings`, raw buffers, so completing it copies no 200-byte struct) or rejected by the parser.
 struct LookaheadEntry {
-    var event: ParsedEvent? = nil
+    var parsed = false
     var rejection: Rejection? = nil
     var readingCount = 0
 }
@@ -43,20 +44,20 @@ extension Pipeline {
                 let s = slot(r.partition)
                 let k = j % d
                 do throws(Rejection) {
-                    let e = try parser.parse(value(bytes, r), nowMicros: nowMicros)
+                    aheadEvents[k] = try parser.parse(value(bytes, r), nowMicros: nowMicros)
                     let n = parser.readings.count
                     precondition(n <= meterCount, "more readings than meters")
                     _ = parser.readings.withUnsafeBufferPointer { aheadReadings.baseAddress!.advanced(by: k * meterCount).initialize(from: $0.baseAddress!, count: n) }
-                    ahead[k].event = e
+                    ahead[k].parsed = true
                     ahead[k].readingCount = n
-                    states[s].seen.prefetch(e.identity)
-                    if let key = firstRollupKey(e, readings(k)) { states[s].windows.prefetch(key) }
+                    states[s].seen.prefetch(aheadEvents[k].identity)
+                    if let key = firstRollupKey(aheadEvents + k, readings(k)) { states[s].windows.prefetch(key) }
                 } catch {
                     ahead[k].rejection = error
                 }
             }
             let mid = j - d / 2
-            if mid >= 0 && mid < n, let e = ahead[mid % d].event, let key = firstRollupKey(e, readings(mid % d)) {
+            if mid >= 0 && mid < n, ahead[mid % d].parsed, let key = firstRollupKey(aheadEvents + mid % d, readings(mid % d)) {
                 states[slot(records[mid].partition)].windows.prefetchSlot(of: key)
             }
             j += 1
@@ -76,10 +77,10 @@ extension Pipeline {
 
     /// The window key of an event's first reading (the window `accept` looks up first).
     @inline(__always)
-    func firstRollupKey(_ e: ParsedEvent, _ readings: UnsafeBufferPointer<MeterReading>) -> RollupKey? {
+    func firstRollupKey(_ e: UnsafePointer<ParsedEvent>, _ readings: UnsafeBufferPointer<MeterReading>) -> RollupKey? {
         guard let r0 = readings.first else { return nil }
-        return RollupKey(subject: e.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
-                         windowStart: UTC.floor(e.timeMicros, rules.meterWindowMicros[r0.meterIndex]))
+        return RollupKey(subject: e.pointee.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
+                         windowStart: UTC.floor(e.pointee.timeMicros, rules.meterWindowMicros[r0.meterIndex]))
     }
 
     /// The part of `process` after the parse, for a look-ahead entry.
@@ -90,13 +91,13 @@ extension Pipeline {
         states[s].lastOffset = r.offset
         states[s].nextOffset = r.offset + 1
         let v = value(bytes, r)
-        if let e = ahead[k].event {
+        if ahead[k].parsed {
             do throws(Rejection) {
-                try accept(s, e, v, key: nil, offset: r.offset, readings: readings(k))
+                try accept(s, aheadEvents[k], v, key: nil, offset: r.offset, readings: readings(k))
             } catch {
                 reject(s, offset: r.offset, error, payload: v)
             }
-            ahead[k].event = nil
+            ahead[k].parsed = false
         } else {
             reject(s, offset: r.offset, ahead[k].rejection!, payload: v)
             ahead[k].rejection = nil
