@@ -322,9 +322,9 @@ public struct LineageWriter: Sendable {
             } catch {
                 throw LineageError(file: fileName, message: "zstd compression of block \(blocks.count) failed: \(error.message)", code: .compression)
             }
-            out.append(contentsOf: encoder.uuids)
+            encoder.uuidWords.withUnsafeBytes { out.append(contentsOf: $0) }
             let checksum = fnv1a64(out[start...])
-            blocks.append(BlockEntry(offset: start, compressedLength: compressed, uuidLength: encoder.uuids.count,
+            blocks.append(BlockEntry(offset: start, compressedLength: compressed, uuidLength: encoder.uuidWords.count * 8,
                                      bodyLength: encoder.body.count, eventCount: encoder.events.count,
                                      keyCount: blockKeys.count, checksum: checksum))
         }
@@ -400,13 +400,15 @@ struct BlockEntry: Sendable {
 
 /// Encodes one block's columns. Reuses its buffers across blocks (amortised allocation only).
 ///
-/// Invariant: after `encode`, `body` is the uncompressed block body and `uuids` the raw UUID
+/// Invariant: after `encode`, `body` is the uncompressed block body and `uuidWords` the raw UUID
 /// section for exactly the events listed in `events`, in that order.
 struct BlockEncoder {
     /// Global event numbers of the block, in stored order.
     var events: [UInt32] = []
     private(set) var body: [UInt8] = []
-    private(set) var uuids: [UInt8] = []
+    /// The raw UUID section as 8-byte words (two per UUID, bytes in stored order): appending a word is one
+    /// store, where appending 16 bytes to a byte array is a `memmove` call per event.
+    private(set) var uuidWords: [UInt64] = []
     /// Start of each separately compressed section of `body`: ids/sources, times, offsets, values.
     private(set) var sections: [Int] = []
     private var localSource: [UInt32]
@@ -422,7 +424,7 @@ struct BlockEncoder {
     mutating func encode(times: [Int64], offsets: [Int64], values: [Int128], sources: [UInt32],
                          sourceNames: [String], idKinds: [UInt8], idEnds: [Int], idBytes: [UInt8]) {
         body.removeAll(keepingCapacity: true)
-        uuids.removeAll(keepingCapacity: true)
+        uuidWords.removeAll(keepingCapacity: true)
         sections.removeAll(keepingCapacity: true)
         sections.append(0)
         let n = events.count
@@ -470,7 +472,9 @@ struct BlockEncoder {
                     body.append(contentsOf: bytes)
                 } else {
                     assert(bytes.count == 16)
-                    uuids.append(contentsOf: bytes)
+                    let raw = UnsafeRawPointer(bytes.baseAddress!)
+                    uuidWords.append(raw.loadUnaligned(as: UInt64.self))
+                    uuidWords.append(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
                 }
             }
         }
