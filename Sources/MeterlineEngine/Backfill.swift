@@ -260,9 +260,3 @@ func memchrIndex(_ buf: UnsafeRawBufferPointer, from start: Int) -> Int? {
     guard let p = memchr(base + start, 0x0A, buf.count - start) else { return nil }
     return base.distance(to: UnsafeRawPointer(p))
 }
-
-func writeLines(_ lines: [String], to path: String) throws {
-    var data = Data()
-    for l in lines { data.append(contentsOf: l.utf8); data.append(0x0A) }
-    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-}

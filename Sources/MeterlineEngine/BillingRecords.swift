@@ -67,28 +67,16 @@ public enum BillingRecords {
 
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
     public static func write(_ events: [BillingEvent], to path: String) throws {
-        // Streamed in 4 MiB chunks to a temporary file, renamed at the end (never the whole file in memory).
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw RecordError(file: path, line: 0, message: "cannot create \(temporary)")
-        }
-        var chunk: [UInt8] = []
-        chunk.reserveCapacity(4 << 20 + 4096)
+        // Streamed in chunks through a temporary file (`LineFileWriter`): never the whole file in memory.
+        var w = try LineFileWriter(path: path)
         do {
             for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
-                chunk.append(contentsOf: events[i].jsonBytes())
-                chunk.append(0x0A)
-                if chunk.count >= 4 << 20 { try handle.write(contentsOf: chunk); chunk.removeAll(keepingCapacity: true) }
+                try w.append(line: events[i].jsonBytes())
             }
-            try handle.write(contentsOf: chunk)
-            try handle.close()
+            try w.finish()
         } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(atPath: temporary)
+            w.abandon()
             throw error
-        }
-        if rename(temporary, path) != 0 {
-            throw RecordError(file: path, line: 0, message: "cannot rename \(temporary): errno \(errno)")
         }
     }
 }

@@ -179,9 +179,14 @@ public enum OutputFiles {
             }, r.bytes)
         }
         let sorted = keyed.sorted { $0.keys.lexicographicallyPrecedes($1.keys) }
-        var data = Data()
-        for r in sorted { data.append(contentsOf: r.bytes); data.append(0x0A) }
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        var w = try LineFileWriter(path: path)
+        do {
+            for r in sorted { try w.append(line: r.bytes) }
+            try w.finish()
+        } catch {
+            w.abandon()
+            throw error
+        }
     }
 
     /// Σ billed amounts (exact) and Σ journal net receivable (minor units) per entity|currency.

@@ -26,13 +26,23 @@ struct CustomerScaleInput: Sendable {
     init() {
         let generated = EventGenerator.generate(count: customerScaleEvents, subjects: 100_000, spanMicros: 3_600_000_000 - 2_000_000,
                                                 duplicateRate: 0.005, seed: 5)
-        let joined = generated.lines.map { $0 + [UInt8(ascii: "\n")] }.joined()
-        // Atomic (temporary file + rename): the harness may run two benchmark processes that both write it.
-        do { try Data(joined).write(to: URL(fileURLWithPath: customerScaleInputPath), options: .atomic) } catch {
-            fatalError("cannot write \(customerScaleInputPath): \(error)")
+        // Written in 8 MiB chunks to a temporary file, then renamed (atomic: the harness may run two benchmark
+        // processes that both write it). Not through one 2.4 GB `Data`: that corrupted the bytes past 2 GiB here.
+        let temporary = customerScaleInputPath + ".\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+              let handle = FileHandle(forWritingAtPath: temporary) else { fatalError("cannot write \(temporary)") }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(8 << 20 + 4096)
+        for l in generated.lines {
+            chunk += l
+            chunk.append(UInt8(ascii: "\n"))
+            if chunk.count >= 8 << 20 { handle.write(Data(chunk)); chunk.removeAll(keepingCapacity: true) }
         }
+        handle.write(Data(chunk))
+        handle.closeFile()
+        guard rename(temporary, customerScaleInputPath) == 0 else { fatalError("cannot rename \(temporary)") }
         var flat: [UInt8] = []
-        flat.reserveCapacity(joined.count)
+        flat.reserveCapacity(generated.lines.reduce(0) { $0 + $1.count })
         var messages: [(partition: Int32, offset: Int64, start: Int, count: Int)] = []
         var nextOffset: [Int64] = [0, 0]
         for (l, subject) in zip(generated.lines, generated.subjects) {
