@@ -5,7 +5,8 @@
 // Owns: per-input-partition state (dedup ids, open and closed windows, period positions,
 // watermarks), window close in event-time order, late revisions, period true-ups, conservation counters.
 //
-// Must never import: Foundation, MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineEngine, C modules.
+// Must never import: MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineEngine, or a C module other
+// than CPrefetch (a prefetch hint, no state); Foundation only in ShardedPipeline.swift, for its threads.
 import MeterlineCore
 
 /// A rejected input message, as written to the DLQ stream.
