@@ -221,26 +221,28 @@ public final class Pipeline {
     /// amount changed, so each window's amount depends only on the final window quantities, not on arrival order,
     /// and the period still telescopes to `price(Q_period)`.
     func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
+        // The window is read and changed in place through its slot: no copy of it on the fast path.
         let slot = states[s].windows.slot(forKey: k)!
-        var w = states[s].windows.values[slot]
-        let meter = catalog.meters[w.meter]
-        let contract = contracts.contracts[w.contract]
         if late {
-            guard let pending = w.pendingLate else { return }
-            do { try w.aggregate.merge(pending) } catch { /* overflow on merge: keep the previous aggregate */ }
-            w.pendingLate = nil
+            guard let pending = states[s].windows.values[slot].pendingLate else { return }
+            do { try states[s].windows.values[slot].aggregate.merge(pending) } catch { /* overflow on merge: keep the previous aggregate */ }
+            states[s].windows.values[slot].pendingLate = nil
         }
-        let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
-        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay)
-        let resolved = resolvePrice(contract: w.contract, meter: w.meter, dimensionsHash: k.dimensions, dimensions: w.dimensions,
-                                    windowStart: k.windowStart)
+        let meterIndex = states[s].windows.values[slot].meter
+        let contractIndex = states[s].windows.values[slot].contract
+        let aggregation = catalog.meters[meterIndex].aggregation
+        let anchorDay = contracts.contracts[contractIndex].billingAnchorDay
+        let periodStart = UTC.periodStart(k.windowStart, anchorDay: anchorDay)
+        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: anchorDay)
+        let resolved = resolvePrice(contract: contractIndex, meter: meterIndex, dimensionsHash: k.dimensions,
+                                    dimensions: states[s].windows.values[slot].dimensions, windowStart: k.windowStart)
         let book = resolved.book.map { config.priceBooks.books[$0] }
         let match = resolved.match
         let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: resolved.discriminator, periodStart: periodStart)
-        // The period's state is read and changed in place by its slot (no copy on the fast path).
+        // The period's state is read and changed in place by its slot too.
         let pslot = states[s].periods.slot(forKey: scope) ?? states[s].periods.insert(scope, PeriodState(
-            periodEnd: periodEnd, contract: w.contract, subject: w.subject, meter: w.meter,
-            dimensions: meter.aggregation.isAdditive && match != nil ? [] : w.dimensions))
+            periodEnd: periodEnd, contract: contractIndex, subject: states[s].windows.values[slot].subject, meter: meterIndex,
+            dimensions: aggregation.isAdditive && match != nil ? [] : states[s].windows.values[slot].dimensions))
         if let m = match, let b = book {
             states[s].periods.values[pslot].priceBookId = b.id
             states[s].periods.values[pslot].priceBookVersion = b.version
@@ -248,19 +250,20 @@ public final class Pipeline {
         }
         let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in (a.windowStart, aText) < (b.windowStart, bText) }
         let lastMember = states[s].periods.values[pslot].members.last
-        let isLast = lastMember.map { order($0, keyText(s, $0), k, w.keyText) } ?? true
+        let isLast = lastMember.map { order($0, keyText(s, $0), k, states[s].windows.values[slot].keyText) } ?? true
         // A window closes (non-late) once: closeWindows takes it from `openByEnd`, where only unrated windows are.
         let firstClose = !late
         assert(!firstClose || !states[s].periods.values[pslot].members.contains(k), "window rated twice")
         if firstClose && isLast {
             // Fast path: the newest window of the period.
-            let q = (try? w.aggregate.quantity(meter.aggregation)) ?? .zero
+            let q = (try? states[s].windows.values[slot].aggregate.quantity(aggregation)) ?? .zero
             let before = states[s].periods.values[pslot].quantity
             var after = before ?? .zero
             do {
-                if meter.aggregation.isAdditive { after = try (before ?? .zero).adding(q) } else {
-                    try states[s].periods.values[pslot].aggregate.merge(w.aggregate)
-                    after = try states[s].periods.values[pslot].aggregate.quantity(meter.aggregation)
+                if aggregation.isAdditive { after = try (before ?? .zero).adding(q) } else {
+                    let windowAggregate = states[s].windows.values[slot].aggregate
+                    try states[s].periods.values[pslot].aggregate.merge(windowAggregate)
+                    after = try states[s].periods.values[pslot].aggregate.quantity(aggregation)
                 }
             } catch {}
             let (amount, tiers) = increment(match?.price, before: before, after: after)
@@ -268,23 +271,26 @@ public final class Pipeline {
             states[s].periods.values[pslot].quantity = after
             let posted = states[s].periods.values[pslot].posted
             states[s].periods.values[pslot].posted = (try? posted.adding(amount)) ?? posted
-            w.revision = 0
-            publish(s, k, &w, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: book, postedAt: k.windowStart)
-            states[s].windows.values[slot] = w
+            states[s].windows.values[slot].revision = 0
+            publish(s, k, slot: slot, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: book,
+                    postedAt: k.windowStart)
             return
         }
+        let meter = catalog.meters[meterIndex]
+        let contract = contracts.contracts[contractIndex]
+        let w = states[s].windows.values[slot]
         var p = states[s].periods.values[pslot]
         // Slow path: place the window, then re-derive the period in window order.
         if !p.members.contains(k) {
             let i = p.members.firstIndex { !order($0, keyText(s, $0), k, w.keyText) } ?? p.members.count
             p.members.insert(k, at: i)
         }
-        states[s].windows.values[slot] = w
         var running: Quantity? = nil
         var runningAggregate = Aggregate()
         var posted = Amount.zero
         for m in p.members {
-            var wm = states[s].windows[m]!
+            let sm = states[s].windows.slot(forKey: m)!
+            var wm = states[s].windows.values[sm]
             let mm = catalog.meters[wm.meter]
             let qm = (try? wm.aggregate.quantity(mm.aggregation)) ?? wm.quantity
             let before = running
@@ -301,17 +307,17 @@ public final class Pipeline {
             posted = (try? posted.adding(amount)) ?? posted
             let unpublished = wm.revision == -1 || (m == k && firstClose)
             if unpublished {
-                wm.revision = 0
-                publish(s, m, &wm, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: bm,
+                states[s].windows.values[sm].revision = 0
+                publish(s, m, slot: sm, kind: .usage, amount: amount, delta: nil, periodQuantity: after, tiers: tiers, book: bm,
                         postedAt: m == k && !late && firstClose ? m.windowStart : states[s].watermark)
             } else if amount != wm.amount || qm != wm.quantity {
                 wm.revision += 1
+                states[s].windows.values[sm].revision = wm.revision
                 let delta = (try? amount.subtracting(wm.amount)) ?? .zero
-                publish(s, m, &wm, kind: .revision, amount: amount, delta: delta, periodQuantity: after, tiers: tiers, book: bm,
+                publish(s, m, slot: sm, kind: .revision, amount: amount, delta: delta, periodQuantity: after, tiers: tiers, book: bm,
                         postedAt: states[s].watermark)
                 states[s].counters.revisions += 1
             }
-            states[s].windows[m] = wm
         }
         p.quantity = running
         if !meter.aggregation.isAdditive { p.aggregate = runningAggregate }
@@ -365,26 +371,33 @@ public final class Pipeline {
         }
     }
 
-    /// Appends a billing event for window `k` and records what was published in `w`.
-    func publish(_ s: Int, _ k: RollupKey, _ w: inout WindowState, kind: BillingKind, amount: Amount, delta: Amount?,
+    /// Appends a billing event for the window in `slot` (key `k`) and records in it what was published.
+    func publish(_ s: Int, _ k: RollupKey, slot: Int, kind: BillingKind, amount: Amount, delta: Amount?,
                  periodQuantity: Quantity, tiers: [TierLine], book: PriceBook?, postedAt: Int64) {
-        let meter = catalog.meters[w.meter]
-        let contract = contracts.contracts[w.contract]
-        let periodStart = UTC.periodStart(k.windowStart, anchorDay: contract.billingAnchorDay)
-        let q = (try? w.aggregate.quantity(meter.aggregation)) ?? w.quantity
-        let currency = book?.currency ?? config.entity(contract.entity)?.currency ?? Currency(code: "USD")!
-        states[s].billing.append(BillingEvent(
-            id: BillingEvent.deriveId(subject: w.subject, meter: meter.slug, dimensions: w.dimensions, windowStart: k.windowStart,
-                                      kind: kind, priceBookVersion: book?.version, revision: w.revision),
-            kind: kind, revision: w.revision, subject: w.subject, entity: contract.entity, meter: meter.slug, dimensions: w.dimensions,
-            windowStart: k.windowStart, windowEnd: w.windowEnd, periodStart: periodStart,
-            periodEnd: UTC.periodEnd(start: periodStart, anchorDay: contract.billingAnchorDay),
+        let meterIndex = states[s].windows.values[slot].meter, contractIndex = states[s].windows.values[slot].contract
+        let aggregation = catalog.meters[meterIndex].aggregation
+        let anchorDay = contracts.contracts[contractIndex].billingAnchorDay
+        let entity = contracts.contracts[contractIndex].entity
+        let slug = catalog.meters[meterIndex].slug
+        let periodStart = UTC.periodStart(k.windowStart, anchorDay: anchorDay)
+        let q = (try? states[s].windows.values[slot].aggregate.quantity(aggregation)) ?? states[s].windows.values[slot].quantity
+        let currency = book?.currency ?? config.entity(entity)?.currency ?? Currency(code: "USD")!
+        let subject = states[s].windows.values[slot].subject
+        let dimensions = states[s].windows.values[slot].dimensions
+        let revision = states[s].windows.values[slot].revision
+        let event = BillingEvent(
+            id: BillingEvent.deriveId(subject: subject, meter: slug, dimensions: dimensions, windowStart: k.windowStart,
+                                      kind: kind, priceBookVersion: book?.version, revision: revision),
+            kind: kind, revision: revision, subject: subject, entity: entity, meter: slug, dimensions: dimensions,
+            windowStart: k.windowStart, windowEnd: states[s].windows.values[slot].windowEnd, periodStart: periodStart,
+            periodEnd: UTC.periodEnd(start: periodStart, anchorDay: anchorDay),
             quantity: q, periodQuantity: periodQuantity, amount: amount, amountDelta: delta, currency: currency,
-            priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: w.aggregate.count,
-            lineage: ["\(states[s].sourceName)#\(w.keyText)"], postedAt: postedAt))
-        w.closed = true
-        w.quantity = q
-        w.amount = amount
+            priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
+            lineage: ["\(states[s].sourceName)#\(states[s].windows.values[slot].keyText)"], postedAt: postedAt)
+        states[s].billing.append(event)
+        states[s].windows.values[slot].closed = true
+        states[s].windows.values[slot].quantity = q
+        states[s].windows.values[slot].amount = amount
     }
 
     /// Per-tier difference between two breakdowns (what this window added to each tier).
