@@ -86,11 +86,24 @@ extension PartitionState {
     /// Creates the window of a new rollup key (slow path: once per key) and returns its slot.
     mutating func openWindow(_ rk: RollupKey, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, contract: Int, meter m: Int,
                              windowEnd: Int64, watermark wm: Int64, rules: AcceptRules) -> Int {
-        let meter = rules.catalog.meters[m]
         let subject = EventParser.string(base, e.subject)
-        let dims = EventParser.dimensions(base, data: e.data, meter: meter)
-        let dimText = dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        let keyText = "\(subject)|\(meter.slug)|\(dimText)|\(RFC3339.format(micros: rk.windowStart))"
+        let dims = EventParser.dimensions(base, data: e.data, meter: rules.catalog.meters[m])
+        // "<subject>|<meter>|<name>=<value>,…|<window start>", built in one byte buffer.
+        var key: [UInt8] = []
+        key.reserveCapacity(96)
+        key += subject.utf8
+        key.append(UInt8(ascii: "|"))
+        key += rules.catalog.meters[m].slug.utf8
+        key.append(UInt8(ascii: "|"))
+        for (i, (name, value)) in dims.enumerated() {
+            if i > 0 { key.append(UInt8(ascii: ",")) }
+            key += name.utf8
+            key.append(UInt8(ascii: "="))
+            key += value.utf8
+        }
+        key.append(UInt8(ascii: "|"))
+        RFC3339.append(micros: rk.windowStart, to: &key)
+        let keyText = String(decoding: key, as: UTF8.self)
         var w = WindowState(keyText: keyText, subject: subject, contract: contract, meter: m, dimensions: dims, windowEnd: windowEnd)
         if wm != .min && windowEnd <= wm {
             w.closed = true // arrives after its window closed: published as a late window

@@ -416,6 +416,8 @@ public final class Pipeline {
             out.append(TierLine(tier: b.tier, quantity: Quantity(raw: -b.quantity.raw), unitAmount: b.unitAmount,
                                 flatAmount: Amount(raw: -b.flatAmount.raw), amount: Amount(raw: -b.amount.raw)))
         }
+        // Usually in tier order already (graduated tiers only grow): sort only when a before-only tier was appended.
+        if zip(out, out.dropFirst()).allSatisfy({ $0.tier < $1.tier }) { return out }
         return out.sorted { $0.tier < $1.tier }
     }
 
