@@ -87,11 +87,7 @@ public final class Pipeline {
     /// binary-mode attributes when the message has `ce_*` headers; `nowMicros` is processing time.
     public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
                         binary: BinaryAttributes? = nil, nowMicros: Int64) {
-        let s = slot(partition)
-        states[s].counters.input += 1
-        if states[s].firstOffset < 0 { states[s].firstOffset = offset }
-        states[s].lastOffset = offset
-        states[s].nextOffset = offset + 1
+        let s = begin(partition: partition, offset: offset)
         do throws(Rejection) {
             if let b = binary {
                 let e = try parser.parseBinary(specversion: b.specversion, id: b.id, source: b.source, type: b.type,
@@ -109,6 +105,17 @@ public final class Pipeline {
             reject(s, offset: offset, error, payload: value)
         }
         assert(states[s].counters.balanced)
+    }
+
+    /// Counts a message in and records its offset; returns its partition's state slot.
+    @inline(__always)
+    func begin(partition: Int32, offset: Int64) -> Int {
+        let s = slot(partition)
+        states[s].counters.input += 1
+        if states[s].firstOffset < 0 { states[s].firstOffset = offset }
+        states[s].lastOffset = offset
+        states[s].nextOffset = offset + 1
+        return s
     }
 
     func reject(_ s: Int, offset: Int64, _ r: Rejection, payload: UnsafeRawBufferPointer) {
@@ -146,9 +153,7 @@ public final class Pipeline {
         // The dedup slot's cache line is fetched while the window and contract are looked up.
         states[s].seen.prefetch(e.identity)
         let contractIndex: Int
-        if let r0 = readings.first, let slot = states[s].windows.slot(forKey: RollupKey(
-            subject: e.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
-            windowStart: UTC.floor(e.timeMicros, rules.meterWindowMicros[r0.meterIndex]))) {
+        if let key = firstRollupKey(subject: e.subjectHash, time: e.timeMicros, readings), let slot = states[s].windows.slot(forKey: key) {
             // A window of this subject exists, so its contract is known (contracts are fixed per subject).
             contractIndex = states[s].windows.values[slot].contract
         } else if let c = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) {

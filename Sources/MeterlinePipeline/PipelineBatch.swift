@@ -51,13 +51,14 @@ extension Pipeline {
                     ahead[k].parsed = true
                     ahead[k].readingCount = n
                     states[s].seen.prefetch(aheadEvents[k].identity)
-                    if let key = firstRollupKey(aheadEvents + k, readings(k)) { states[s].windows.prefetch(key) }
+                    if let key = firstRollupKey(subject: aheadEvents[k].subjectHash, time: aheadEvents[k].timeMicros, readings(k)) { states[s].windows.prefetch(key) }
                 } catch {
                     ahead[k].rejection = error
                 }
             }
             let mid = j - d / 2
-            if mid >= 0 && mid < n, ahead[mid % d].parsed, let key = firstRollupKey(aheadEvents + mid % d, readings(mid % d)) {
+            if mid >= 0 && mid < n, ahead[mid % d].parsed,
+               let key = firstRollupKey(subject: aheadEvents[mid % d].subjectHash, time: aheadEvents[mid % d].timeMicros, readings(mid % d)) {
                 states[slot(records[mid].partition)].windows.prefetchSlot(of: key)
             }
             j += 1
@@ -77,19 +78,15 @@ extension Pipeline {
 
     /// The window key of an event's first reading (the window `accept` looks up first).
     @inline(__always)
-    func firstRollupKey(_ e: UnsafePointer<ParsedEvent>, _ readings: UnsafeBufferPointer<MeterReading>) -> RollupKey? {
+    func firstRollupKey(subject: Hash128, time: Int64, _ readings: UnsafeBufferPointer<MeterReading>) -> RollupKey? {
         guard let r0 = readings.first else { return nil }
-        return RollupKey(subject: e.pointee.subjectHash, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
-                         windowStart: UTC.floor(e.pointee.timeMicros, rules.meterWindowMicros[r0.meterIndex]))
+        return RollupKey(subject: subject, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
+                         windowStart: UTC.floor(time, rules.meterWindowMicros[r0.meterIndex]))
     }
 
     /// The part of `process` after the parse, for a look-ahead entry.
     func complete(_ r: BatchRecord, _ bytes: UnsafeRawBufferPointer, entry k: Int) {
-        let s = slot(r.partition)
-        states[s].counters.input += 1
-        if states[s].firstOffset < 0 { states[s].firstOffset = r.offset }
-        states[s].lastOffset = r.offset
-        states[s].nextOffset = r.offset + 1
+        let s = begin(partition: r.partition, offset: r.offset)
         let v = value(bytes, r)
         if ahead[k].parsed {
             do throws(Rejection) {
