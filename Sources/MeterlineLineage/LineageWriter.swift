@@ -22,7 +22,7 @@ public struct LineageWriter: Sendable {
     public let blockTargetEvents: Int
 
     // Keys: Swift-equality index → dense key number. A key's events are not kept per key: each event records its
-    // key number (`eventKeys`) and `encode` groups them (a stable counting sort keeps append order per key).
+    // key number (`EventRow.key`) and `encode` groups them (a stable counting sort keeps append order per key).
     private var keyNumbers: [String: Int32] = [:]
     private var keyNames: [String] = []
     /// Events per key number (0 for a key registered by `keyHandle(for:)` that has no event yet).
@@ -38,15 +38,9 @@ public struct LineageWriter: Sendable {
     private var lastSource = ""
     private var lastSourceNumber: UInt32 = .max
 
-    // Event columns in append order.
-    private var eventKeys: [UInt32] = []
-    private var times: [Int64] = []
-    private var offsets: [Int64] = []
-    private var values: [Int128] = []
-    private var sources: [UInt32] = []
-    private var idKinds: [UInt8] = []
-    /// End (exclusive) of each event's id bytes in `idBytes`: 16 bytes for UUID kinds, UTF-8 otherwise.
-    private var idEnds: [Int] = []
+    // Events in append order, one 64-byte row each (`encode` gathers a block's rows with one cache miss per event,
+    // not one per column); string ids' bytes in `idBytes`.
+    private var rows: [EventRow] = []
     private var idBytes: [UInt8] = []
 
     public init(compressionLevel: Int32 = 3, blockTargetEvents: Int = 4096) {
@@ -55,8 +49,8 @@ public struct LineageWriter: Sendable {
         self.blockTargetEvents = blockTargetEvents
     }
 
-    public var eventCount: Int { times.count }
-    public var isEmpty: Bool { times.isEmpty }
+    public var eventCount: Int { rows.count }
+    public var isEmpty: Bool { rows.isEmpty }
     /// Number of distinct keys appended so far (keys with at least one event).
     public var keyCount: Int { usedKeys }
 
@@ -86,13 +80,11 @@ public struct LineageWriter: Sendable {
 
     /// Appends `event` to the key of `handle` (from this writer's `keyHandle(for:)`, since its last `reset()`).
     public mutating func append(_ handle: KeyHandle, event: LineageEvent) {
-        let e = times.count
-        precondition(e < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
+        precondition(rows.count < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
         precondition(handle.generation == generation && Int(handle.number) < keyCounts.count, "stale or foreign key handle")
         let k = Int(handle.number)
         if keyCounts[k] == 0 { usedKeys += 1 }
         keyCounts[k] &+= 1
-        eventKeys.append(UInt32(k))
 
         let s: UInt32
         if lastSourceNumber != .max && event.source == lastSource {
@@ -108,26 +100,24 @@ public struct LineageWriter: Sendable {
             lastSource = event.source
             lastSourceNumber = s
         }
-
         var id = event.id
-        let kind: UInt8 = id.withUTF8 { utf8 in
-            if let uuid = UUIDText.parse(utf8) {
-                // The 16 bytes in text order: both halves big-endian.
-                withUnsafeBytes(of: (uuid.hi.bigEndian, uuid.lo.bigEndian)) { idBytes.append(contentsOf: $0) }
-                return uuid.kind
-            }
-            idBytes.append(contentsOf: utf8)
-            return Format.idString
+        id.withUTF8 { utf8 in
+            appendRow(key: UInt32(k), source: s, id: UnsafeRawBufferPointer(utf8), timeMicros: event.timeMicros, value: event.value, offset: event.offset)
         }
+    }
 
-        times.append(event.timeMicros)
-        offsets.append(event.offset)
-        values.append(event.value)
-        sources.append(s)
-        idKinds.append(kind)
-        idEnds.append(idBytes.count)
-        assert(times.count == e + 1 && offsets.count == e + 1 && values.count == e + 1)
-        assert(sources.count == e + 1 && idKinds.count == e + 1 && idEnds.count == e + 1 && eventKeys.count == e + 1)
+    /// Appends the row of one event (key and source already counted and resolved).
+    private mutating func appendRow(key: UInt32, source: UInt32, id: UnsafeRawBufferPointer, timeMicros: Int64, value: Int128, offset: Int64) {
+        if let uuid = UUIDText.parse(id.assumingMemoryBound(to: UInt8.self)) {
+            // The 16 bytes in text order (both halves big-endian), kept as two words.
+            rows.append(EventRow(time: timeMicros, offset: offset, value: value, id0: uuid.hi.bigEndian, id1: uuid.lo.bigEndian,
+                                 key: key, source: source, kind: uuid.kind))
+        } else {
+            let start = idBytes.count
+            idBytes.append(contentsOf: id)
+            rows.append(EventRow(time: timeMicros, offset: offset, value: value, id0: UInt64(start), id1: UInt64(idBytes.count),
+                                 key: key, source: source, kind: Format.idString))
+        }
     }
 
     /// A source name resolved once by `sourceHandle(for:)`, for `append(_:source:id:timeMicros:value:offset:)`.
@@ -151,40 +141,18 @@ public struct LineageWriter: Sendable {
     /// `LineageEvent(id: String(decoding: id, as: UTF8.self), ...)`, without a `String` per event.
     public mutating func append(_ handle: KeyHandle, source: SourceHandle, id: UnsafeRawBufferPointer,
                                 timeMicros: Int64, value: Int128, offset: Int64) {
-        precondition(times.count < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
+        precondition(rows.count < Int(UInt32.max), "a lineage file holds fewer than 2^32 events")
         precondition(handle.generation == generation && Int(handle.number) < keyCounts.count, "stale or foreign key handle")
         precondition(source.generation == generation && Int(source.number) < sourceNames.count, "stale or foreign source handle")
         let k = Int(handle.number)
         if keyCounts[k] == 0 { usedKeys += 1 }
         keyCounts[k] &+= 1
-        eventKeys.append(UInt32(k))
-        let kind: UInt8
-        if let uuid = UUIDText.parse(id.assumingMemoryBound(to: UInt8.self)) {
-            withUnsafeBytes(of: (uuid.hi.bigEndian, uuid.lo.bigEndian)) { idBytes.append(contentsOf: $0) }
-            kind = uuid.kind
-        } else {
-            idBytes.append(contentsOf: id)
-            kind = Format.idString
-        }
-        times.append(timeMicros)
-        offsets.append(offset)
-        values.append(value)
-        sources.append(source.number)
-        idKinds.append(kind)
-        idEnds.append(idBytes.count)
+        appendRow(key: UInt32(k), source: source.number, id: id, timeMicros: timeMicros, value: value, offset: offset)
     }
 
     /// Reserves room for `events` more appends (avoids regrowing the columns when the checkpoint size is known).
     public mutating func reserveCapacity(events: Int) {
-        let n = times.count + events
-        eventKeys.reserveCapacity(n)
-        times.reserveCapacity(n)
-        offsets.reserveCapacity(n)
-        values.reserveCapacity(n)
-        sources.reserveCapacity(n)
-        idKinds.reserveCapacity(n)
-        idEnds.reserveCapacity(n)
-        idBytes.reserveCapacity(idBytes.count + 16 * events)
+        rows.reserveCapacity(rows.count + events)
     }
 
     /// Forgets every append; keeps array capacity for the next checkpoint.
@@ -194,17 +162,11 @@ public struct LineageWriter: Sendable {
         keyCounts.removeAll(keepingCapacity: true)
         usedKeys = 0
         generation &+= 1
-        eventKeys.removeAll(keepingCapacity: true)
         sourceNumbers.removeAll(keepingCapacity: true)
         sourceNames.removeAll(keepingCapacity: true)
         lastSource = ""
         lastSourceNumber = .max
-        times.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
-        sources.removeAll(keepingCapacity: true)
-        idKinds.removeAll(keepingCapacity: true)
-        idEnds.removeAll(keepingCapacity: true)
+        rows.removeAll(keepingCapacity: true)
         idBytes.removeAll(keepingCapacity: true)
         assert(isEmpty && keyCount == 0)
     }
@@ -271,19 +233,19 @@ public struct LineageWriter: Sendable {
         var keyStart = [Int](repeating: 0, count: keyNames.count)
         var next = 0
         for k in order { keyStart[k] = next; next += Int(keyCounts[k]) }
-        assert(next == times.count)
-        var grouped = [UInt32](repeating: 0, count: times.count)
+        assert(next == rows.count)
+        var grouped = [UInt32](repeating: 0, count: rows.count)
         var keySums = [Int128](repeating: 0, count: keyNames.count)
         var fill = keyStart
-        for e in 0..<eventKeys.count {
-            let k = Int(eventKeys[e])
+        for e in 0..<rows.count {
+            let k = Int(rows[e].key)
             grouped[fill[k]] = UInt32(e)
             fill[k] += 1
-            keySums[k] = keySums[k] &+ values[e]
+            keySums[k] = keySums[k] &+ rows[e].value
         }
 
         var out: [UInt8] = []
-        out.reserveCapacity(Format.headerSize + times.count * 24 + 4096)
+        out.reserveCapacity(Format.headerSize + rows.count * 24 + 4096)
         out.append(contentsOf: Format.magic)
         out.appendUInt32LE(Format.version)
         out.appendUInt32LE(0)
@@ -309,8 +271,7 @@ public struct LineageWriter: Sendable {
                 cursor += 1
             }
             assert(!blockKeys.isEmpty && !encoder.events.isEmpty)
-            encoder.encode(times: times, offsets: offsets, values: values, sources: sources,
-                           sourceNames: sourceNames, idKinds: idKinds, idEnds: idEnds, idBytes: idBytes)
+            encoder.encode(rows: rows, sourceNames: sourceNames, idBytes: idBytes)
             let start = out.count
             var compressed = 0
             do {
@@ -329,7 +290,7 @@ public struct LineageWriter: Sendable {
                                      keyCount: blockKeys.count, checksum: checksum))
         }
         assert(keyEntries.count == usedKeys)
-        assert(blocks.reduce(0) { $0 + $1.eventCount } == times.count)
+        assert(blocks.reduce(0) { $0 + $1.eventCount } == rows.count)
 
         // Footer body.
         var footer: [UInt8] = []
@@ -337,7 +298,7 @@ public struct LineageWriter: Sendable {
         footer.appendBytes(source)
         footer.appendVarint(zigzag(firstOffset))
         footer.appendVarint(zigzag(lastOffset))
-        footer.appendVarint(times.count)
+        footer.appendVarint(rows.count)
         footer.appendVarint(blocks.count)
         for b in blocks {
             footer.appendVarint(b.offset)
@@ -396,160 +357,4 @@ struct BlockEntry: Sendable {
     var eventCount: Int
     var keyCount: Int
     var checksum: UInt64
-}
-
-/// Encodes one block's columns. Reuses its buffers across blocks (amortised allocation only).
-///
-/// Invariant: after `encode`, `body` is the uncompressed block body and `uuidWords` the raw UUID
-/// section for exactly the events listed in `events`, in that order.
-struct BlockEncoder {
-    /// Global event numbers of the block, in stored order.
-    var events: [UInt32] = []
-    private(set) var body: [UInt8] = []
-    /// The raw UUID section as 8-byte words (two per UUID, bytes in stored order): appending a word is one
-    /// store, where appending 16 bytes to a byte array is a `memmove` call per event.
-    private(set) var uuidWords: [UInt64] = []
-    /// Start of each separately compressed section of `body`: ids/sources, times, offsets, values.
-    private(set) var sections: [Int] = []
-    private var localSource: [UInt32]
-    private var blockSources: [UInt32] = []
-    private var scratch64: [Int64] = []
-    private var scratch128: [Int128] = []
-    private var deltas: [UInt64] = []
-
-    init(sourceCount: Int) {
-        localSource = Array(repeating: .max, count: sourceCount)
-    }
-
-    mutating func encode(times: [Int64], offsets: [Int64], values: [Int128], sources: [UInt32],
-                         sourceNames: [String], idKinds: [UInt8], idEnds: [Int], idBytes: [UInt8]) {
-        body.removeAll(keepingCapacity: true)
-        uuidWords.removeAll(keepingCapacity: true)
-        sections.removeAll(keepingCapacity: true)
-        sections.append(0)
-        let n = events.count
-        precondition(n > 0)
-        body.appendVarint(n)
-
-        // Source dictionary in first-appearance order, then the index column when > 1 entry.
-        blockSources.removeAll(keepingCapacity: true)
-        for e in events {
-            let s = Int(sources[Int(e)])
-            if localSource[s] == .max {
-                localSource[s] = UInt32(blockSources.count)
-                blockSources.append(UInt32(s))
-            }
-        }
-        body.appendVarint(blockSources.count)
-        for s in blockSources {
-            body.appendVarint(sourceNames[Int(s)].utf8.count)
-            body.appendBytes(sourceNames[Int(s)])
-        }
-        if blockSources.count > 1 {
-            for e in events { body.appendVarint(UInt64(localSource[Int(sources[Int(e)])])) }
-        }
-        for s in blockSources { localSource[Int(s)] = .max }
-
-        // Ids: mode byte, optional kind column, string lengths, string bytes; UUIDs go raw.
-        let firstKind = idKinds[Int(events[0])]
-        var mixed = false
-        for e in events where idKinds[Int(e)] != firstKind { mixed = true; break }
-        body.append(mixed ? Format.idModeMixed : firstKind)
-        if mixed {
-            for e in events { body.append(idKinds[Int(e)]) }
-        }
-        for e in events where idKinds[Int(e)] == Format.idString {
-            let i = Int(e)
-            let start = i == 0 ? 0 : idEnds[i - 1]
-            body.appendVarint(idEnds[i] - start)
-        }
-        idBytes.withUnsafeBufferPointer { all in
-            for e in events {
-                let i = Int(e)
-                let start = i == 0 ? 0 : idEnds[i - 1]
-                let bytes = UnsafeBufferPointer(rebasing: all[start..<idEnds[i]])
-                if idKinds[i] == Format.idString {
-                    body.append(contentsOf: bytes)
-                } else {
-                    assert(bytes.count == 16)
-                    let raw = UnsafeRawPointer(bytes.baseAddress!)
-                    uuidWords.append(raw.loadUnaligned(as: UInt64.self))
-                    uuidWords.append(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-                }
-            }
-        }
-
-        // Times and offsets: first value, then scaled deltas.
-        scratch64.removeAll(keepingCapacity: true)
-        for e in events { scratch64.append(times[Int(e)]) }
-        appendInt64Column(scratch64)
-        scratch64.removeAll(keepingCapacity: true)
-        for e in events { scratch64.append(offsets[Int(e)]) }
-        appendInt64Column(scratch64)
-
-        // Values: common decimal scale, then zigzag varints of value / 10^scale.
-        scratch128.removeAll(keepingCapacity: true)
-        for e in events { scratch128.append(values[Int(e)]) }
-        let scale = scratch128.withUnsafeBufferPointer { commonDecimalScale128($0) }
-        sections.append(body.count)
-        body.append(UInt8(scale))
-        if scale <= Format.maxInt64Scale {
-            let p64 = powersOf10Int64[scale]
-            let p128 = Int128(p64)
-            for v in scratch128 {
-                if let small = Int64(exactly: v) {
-                    body.appendVarint(zigzag(small / p64))
-                } else {
-                    body.appendVarint128(zigzag128(v / p128))
-                }
-            }
-        } else {
-            let p = powersOf10Int128[scale]
-            for v in scratch128 { body.appendVarint128(zigzag128(v / p)) }
-        }
-    }
-
-    /// Column layout: u8 scale k, zigzag varint of v[0], u8 width w, then w byte planes of the
-    /// n−1 values zigzag((v[i] − v[i−1]) / 10^k) (wrapping subtraction), least significant plane
-    /// first. Each plane starts a new section: planes of random low bytes and nearly constant
-    /// high bytes get their own entropy tables.
-    private mutating func appendInt64Column(_ column: [Int64]) {
-        precondition(!column.isEmpty)
-        var k = Format.maxInt64Scale
-        var sawNonZero = false
-        var previous = column[0]
-        for v in column.dropFirst() {
-            let d = v &- previous
-            previous = v
-            if d != 0 {
-                sawNonZero = true
-                while k > 0 && d % powersOf10Int64[k] != 0 { k -= 1 }
-                if k == 0 { break }
-            }
-        }
-        if !sawNonZero { k = 0 }
-        sections.append(body.count)
-        body.append(UInt8(k))
-        body.appendVarint(zigzag(column[0]))
-        let p = powersOf10Int64[k]
-        deltas.removeAll(keepingCapacity: true)
-        var all: UInt64 = 0
-        previous = column[0]
-        for v in column.dropFirst() {
-            let d = v &- previous
-            assert(d % p == 0)
-            let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
-            all |= z
-            deltas.append(z)
-            previous = v
-        }
-        let width = (64 - all.leadingZeroBitCount + 7) / 8
-        assert(width <= 8 && (width == 8 || all >> (8 * UInt64(width)) == 0))
-        body.append(UInt8(width))
-        for plane in 0..<width {
-            sections.append(body.count)
-            let shift = UInt64(8 * plane)
-            for z in deltas { body.append(UInt8(truncatingIfNeeded: z >> shift)) }
-        }
-    }
 }

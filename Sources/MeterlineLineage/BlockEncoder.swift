@@ -1,0 +1,169 @@
+// Encodes one lineage block: the events of consecutive keys, from the writer's rows, as the column sections
+// of docs/lineage-format.md (compression and checksums are the writer's).
+
+/// One appended event as the writer keeps it: 64 bytes, so gathering a block touches one cache line per event.
+///
+/// Invariant: for UUID kinds `id0`/`id1` are the 16 id bytes in stored order (two words, as loaded from the
+/// bytes); for `Format.idString`, `idBytes[id0..<id1]` of the writer holds the id's UTF-8.
+struct EventRow: Sendable {
+    var time: Int64
+    var offset: Int64
+    var value: Int128
+    var id0: UInt64
+    var id1: UInt64
+    var key: UInt32
+    var source: UInt32
+    var kind: UInt8
+}
+
+/// Encodes one block's columns. Reuses its buffers across blocks (amortised allocation only).
+///
+/// Invariant: after `encode`, `body` is the uncompressed block body and `uuidWords` the raw UUID
+/// section for exactly the events listed in `events`, in that order.
+struct BlockEncoder {
+    /// Global event numbers of the block, in stored order.
+    var events: [UInt32] = []
+    private(set) var body: [UInt8] = []
+    /// The raw UUID section as 8-byte words (two per UUID, bytes in stored order): appending a word is one
+    /// store, where appending 16 bytes to a byte array is a `memmove` call per event.
+    private(set) var uuidWords: [UInt64] = []
+    /// Start of each separately compressed section of `body`: ids/sources, times, offsets, values.
+    private(set) var sections: [Int] = []
+    private var localSource: [UInt32]
+    private var blockSources: [UInt32] = []
+    private var scratch64: [Int64] = []
+    private var scratch128: [Int128] = []
+    private var deltas: [UInt64] = []
+    private var blockRows: [EventRow] = []
+
+    init(sourceCount: Int) {
+        localSource = Array(repeating: .max, count: sourceCount)
+    }
+
+    mutating func encode(rows: [EventRow], sourceNames: [String], idBytes: [UInt8]) {
+        body.removeAll(keepingCapacity: true)
+        uuidWords.removeAll(keepingCapacity: true)
+        sections.removeAll(keepingCapacity: true)
+        sections.append(0)
+        let n = events.count
+        precondition(n > 0)
+        // The block's rows, gathered once (one random access per event); every pass below reads them in order.
+        blockRows.removeAll(keepingCapacity: true)
+        rows.withUnsafeBufferPointer { all in
+            for e in events { blockRows.append(all[Int(e)]) }
+        }
+        body.appendVarint(n)
+
+        // Source dictionary in first-appearance order, then the index column when > 1 entry.
+        blockSources.removeAll(keepingCapacity: true)
+        for r in blockRows {
+            let s = Int(r.source)
+            if localSource[s] == .max {
+                localSource[s] = UInt32(blockSources.count)
+                blockSources.append(UInt32(s))
+            }
+        }
+        body.appendVarint(blockSources.count)
+        for s in blockSources {
+            body.appendVarint(sourceNames[Int(s)].utf8.count)
+            body.appendBytes(sourceNames[Int(s)])
+        }
+        if blockSources.count > 1 {
+            for r in blockRows { body.appendVarint(UInt64(localSource[Int(r.source)])) }
+        }
+        for s in blockSources { localSource[Int(s)] = .max }
+
+        // Ids: mode byte, optional kind column, string lengths, string bytes; UUIDs go raw.
+        let firstKind = blockRows[0].kind
+        var mixed = false
+        for r in blockRows where r.kind != firstKind { mixed = true; break }
+        body.append(mixed ? Format.idModeMixed : firstKind)
+        if mixed {
+            for r in blockRows { body.append(r.kind) }
+        }
+        for r in blockRows where r.kind == Format.idString { body.appendVarint(Int(r.id1 - r.id0)) }
+        idBytes.withUnsafeBufferPointer { all in
+            for r in blockRows {
+                if r.kind == Format.idString {
+                    body.append(contentsOf: UnsafeBufferPointer(rebasing: all[Int(r.id0)..<Int(r.id1)]))
+                } else {
+                    uuidWords.append(r.id0)
+                    uuidWords.append(r.id1)
+                }
+            }
+        }
+
+        // Times and offsets: first value, then scaled deltas.
+        scratch64.removeAll(keepingCapacity: true)
+        for r in blockRows { scratch64.append(r.time) }
+        appendInt64Column(scratch64)
+        scratch64.removeAll(keepingCapacity: true)
+        for r in blockRows { scratch64.append(r.offset) }
+        appendInt64Column(scratch64)
+
+        // Values: common decimal scale, then zigzag varints of value / 10^scale.
+        scratch128.removeAll(keepingCapacity: true)
+        for r in blockRows { scratch128.append(r.value) }
+        let scale = scratch128.withUnsafeBufferPointer { commonDecimalScale128($0) }
+        sections.append(body.count)
+        body.append(UInt8(scale))
+        if scale <= Format.maxInt64Scale {
+            let p64 = powersOf10Int64[scale]
+            let p128 = Int128(p64)
+            for v in scratch128 {
+                if let small = Int64(exactly: v) {
+                    body.appendVarint(zigzag(small / p64))
+                } else {
+                    body.appendVarint128(zigzag128(v / p128))
+                }
+            }
+        } else {
+            let p = powersOf10Int128[scale]
+            for v in scratch128 { body.appendVarint128(zigzag128(v / p)) }
+        }
+    }
+
+    /// Column layout: u8 scale k, zigzag varint of v[0], u8 width w, then w byte planes of the
+    /// n−1 values zigzag((v[i] − v[i−1]) / 10^k) (wrapping subtraction), least significant plane
+    /// first. Each plane starts a new section: planes of random low bytes and nearly constant
+    /// high bytes get their own entropy tables.
+    private mutating func appendInt64Column(_ column: [Int64]) {
+        precondition(!column.isEmpty)
+        var k = Format.maxInt64Scale
+        var sawNonZero = false
+        var previous = column[0]
+        for v in column.dropFirst() {
+            let d = v &- previous
+            previous = v
+            if d != 0 {
+                sawNonZero = true
+                while k > 0 && d % powersOf10Int64[k] != 0 { k -= 1 }
+                if k == 0 { break }
+            }
+        }
+        if !sawNonZero { k = 0 }
+        sections.append(body.count)
+        body.append(UInt8(k))
+        body.appendVarint(zigzag(column[0]))
+        let p = powersOf10Int64[k]
+        deltas.removeAll(keepingCapacity: true)
+        var all: UInt64 = 0
+        previous = column[0]
+        for v in column.dropFirst() {
+            let d = v &- previous
+            assert(d % p == 0)
+            let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
+            all |= z
+            deltas.append(z)
+            previous = v
+        }
+        let width = (64 - all.leadingZeroBitCount + 7) / 8
+        assert(width <= 8 && (width == 8 || all >> (8 * UInt64(width)) == 0))
+        body.append(UInt8(width))
+        for plane in 0..<width {
+            sections.append(body.count)
+            let shift = UInt64(8 * plane)
+            for z in deltas { body.append(UInt8(truncatingIfNeeded: z >> shift)) }
+        }
+    }
+}
