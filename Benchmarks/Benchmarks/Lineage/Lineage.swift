@@ -87,6 +87,33 @@ struct Workload {
         return w
     }
 
+    /// The ids' UTF-8 back to back (36 bytes each), for the byte-level API.
+    var idBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(events.count * 36)
+        for e in events { out += e.id.utf8 }
+        return out
+    }
+
+    /// Appends file `f`'s events with the byte-level API the engine uses (`LineageFiles`): key and source handles
+    /// resolved once, ids as UTF-8 bytes, no `String` per event.
+    func writerByBytes(_ f: Int, ids: [UInt8]) -> LineageWriter {
+        var w = LineageWriter()
+        w.reserveCapacity(events: Self.perFile)
+        let source = w.sourceHandle(for: "ev.jsonl")
+        var handles = [LineageWriter.KeyHandle?](repeating: nil, count: keys.count)
+        ids.withUnsafeBytes { all in
+            for i in (f * Self.perFile)..<((f + 1) * Self.perFile) {
+                let k = Int(keyOf[i])
+                let h: LineageWriter.KeyHandle
+                if let known = handles[k] { h = known } else { h = w.keyHandle(for: keys[k]); handles[k] = h }
+                w.append(h, source: source, id: UnsafeRawBufferPointer(rebasing: all[(36 * i)..<(36 * i + 36)]),
+                         timeMicros: events[i].timeMicros, value: events[i].value, offset: events[i].offset)
+            }
+        }
+        return w
+    }
+
     /// Appends file `f`'s events to a fresh writer by key string (what Backfill does today).
     func writerByKey(_ f: Int) -> LineageWriter {
         var w = LineageWriter()
@@ -179,6 +206,31 @@ let benchmarks: @Sendable () -> Void = {
             let t0 = clock.now
             for f in 0..<Workload.files {
                 let x = w.writerByHandle(f)
+                bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
+                                      lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
+            }
+            let elapsed = clock.now - t0
+            benchmark.stopMeasurement()
+            report(benchmark, elapsed)
+            benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
+        }
+    }
+
+    // MARK: byte-level append + write: what the engine's lineage files cost per event (LineageFiles).
+    Benchmark("Lineage_append_bytes_write_10M",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
+        let w = Workload.shared
+        let ids = w.idBytes
+        let dir = NSTemporaryDirectory() + "meterline-lineage-bench-b-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for _ in benchmark.scaledIterations {
+            let clock = ContinuousClock()
+            var bytes = 0
+            benchmark.startMeasurement()
+            let t0 = clock.now
+            for f in 0..<Workload.files {
+                let x = w.writerByBytes(f, ids: ids)
                 bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
                                       lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
             }
