@@ -45,11 +45,14 @@ extension Pipeline {
                 let k = j % d
                 do throws(Rejection) {
                     aheadEvents[k] = try parser.parse(value(bytes, r), nowMicros: nowMicros)
-                    let n = parser.readings.count
-                    precondition(n <= meterCount, "more readings than meters")
-                    _ = parser.readings.withUnsafeBufferPointer { aheadReadings.baseAddress!.advanced(by: k * meterCount).initialize(from: $0.baseAddress!, count: n) }
+                    let count = parser.readings.count
+                    precondition(count <= meterCount, "more readings than meters")
+                    parser.readings.withUnsafeBufferPointer { source in
+                        guard let from = source.baseAddress, count > 0 else { return }
+                        aheadReadings.baseAddress!.advanced(by: k * meterCount).initialize(from: from, count: count)
+                    }
                     ahead[k].parsed = true
-                    ahead[k].readingCount = n
+                    ahead[k].readingCount = count
                     states[s].seen.prefetch(aheadEvents[k].identity)
                     if let key = firstRollupKey(subject: aheadEvents[k].subjectHash, time: aheadEvents[k].timeMicros, readings(k)) { states[s].windows.prefetch(key) }
                 } catch {
