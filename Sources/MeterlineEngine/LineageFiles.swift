@@ -7,7 +7,7 @@ import MeterlinePipeline
 /// Invariant: the file of a source depends only on its events, in offset order (readings of one event in
 /// reading order), not on how many shards held them: `parts` are merged by offset.
 struct LineageFiles {
-    /// Reused between files (its column arrays keep their capacity).
+    /// Reused between files (its arrays keep their capacity).
     var writer = LineageWriter()
 
     /// Writes the events of `parts` (each in offset order; one event's readings are in one part) for `source` as one file.

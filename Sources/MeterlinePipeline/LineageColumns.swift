@@ -30,13 +30,6 @@ public struct LineageColumns: Sendable {
     public var count: Int { times.count }
     public var isEmpty: Bool { times.isEmpty }
 
-    /// Event `i`'s id bytes, valid while `body` runs.
-    @inlinable
-    public func withId<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let start = i == 0 ? 0 : Int(idEnds[i - 1])
-        return try idBytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<Int(idEnds[i])])) }
-    }
-
     /// Registers a key text for this checkpoint; the returned index goes into `append`.
     mutating func addKey(_ text: String) -> UInt32 {
         keys.append(text)
