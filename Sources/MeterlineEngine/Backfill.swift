@@ -167,6 +167,12 @@ public struct Backfill {
 
         billing.sort { ($0.postedAt, $0.id) < ($1.postedAt, $1.id) }
         dlq.sort { ($0.source, $0.offset) < ($1.source, $1.offset) }
+        // billing-events.jsonl is encoded and written on its own thread while the journal is computed (both only read it).
+        let periodDir = previous == nil ? staging : staging + "/period"
+        try FileManager.default.createDirectory(atPath: periodDir, withIntermediateDirectories: true)
+        let finalBilling = billing
+        let billingFile = BackgroundTask { try BillingRecords.write(finalBilling, to: periodDir + "/billing-events.jsonl") }
+        defer { _ = try? billingFile.wait() }
         var book = JournalBook(configuration: cfg)
         book.add(billing)
         let journal = book.finish()
@@ -176,10 +182,8 @@ public struct Backfill {
             report.totals[k] = (try? (report.totals[k] ?? .zero).adding(e.postedAmount)) ?? report.totals[k]
         }
 
-        let periodDir = previous == nil ? staging : staging + "/period"
-        try FileManager.default.createDirectory(atPath: periodDir, withIntermediateDirectories: true)
-        try BillingRecords.write(billing, to: periodDir + "/billing-events.jsonl")
         try writeLines(journal.map { $0.json() }, to: periodDir + "/journal-entries.jsonl")
+        try billingFile.wait()
         try writeLines(dlq.map { $0.json() }, to: staging + "/dlq.jsonl")
         report.billingEvents = billing.count
         report.journalEntries = journal.count

@@ -112,3 +112,31 @@ final class BackgroundLineageWriter: @unchecked Sendable {
         done.push(true)
     }
 }
+
+/// Runs one throwing job on a thread of its own; `wait()` returns when it is done and rethrows its error.
+///
+/// Why `@unchecked Sendable`: `failure` is written by the job's thread before it answers on `done`, and read by the
+/// owner only after `wait()` has taken that answer (the ring's acquire/release ordering orders the two).
+final class BackgroundTask: @unchecked Sendable {
+    private let done = SPSCRing<Bool>(capacity: 1)
+    private var failure: Error?
+    private var waited = false
+
+    init(_ job: @escaping @Sendable () throws -> Void) {
+        let t = Thread { [self] in
+            do { try job() } catch { failure = error }
+            done.push(true)
+        }
+        t.name = "meterline-task"
+        t.start()
+    }
+
+    /// Waits for the job (once; later calls return at once) and rethrows its error.
+    func wait() throws {
+        if !waited {
+            _ = done.pop()
+            waited = true
+        }
+        if let failure { throw failure }
+    }
+}
