@@ -158,22 +158,39 @@ public struct JournalBook {
     /// Posts everything still buffered.
     public mutating func finish() -> [JournalEntry] { post(through: .max) }
 
+    /// Cumulative rounding: adds `amount` to the exact total and returns `round(total) − posted before` (minor units),
+    /// recording the new rounded total as posted.
+    static func advance(_ c: inout (exact: Amount, posted: Int128), by amount: Amount, digits: Int, rounding: RoundingMode) -> Int128 {
+        c.exact = (try? c.exact.adding(amount)) ?? c.exact
+        let target = (try? c.exact.minorUnits(digits: digits, mode: rounding)) ?? c.posted
+        defer { c.posted = target }
+        return target - c.posted
+    }
+
     mutating func postInterval(_ start: Int64, _ events: [BillingEvent]) -> [JournalEntry] {
         // Canonical order: by id, so the cumulative rounding sequence is the same in every run.
         let sorted = events.sorted { $0.id < $1.id }
         struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
         struct Group { var lines: [LineKey: (amount: Int128, events: [String], memo: String)] = [:]; var periods: Set<Int64> = [] }
         var groups: [String: Group] = [:] // "entity|currency"
+        /// Adds to a line in place (one lookup), recording the event once.
+        func add(_ line: inout (amount: Int128, events: [String], memo: String), _ amount: Int128, _ id: String) {
+            line.amount += amount
+            if line.events.last != id { line.events.append(id) }
+        }
+        var lastGroup: (entity: String, currency: String, key: String)? = nil
         for e in sorted {
             guard let entity = entities[e.entity] else { continue }
             let ck = CumulativeKey(entity: e.entity, subject: e.subject, meter: e.meter, periodStart: e.periodStart)
-            var c = cumulative[ck] ?? (Amount.zero, 0)
-            c.exact = (try? c.exact.adding(e.postedAmount)) ?? c.exact
-            let target = (try? c.exact.minorUnits(digits: e.currency.minorUnitDigits, mode: rounding)) ?? c.posted
-            let now = target - c.posted
-            c.posted = target
-            cumulative[ck] = c
-            let gk = "\(e.entity)|\(e.currency.code)"
+            // One lookup: the cumulative position is advanced in place; `now` is what this event posts.
+            let now = JournalBook.advance(&cumulative[ck, default: (Amount.zero, 0)], by: e.postedAmount,
+                                          digits: e.currency.minorUnitDigits, rounding: rounding)
+            // The group key of the previous event is reused when entity and currency repeat (the common case).
+            let gk: String
+            if let g = lastGroup, g.entity == e.entity, g.currency == e.currency.code { gk = g.key } else {
+                gk = "\(e.entity)|\(e.currency.code)"
+                lastGroup = (e.entity, e.currency.code, gk)
+            }
             // Mutate the group in place: a local copy would copy its line dictionary per event (quadratic).
             groups[gk, default: Group()].periods.insert(e.periodStart)
             if now != 0 {
@@ -185,8 +202,7 @@ public struct JournalBook {
                 let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
                 for k in [dr, cr] {
                     let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
-                    groups[gk]!.lines[k, default: (0, [], memo)].amount += Int128(now.magnitude)
-                    if groups[gk]!.lines[k]!.events.last != e.id { groups[gk]!.lines[k]!.events.append(e.id) }
+                    add(&groups[gk]!.lines[k, default: (0, [], memo)], Int128(now.magnitude), e.id)
                 }
             }
         }
