@@ -27,6 +27,11 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
+/// The workload's ids as bytes, built on first use (only the byte-level benchmark needs them).
+final class LazyIds: @unchecked Sendable {
+    lazy var bytes: [UInt8] = Workload.shared.idBytes
+}
+
 /// The workload: `files` chunks of `perFile` events; `keyOf[i]` indexes `keys`.
 struct Workload {
     static let files = 10
@@ -192,78 +197,38 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: append(_ handle:) + write: the writer's whole cost per file with the handle API.
-    Benchmark("Lineage_append_handle_write_10M",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
-        let w = Workload.shared
-        let dir = NSTemporaryDirectory() + "meterline-lineage-bench-h-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        for _ in benchmark.scaledIterations {
-            let clock = ContinuousClock()
-            var bytes = 0
-            benchmark.startMeasurement()
-            let t0 = clock.now
-            for f in 0..<Workload.files {
-                let x = w.writerByHandle(f)
-                bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
-                                      lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
+    /// One "append + write" benchmark: `makeWriter(f)` fills file `f`'s writer, which is then written (temp file,
+    /// fsync, rename) — the writer's whole cost per checkpoint file.
+    func appendWriteBenchmark(_ name: String, _ makeWriter: @escaping (Int) -> LineageWriter) {
+        Benchmark(name, configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
+            let dir = NSTemporaryDirectory() + "meterline-lineage-bench-\(name)-\(getpid())"
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            for _ in benchmark.scaledIterations {
+                let clock = ContinuousClock()
+                var bytes = 0
+                benchmark.startMeasurement()
+                let t0 = clock.now
+                for f in 0..<Workload.files {
+                    let x = makeWriter(f)
+                    bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
+                                          lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
+                }
+                let elapsed = clock.now - t0
+                benchmark.stopMeasurement()
+                report(benchmark, elapsed)
+                benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
             }
-            let elapsed = clock.now - t0
-            benchmark.stopMeasurement()
-            report(benchmark, elapsed)
-            benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
         }
     }
 
-    // MARK: byte-level append + write: what the engine's lineage files cost per event (LineageFiles).
-    Benchmark("Lineage_append_bytes_write_10M",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
-        let w = Workload.shared
-        let ids = w.idBytes
-        let dir = NSTemporaryDirectory() + "meterline-lineage-bench-b-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        for _ in benchmark.scaledIterations {
-            let clock = ContinuousClock()
-            var bytes = 0
-            benchmark.startMeasurement()
-            let t0 = clock.now
-            for f in 0..<Workload.files {
-                let x = w.writerByBytes(f, ids: ids)
-                bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
-                                      lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
-            }
-            let elapsed = clock.now - t0
-            benchmark.stopMeasurement()
-            report(benchmark, elapsed)
-            benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
-        }
-    }
-
-    // MARK: append(key:) + write (temp file, fsync, rename): the writer's whole cost per checkpoint file.
-    Benchmark("Lineage_append_write_10M",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .kEventsPerSecond, .bytesPerEventX100])) { benchmark in
-        let w = Workload.shared
-        let dir = NSTemporaryDirectory() + "meterline-lineage-bench-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        for _ in benchmark.scaledIterations {
-            let clock = ContinuousClock()
-            var bytes = 0
-            benchmark.startMeasurement()
-            let t0 = clock.now
-            for f in 0..<Workload.files {
-                let x = w.writerByKey(f)
-                bytes += try! x.write(directory: dir, source: "ev.jsonl", firstOffset: Int64(f * Workload.perFile),
-                                      lastOffset: Int64((f + 1) * Workload.perFile - 1)).bytes
-            }
-            let elapsed = clock.now - t0
-            benchmark.stopMeasurement()
-            report(benchmark, elapsed)
-            benchmark.measurement(.bytesPerEventX100, bytes * 100 / n)
-        }
-    }
+    // The handle API (keys resolved once per key, `LineageEvent` with String ids).
+    appendWriteBenchmark("Lineage_append_handle_write_10M") { Workload.shared.writerByHandle($0) }
+    // The byte-level API the engine uses (LineageFiles): key and source handles, ids as bytes.
+    let ids = LazyIds()
+    appendWriteBenchmark("Lineage_append_bytes_write_10M") { Workload.shared.writerByBytes($0, ids: ids.bytes) }
+    // append(key:) by key string.
+    appendWriteBenchmark("Lineage_append_write_10M") { Workload.shared.writerByKey($0) }
 
     // MARK: `lineage show` in process: LineageQuery(directory:) + journalLine(_:), on a backfill output directory
     // (METERLINE_LINEAGE_DIR, METERLINE_LINEAGE_LINE; Benchmarks/lineage.sh sets them). Skipped when unset.
