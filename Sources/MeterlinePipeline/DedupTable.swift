@@ -151,8 +151,9 @@ public struct DedupTable {
     /// Prefetches the home slot of `k` (`__builtin_prefetch` through the CPrefetch C shim), to be called before
     /// other work that does not depend on the table (the accept path calls it right after the parse, before
     /// the contract and window lookups), so the slot's cache line is on its way when `insert`/`contains`
-    /// reach it. A hint only: it never faults and changes nothing.
-    public func prefetch(_ k: Hash128) {
+    /// reach it. A hint only: it never faults and changes nothing. `mutating` only so that a call through a
+    /// partition's state in the pipeline's array is made in place, without retaining the storage.
+    public mutating func prefetch(_ k: Hash128) {
         let s = storage
         meterline_prefetch(s.keys + DedupTable.home(k.high, s.slotCount))
     }

@@ -104,7 +104,7 @@ extension PartitionState {
         key.append(UInt8(ascii: "|"))
         RFC3339.append(micros: rk.windowStart, to: &key)
         let keyText = String(decoding: key, as: UTF8.self)
-        var w = WindowState(keyText: keyText, subject: subject, contract: contract, meter: m, dimensions: dims, windowEnd: windowEnd)
+        var w = WindowState(contract: contract, keyText: keyText, subject: subject, meter: m, dimensions: dims, windowEnd: windowEnd)
         if wm != .min && windowEnd <= wm {
             w.closed = true // arrives after its window closed: published as a late window
             w.revision = -1

@@ -205,7 +205,7 @@ extension Pipeline {
             let keyText = try r.string(), subject = try r.string(), contract = try contractIndex(try r.string())
             var dims: [(String, String)] = []
             for _ in 0..<(try r.count("dimensions", max: 1024)) { dims.append((try r.string(), try r.string())) }
-            var w = WindowState(keyText: keyText, subject: subject, contract: contract, meter: meter, dimensions: dims, windowEnd: try r.int())
+            var w = WindowState(contract: contract, keyText: keyText, subject: subject, meter: meter, dimensions: dims, windowEnd: try r.int())
             w.aggregate = try Aggregate.read(&r)
             if try r.bool() { w.pendingLate = try Aggregate.read(&r); st.pendingRevisions.insert(k) }
             w.closed = try r.bool(); w.revision = Int(try r.int()); w.amount = Amount(raw: try r.int128()); w.quantity = Quantity(raw: try r.int128())

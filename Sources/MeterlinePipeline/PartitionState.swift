@@ -85,16 +85,17 @@ struct Aggregate {
 }
 
 /// An open or closed window of one rollup key. The fields every accepted event touches come first
-/// (`closed`, the lineage key, `aggregate.sum`/`count`), so they share a cache line.
+/// (`closed`, the lineage key, `contract`, `aggregate.sum`/`count`), so they share the cache line the batch
+/// path prefetches (`contract` placed after the strings cost a second miss per event).
 struct WindowState {
     var closed = false
     /// `lineageKey` indexes the partition's `lineage.keys` while `lineageGeneration` equals the partition's.
     var lineageGeneration: UInt32 = .max
     var lineageKey: UInt32 = 0
+    var contract: Int
     var aggregate = Aggregate()
     var keyText: String
     var subject: String
-    var contract: Int
     var meter: Int
     var dimensions: [(String, String)]
     var windowEnd: Int64

@@ -68,23 +68,34 @@ struct SlotTable<Key: SlotKey, Value> {
         }
     }
 
-    /// Prefetches the index entry where a lookup of `key` starts (a hint; changes nothing).
+    /// Prefetches the index entry where a lookup of `key` starts (a hint; changes nothing). `mutating` only so
+    /// that a call through `states[s].windows` accesses the table in place: a non-mutating call on an array
+    /// element of a class copies the table out, retaining and releasing its three arrays per call.
     @inline(__always)
-    func prefetch(_ key: Key) {
+    mutating func prefetch(_ key: Key) {
         let pos = Int(truncatingIfNeeded: SlotTable.hash(key) >> shift)
         index.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + pos) }
     }
 
     /// Reads the home index entry of `key` (fetched by an earlier `prefetch`) and, if its tag matches, prefetches
-    /// that slot's key and the start of its value (a hint; changes nothing).
+    /// that slot's key and the first 64 bytes of its value (a hint; changes nothing; `mutating` as `prefetch` is).
     @inline(__always)
-    func prefetchSlot(of key: Key) {
+    mutating func prefetchSlot(of key: Key) {
         let h = SlotTable.hash(key)
         let e = index[Int(truncatingIfNeeded: h >> shift)]
         guard e != 0, e >> 32 == h & 0xFFFF_FFFF else { return }
         let s = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
-        keys.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + s) }
-        values.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + s) }
+        // A key or a value's first 64 bytes may straddle two cache lines (strides are not multiples of 64): both are fetched.
+        keys.withUnsafeBufferPointer {
+            let p = UnsafeRawPointer($0.baseAddress! + s)
+            meterline_prefetch(p)
+            meterline_prefetch(p + (MemoryLayout<Key>.size - 1))
+        }
+        values.withUnsafeBufferPointer {
+            let p = UnsafeRawPointer($0.baseAddress! + s)
+            meterline_prefetch(p)
+            meterline_prefetch(p + (min(MemoryLayout<Value>.size, 64) - 1))
+        }
     }
 
     /// Adds a value for a key that is not present; returns its slot.

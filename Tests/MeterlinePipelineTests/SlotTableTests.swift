@@ -12,7 +12,7 @@ import Testing
         var table = WindowTable()
         var model: [RollupKey: Int] = [:]
         func window(_ n: Int) -> WindowState {
-            WindowState(keyText: "k\(n)", subject: "s", contract: n, meter: 0, dimensions: [], windowEnd: 0)
+            WindowState(contract: n, keyText: "k\(n)", subject: "s", meter: 0, dimensions: [], windowEnd: 0)
         }
         let subjects = (0..<50).map { _ in Hash128(high: g.next(), low: g.next()) }
         func randomKey() -> RollupKey {
