@@ -196,6 +196,9 @@ public final class Pipeline {
         let ends = states[s].openByEnd.keys.filter { $0 <= wm }.sorted()
         for end in ends {
             let keys = states[s].openByEnd.removeValue(forKey: end)!
+            // One billing event per window at least: grown once here, not by doubling (each doubling moved
+            // every event and faulted in fresh pages).
+            states[s].billing.reserveCapacity(states[s].billing.count + keys.count)
             for k in byKeyText(s, keys) { rateWindow(s, k, late: false) }
         }
     }
@@ -205,17 +208,6 @@ public final class Pipeline {
         let keys = Array(states[s].pendingRevisions)
         states[s].pendingRevisions.removeAll()
         for k in byKeyText(s, keys) { rateWindow(s, k, late: true) }
-    }
-
-    /// Window keys in key-text order (the canonical order windows close in); one lookup per key.
-    func byKeyText(_ s: Int, _ keys: [RollupKey]) -> [RollupKey] {
-        keys.map { (keyText(s, $0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
-    }
-
-    /// The key text of a present window, read in place (no copy of the window).
-    @inline(__always)
-    func keyText(_ s: Int, _ k: RollupKey) -> String {
-        states[s].windows.values[states[s].windows.slot(forKey: k)!].keyText
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.
@@ -253,7 +245,9 @@ public final class Pipeline {
             states[s].periods.values[pslot].priceBookVersion = b.version
             states[s].periods.values[pslot].priceIndex = m.index
         }
-        let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in (a.windowStart, aText) < (b.windowStart, bText) }
+        let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in
+            a.windowStart != b.windowStart ? a.windowStart < b.windowStart : KeyText.less(aText, bText)
+        }
         let lastMember = states[s].periods.values[pslot].members.last
         let isLast = lastMember.map { order($0, keyText(s, $0), k, states[s].windows.values[slot].keyText) } ?? true
         // A window closes (non-late) once: closeWindows takes it from `openByEnd`, where only unrated windows are.
@@ -488,9 +482,16 @@ public final class Pipeline {
         var low = Int64.max
         for st in states where st.maxEventTime != .min { low = min(low, st.watermark) }
         var out = CheckpointOutput(sequence: checkpointSequence, lowWatermark: low == .max ? .min : low)
+        let billingTotal = states.reduce(0) { $0 + $1.billing.count }
         for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
-            // The first partition's arrays are moved (swapped), not copied element by element.
-            if out.billing.isEmpty { swap(&out.billing, &states[s].billing) } else { out.billing.append(contentsOf: states[s].billing) }
+            // The first partition's arrays are moved (swapped), not copied element by element; the billing
+            // buffer then grows once to the total, and the other partitions' events are copied into it.
+            if out.billing.isEmpty {
+                swap(&out.billing, &states[s].billing)
+                out.billing.reserveCapacity(billingTotal)
+            } else {
+                out.billing.append(contentsOf: states[s].billing)
+            }
             if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
             if !states[s].lineage.isEmpty {
                 out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
