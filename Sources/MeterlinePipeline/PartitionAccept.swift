@@ -29,8 +29,10 @@ extension PartitionState {
     ///
     /// The readings are added before the event is marked seen and counted accepted, so an event rejected
     /// here (a value that overflows its window) is not remembered: a corrected resend is accepted.
+    /// `firstSlot` is the slot of the first reading's window when the caller has looked it up already.
     mutating func accept(_ e: ParsedEvent, _ base: UnsafeRawBufferPointer, offset: Int64, contract: Int,
-                         readings: UnsafeBufferPointer<MeterReading>, rules: AcceptRules, duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
+                         readings: UnsafeBufferPointer<MeterReading>, firstSlot: Int? = nil, rules: AcceptRules,
+                         duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
         if seen.contains(e.identity) {
             counters.duplicate += 1
             if duplicatesToDLQ {
@@ -52,12 +54,14 @@ extension PartitionState {
             counters.latePeriodClosed[periodStart, default: 0] += 1
             throw Rejection(.latePeriodClosed, "period starting \(RFC3339.format(micros: periodStart)) is closed for corrections (watermark \(RFC3339.format(micros: wm)))")
         }
-        for r in readings {
+        for (n, r) in readings.enumerated() {
             let windowMicros = rules.meterWindowMicros[r.meterIndex]
             let ws = UTC.floor(t, windowMicros)
             let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
-            // One hashed lookup per reading: insert if new, then work on the window in place by its slot.
-            let i = windows.slot(forKey: rk) ?? openWindow(rk, e, base, contract: contract, meter: r.meterIndex,
+            // At most one hashed lookup per reading: insert if new, then work on the window in place by its slot.
+            let known = n == 0 ? firstSlot : nil
+            assert(known == nil || windows.slot(forKey: rk) == known, "firstSlot is not the first reading's window")
+            let i = known ?? windows.slot(forKey: rk) ?? openWindow(rk, e, base, contract: contract, meter: r.meterIndex,
                                                             windowEnd: ws + windowMicros, watermark: wm, rules: rules)
             let late: Bool
             do throws(DecimalError) {

@@ -153,15 +153,17 @@ public final class Pipeline {
         // The dedup slot's cache line is fetched while the window and contract are looked up.
         states[s].seen.prefetch(e.identity)
         let contractIndex: Int
+        var firstSlot: Int? = nil
         if let key = firstRollupKey(subject: e.subjectHash, time: e.timeMicros, readings), let slot = states[s].windows.slot(forKey: key) {
             // A window of this subject exists, so its contract is known (contracts are fixed per subject).
             contractIndex = states[s].windows.values[slot].contract
+            firstSlot = slot
         } else if let c = contracts.lookup(hash: e.subjectHash, subject: { EventParser.string(base, e.subject) }) {
             contractIndex = c
         } else {
             throw Rejection(.noContract, "no contract for subject \"\(EventParser.string(base, e.subject))\"")
         }
-        if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: readings,
+        if let before = try states[s].accept(e, base, offset: offset, contract: contractIndex, readings: readings, firstSlot: firstSlot,
                                              rules: rules, duplicatesToDLQ: duplicatesToDLQ) {
             advance(s, from: before)
         }
@@ -196,9 +198,12 @@ public final class Pipeline {
         let ends = states[s].openByEnd.keys.filter { $0 <= wm }.sorted()
         for end in ends {
             let keys = states[s].openByEnd.removeValue(forKey: end)!
-            // One billing event per window at least: grown once here, not by doubling (each doubling moved
-            // every event and faulted in fresh pages).
-            states[s].billing.reserveCapacity(states[s].billing.count + keys.count)
+            // One billing event per window at least: room for all of them is made once here (geometrically, so
+            // many small closes between two checkpoints do not copy the array each time).
+            let needed = states[s].billing.count + keys.count
+            if needed > states[s].billing.capacity {
+                states[s].billing.reserveCapacity(max(needed, 2 * states[s].billing.capacity))
+            }
             for k in byKeyText(s, keys) { rateWindow(s, k, late: false) }
         }
     }

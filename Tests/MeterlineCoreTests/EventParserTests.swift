@@ -749,3 +749,32 @@ enum Fixture {
         #expect((try? JSONPath("$.a[12]"))?.segments.last == .index(12))
     }
 }
+
+/// The router's `peekSubjectHash` must give every event of a subject the hash the owning shard's parse gives it,
+/// whatever the member order and spelling, or one subject's windows would be split across shards.
+@Suite struct PeekSubjectHashTests {
+    static func peek(_ text: String) -> Hash128? {
+        Array(text.utf8).withUnsafeBytes { EventParser.peekSubjectHash($0) }
+    }
+
+    @Test(arguments: [
+        Fixture.event(),                                                                  // the usual order (literal path)
+        #"{"subject":"cust-42","specversion":"1.0","id":"e","source":"s","type":"llm_tokens","time":"2026-03-01T11:00:00Z","data":{"tokens":1}}"#,
+        #"{ "specversion" : "1.0", "id":"e", "source":"s", "type":"llm_tokens", "time":"2026-03-01T11:00:00Z", "subject" : "cust-42", "data":{"tokens":1}}"#,
+        #"{"specversion":"1.0","id":"e","source":"s","type":"llm_tokens","sub\u006aect":"cust-42","time":"2026-03-01T11:00:00Z","data":{"tokens":1}}"#,
+        #"{"specversion":"1.0","id":"e","source":"s","type":"llm_tokens","data":{"subject":"other","tokens":1},"subject":"cust-42","time":"2026-03-01T11:00:00Z"}"#,
+        #"{"specversion":"1.0","id":"e","source":"s","type":"llm_tokens","subjects":"x","subject":"cust\u002d42","time":"2026-03-01T11:00:00Z","data":{"tokens":1}}"#,
+    ])
+    func peekEqualsParse(_ text: String) throws {
+        let parsed = try Fixture.accepted(Fixture.parse(text))
+        #expect(parsed.subject == "cust-42")
+        #expect(PeekSubjectHashTests.peek(text) == parsed.subjectHash)
+    }
+
+    @Test func noStringSubjectIsNil() {
+        #expect(PeekSubjectHashTests.peek(Fixture.event(["subject": nil])) == nil)
+        #expect(PeekSubjectHashTests.peek(Fixture.event(["subject": "42"])) == nil)
+        #expect(PeekSubjectHashTests.peek("not json") == nil)
+        #expect(PeekSubjectHashTests.peek(#"{"specversion":"1.0","id":"e""#) == nil)
+    }
+}

@@ -476,10 +476,22 @@ public struct EventParser {
         s.skipWhitespace()
         guard s.peek() == UInt8(ascii: "{") else { return nil }
         s.pos += 1
+        // Member names in the usual order are matched as byte literals (as `parse` does), not scanned.
+        var expected = 0
         while true {
             s.skipWhitespace()
-            guard let k = try? s.scanString(), (try? s.expect(UInt8(ascii: ":"))) != nil, let v = try? s.scanValue(depth: 1) else { return nil }
-            if keyIs(s, k, kSubject) {
+            let isSubject: Bool
+            let e = expectedName(expected)
+            if literalAt(s, e) {
+                s.pos &+= e.count
+                expected &+= 1
+                isSubject = e.bit == 8
+            } else {
+                guard let k = try? s.scanString(), (try? s.expect(UInt8(ascii: ":"))) != nil else { return nil }
+                isSubject = keyIs(s, k, kSubject)
+            }
+            guard let v = try? s.scanValue(depth: 1) else { return nil }
+            if isSubject {
                 guard v.kind == .string else { return nil }
                 var h = Hasher128()
                 combineString(&h, s.base, v)
