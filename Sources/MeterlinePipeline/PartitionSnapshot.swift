@@ -91,14 +91,14 @@ extension Aggregate {
         for h in unique.sorted() { w.hash(h) }
     }
     static func read(_ r: inout StateReader) throws(StateError) -> Aggregate {
-        var a = Aggregate()
-        a.sum = Quantity(raw: try r.int128()); a.count = Int(try r.int())
-        a.min = try r.optional128().map(Quantity.init(raw:)); a.max = try r.optional128().map(Quantity.init(raw:))
-        a.latest = try r.optional128().map(Quantity.init(raw:))
-        a.latestTime = try r.int(); a.latestTie = try r.hash()
+        let sum = Quantity(raw: try r.int128()), count = Int(try r.int())
+        var rest = Aggregate.Rest()
+        rest.min = try r.optional128().map(Quantity.init(raw:)); rest.max = try r.optional128().map(Quantity.init(raw:))
+        rest.latest = try r.optional128().map(Quantity.init(raw:))
+        rest.latestTime = try r.int(); rest.latestTie = try r.hash()
         let n = try r.count("unique values")
-        for _ in 0..<n { a.unique.insert(try r.hash()) }
-        return a
+        for _ in 0..<n { rest.unique.insert(try r.hash()) }
+        return Aggregate(sum: sum, count: count, rest: rest)
     }
 }
 
