@@ -343,9 +343,12 @@ public final class Pipeline {
     }
 
     /// Resolves (and memoizes) the price of a window. Pure in its arguments: the memo only saves the work.
-    func resolvePrice(contract c: Int, meter m: Int, dimensionsHash: Hash128, dimensions: [(String, String)], windowStart: Int64) -> PriceResolution {
+    /// `dimensions` is an autoclosure: a memo hit does not touch the window's dimension array (a cold cache line).
+    func resolvePrice(contract c: Int, meter m: Int, dimensionsHash: Hash128, dimensions: @autoclosure () -> [(String, String)],
+                      windowStart: Int64) -> PriceResolution {
         let key = PriceMemoKey(contract: Int32(c), meter: Int32(m), dimensions: dimensionsHash, windowStart: windowStart)
         if let r = priceMemo[key] { return r }
+        let dimensions = dimensions()
         let meter = catalog.meters[m]
         let bookIndex = config.priceBooks.books.lastIndex { $0.id == contracts.contracts[c].priceBook && $0.isEffective(at: windowStart) }
         let match = bookIndex.flatMap { config.priceBooks.books[$0].price(meter: meter.slug, dimensions: dimensions) }
