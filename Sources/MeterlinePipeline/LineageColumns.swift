@@ -7,7 +7,8 @@ import MeterlineCore
 /// The accepted events of one input partition since the last checkpoint, by rollup key, in columns.
 ///
 /// Invariants: every per-event column has `count` elements; `offsets` never decreases (events are appended in
-/// input order, several readings of one event share its offset, in reading order); `keyIndex[i] < keys.count`;
+/// input order, several readings of one event share its offset, in reading order); `keyIndex[i] < keys.count`
+/// once `resolveKeys` has run (always so for columns taken by a checkpoint);
 /// `sourceIndex[i] < sources.count`; event `i`'s id is `idBytes[idEnd(i - 1)..<idEnds[i]]` (UTF-8, unescaped).
 public struct LineageColumns: Sendable {
     /// Rollup key texts referenced by this checkpoint's events, in first-use order.
@@ -30,10 +31,29 @@ public struct LineageColumns: Sendable {
     public var count: Int { times.count }
     public var isEmpty: Bool { times.isEmpty }
 
-    /// Registers a key text for this checkpoint; the returned index goes into `append`.
-    mutating func addKey(_ text: String) -> UInt32 {
-        keys.append(text)
-        return UInt32(keys.count - 1)
+    /// Window slots whose key texts are registered but not yet copied into `keys` (they follow `keys` in index
+    /// order). Reading a window's key text costs a cache miss on a cold `String`; taking them all in one loop at
+    /// the checkpoint (`resolveKeys`) overlaps those misses instead of stalling the accept path once per window.
+    var pendingKeySlots: [Int32] = []
+
+    /// Registers the key text of the window in `slot` for this checkpoint; the returned index goes into `append`.
+    /// The text is read later, by `resolveKeys`, which must run before any window slot changes and before the
+    /// columns leave the partition.
+    mutating func addKey(slot: Int) -> UInt32 {
+        pendingKeySlots.append(Int32(truncatingIfNeeded: slot))
+        return UInt32(keys.count + pendingKeySlots.count - 1)
+    }
+
+    /// Copies the key texts of the registered window slots into `keys`, in registration order.
+    mutating func resolveKeys(_ windows: WindowTable) {
+        guard !pendingKeySlots.isEmpty else { return }
+        keys.reserveCapacity(keys.count + pendingKeySlots.count)
+        windows.values.withUnsafeBufferPointer { values in
+            pendingKeySlots.withUnsafeBufferPointer { slots in
+                for i in slots.indices { keys.append(values[Int(slots[i])].keyText) }
+            }
+        }
+        pendingKeySlots.removeAll(keepingCapacity: true)
     }
 
     /// Appends one reading of an accepted event. `id` and `source` are the unescaped UTF-8 bytes.
@@ -65,6 +85,7 @@ public struct LineageColumns: Sendable {
     /// Forgets every event; keeps capacity for the next checkpoint.
     mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)
+        pendingKeySlots.removeAll(keepingCapacity: true)
         sources.removeAll()
         lastSource.removeAll()
         keyIndex.removeAll(keepingCapacity: true)

@@ -70,7 +70,7 @@ extension PartitionState {
                 throw Rejection(.badValue, "meter '\(rules.catalog.meters[r.meterIndex].slug)': \(error.message)")
             }
             if late { pendingRevisions.insert(rk) }
-            let key = windows.values[i].lineageKey(generation: lineageGeneration, lineage: &lineage)
+            let key = windows.values[i].lineageKey(slot: i, generation: lineageGeneration, lineage: &lineage)
             PartitionState.withUnescaped(base, e.id) { id in
                 PartitionState.withUnescaped(base, e.source) { source in
                     lineage.append(key: key, id: id, source: source, timeMicros: t, value: r.value.raw, offset: offset)
@@ -144,9 +144,9 @@ extension WindowState {
 
     /// This window's key index in `lineage` for the current checkpoint (`generation`), registering the key text once.
     @inline(__always)
-    mutating func lineageKey(generation: UInt32, lineage: inout LineageColumns) -> UInt32 {
+    mutating func lineageKey(slot: Int, generation: UInt32, lineage: inout LineageColumns) -> UInt32 {
         if lineageGeneration != generation {
-            lineageKey = lineage.addKey(keyText)
+            lineageKey = lineage.addKey(slot: slot)
             lineageGeneration = generation
         }
         return lineageKey

@@ -458,6 +458,8 @@ public final class Pipeline {
         let closedEnds = Set(closing.map { $0.value.periodEnd })
         if !closedEnds.isEmpty {
             let contracts = self.contracts.contracts
+            // Removal moves windows between slots: registered lineage keys are read first.
+            states[s].lineage.resolveKeys(states[s].windows)
             states[s].windows.removeAll { key, window in
                 let c = contracts[window.contract]
                 let pe = UTC.periodEnd(start: UTC.periodStart(key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
@@ -501,6 +503,7 @@ public final class Pipeline {
                 out.billing.append(contentsOf: states[s].billing)
             }
             if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
+            states[s].lineage.resolveKeys(states[s].windows)
             if !states[s].lineage.isEmpty {
                 out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
             }
