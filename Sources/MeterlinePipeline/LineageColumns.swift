@@ -1,3 +1,4 @@
+import Glibc
 import MeterlineCore
 
 // Owns: the lineage a partition collects between two checkpoints, in columns, so the accept path appends
@@ -61,7 +62,7 @@ public struct LineageColumns: Sendable {
     mutating func append(key: UInt32, id: UnsafeRawBufferPointer, source: UnsafeRawBufferPointer,
                          timeMicros: Int64, value: Int128, offset: Int64) {
         assert(offsets.last.map { $0 <= offset } ?? true, "lineage offsets must not decrease")
-        if sources.isEmpty || !source.elementsEqual(lastSource) {
+        if sources.isEmpty || !LineageColumns.equal(source, lastSource) {
             lastSource = Array(source)
             let text = String(decoding: source, as: UTF8.self)
             if let found = sources.firstIndex(of: text) {
@@ -80,6 +81,14 @@ public struct LineageColumns: Sendable {
         idBytes.append(contentsOf: id)
         precondition(idBytes.count <= Int(UInt32.max), "lineage of one checkpoint holds under 4 GiB of ids")
         idEnds.append(UInt32(truncatingIfNeeded: idBytes.count))
+    }
+
+    /// Whether two byte strings are equal (`memcmp`; the generic `elementsEqual` compared byte by byte).
+    @inline(__always)
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let pa = a.baseAddress, a.count > 0 else { return true }
+        return b.withUnsafeBytes { memcmp(pa, $0.baseAddress!, a.count) == 0 }
     }
 
     /// Forgets every event; keeps capacity for the next checkpoint.
