@@ -437,20 +437,13 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         let config = try ConfigLoader.parse(yaml: NonAdditiveStateTests.yaml, file: "n.yaml")
         let expected = try run(NonAdditiveStateTests.inputs, config: config).billing.map { $0.json() }
         let first = Pipeline(config: config)
-        var billing: [BillingEvent] = []
-        for (i, input) in NonAdditiveStateTests.inputs.enumerated() where i < 2 {
-            var bytes = Array(input.json.utf8)
-            bytes.withUnsafeMutableBytes { first.process(partition: 0, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
-        }
-        billing += first.checkpoint().billing
+        RestoreTests().feed(first, NonAdditiveStateTests.inputs[..<2])
+        var billing = first.checkpoint().billing
         let bytes = try #require(first.snapshot(partition: 0))
         let second = Pipeline(config: config)
         try second.restore(partition: 0, from: bytes)
         #expect(second.snapshot(partition: 0) == bytes, "restore is exact")
-        for (i, input) in NonAdditiveStateTests.inputs.enumerated() where i >= 2 {
-            var b = Array(input.json.utf8)
-            b.withUnsafeMutableBytes { second.process(partition: 0, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
-        }
+        RestoreTests().feed(second, NonAdditiveStateTests.inputs[2...])
         second.finish()
         billing += second.checkpoint().billing
         #expect(billing.map { $0.json() }.sorted() == expected.sorted())
