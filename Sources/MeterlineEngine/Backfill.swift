@@ -123,9 +123,9 @@ public struct Backfill {
                     if start < n { carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<n])) }
                 }
                 do {
-                    while let chunk = try reader.next() {
+                    while let chunk = try reader.nextChunk() {
                         if carry.isEmpty {
-                            try chunk.withUnsafeBytes { try consume($0) }
+                            try consume(chunk)
                         } else {
                             // Complete the line that straddled the chunk boundary, then go on in place.
                             let firstNL = chunk.firstIndex(of: 0x0A)
@@ -135,7 +135,7 @@ public struct Backfill {
                             carry.removeAll(keepingCapacity: true)
                             line.append(0x0A)
                             try line.withUnsafeBytes { try consume($0) }
-                            try chunk.withUnsafeBytes { try consume(UnsafeRawBufferPointer(rebasing: $0[(nl + 1)...])) }
+                            try consume(UnsafeRawBufferPointer(rebasing: chunk[(nl + 1)...]))
                         }
                         progress.update(bytes: bytesBefore + reader.bytesRead, events: report.linesRead)
                     }

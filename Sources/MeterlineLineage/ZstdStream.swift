@@ -20,11 +20,15 @@ public final class ChunkedFileReader {
     public private(set) var bytesRead = 0
     private let handle: FileHandle
     private var dctx: OpaquePointer?
-    private var input: [UInt8] = []
+    /// Raw bytes read from the file (reused for every read): `input[inputPos..<inputCount]` is not consumed yet.
+    private let input: UnsafeMutableRawBufferPointer
+    private var inputCount = 0
     private var inputPos = 0
+    /// Decompressed bytes (reused): `nextChunk` returns a view of its first bytes.
+    private let output: UnsafeMutableRawBufferPointer
     private var frameOpen = false
     private var finished = false
-    private let chunk = 1 << 20
+    private static let chunk = 1 << 20
 
     public init(path: String) throws {
         self.path = path
@@ -33,63 +37,66 @@ public final class ChunkedFileReader {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { throw StreamError(file: path, message: "is a directory") }
         handle = h
         fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
-        let head = try readRaw()
-        input = head
+        input = .allocate(byteCount: ChunkedFileReader.chunk, alignment: 64)
+        output = .allocate(byteCount: ZSTD_DStreamOutSize() * 4, alignment: 64)
+        try readRaw()
         let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
-        if path.hasSuffix(".zst") || (head.count >= 4 && Array(head[0..<4]) == magic) {
-            guard head.count >= 4, Array(head[0..<4]) == magic else { throw StreamError(file: path, message: "not a zstd file (bad magic)") }
+        let head = Array(UnsafeRawBufferPointer(rebasing: input[0..<min(4, inputCount)]))
+        if path.hasSuffix(".zst") || head == magic {
+            guard head == magic else { throw StreamError(file: path, message: "not a zstd file (bad magic)") }
             dctx = ZSTD_createDCtx()
         }
     }
 
     deinit {
         if let d = dctx { ZSTD_freeDCtx(d) }
+        input.deallocate()
+        output.deallocate()
         try? handle.close()
     }
 
-    private func readRaw() throws -> [UInt8] {
-        let data: Data
-        do { data = try handle.read(upToCount: chunk) ?? Data() } catch { throw StreamError(file: path, message: "read failed: \(error)") }
-        bytesRead += data.count
-        return [UInt8](data)
+    /// Refills `input` with up to one chunk of the file (`read(2)` straight into the reused buffer: no `Data`,
+    /// no array per chunk); `inputCount` 0 at the end of the file.
+    private func readRaw() throws {
+        var n: Int
+        repeat { n = read(handle.fileDescriptor, input.baseAddress, input.count) } while n < 0 && errno == EINTR
+        guard n >= 0 else { throw StreamError(file: path, message: "read failed: \(String(cString: strerror(errno)))") }
+        inputCount = n
+        inputPos = 0
+        bytesRead += n
     }
 
     /// The next chunk of plain bytes, or nil at the end of the file.
-    public func next() throws -> [UInt8]? {
+    public func next() throws -> [UInt8]? { try nextChunk().map { Array($0) } }
+
+    /// The next chunk of plain bytes, or nil at the end of the file, as a view of a buffer this reader reuses:
+    /// valid only until the next call (copy what must outlive it).
+    public func nextChunk() throws -> UnsafeRawBufferPointer? {
         if finished { return nil }
         guard let d = dctx else {
-            if !input.isEmpty { defer { input = [] }; return input }
-            let more = try readRaw()
-            if more.isEmpty { finished = true; return nil }
-            return more
+            if inputPos == inputCount { try readRaw() }
+            if inputCount == 0 { finished = true; return nil }
+            inputPos = inputCount
+            return UnsafeRawBufferPointer(rebasing: input[0..<inputCount])
         }
-        var out = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize() * 4)
         while true {
-            if inputPos == input.count {
-                input = try readRaw()
-                inputPos = 0
-                if input.isEmpty {
+            if inputPos == inputCount {
+                try readRaw()
+                if inputCount == 0 {
                     finished = true
                     if frameOpen { throw StreamError(file: path, message: "truncated zstd frame (the file ends inside a frame)") }
                     return nil
                 }
             }
-            var produced = 0
-            let result: Int = input.withUnsafeBytes { ib in
-                out.withUnsafeMutableBytes { ob in
-                    var inBuf = ZSTD_inBuffer(src: ib.baseAddress, size: ib.count, pos: inputPos)
-                    var outBuf = ZSTD_outBuffer(dst: ob.baseAddress, size: ob.count, pos: 0)
-                    let r = ZSTD_decompressStream(d, &outBuf, &inBuf)
-                    inputPos = inBuf.pos
-                    produced = outBuf.pos
-                    return r
-                }
-            }
+            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: inputCount, pos: inputPos)
+            var outBuf = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
+            let result = ZSTD_decompressStream(d, &outBuf, &inBuf)
+            inputPos = inBuf.pos
             if ZSTD_isError(result) != 0 {
                 throw StreamError(file: path, message: "corrupt zstd data: \(String(cString: ZSTD_getErrorName(result)))")
             }
             frameOpen = result != 0
-            if produced > 0 { out.removeSubrange(produced...); return out }
+            if outBuf.pos > 0 { return UnsafeRawBufferPointer(rebasing: output[0..<outBuf.pos]) }
         }
     }
 }
