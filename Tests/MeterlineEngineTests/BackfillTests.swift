@@ -220,3 +220,26 @@ struct BackfillTopicTests {
         #expect(try idsAndAmounts(dir + "/t/billing-events.jsonl") == idsAndAmounts(dir + "/f/billing-events.jsonl"))
     }
 }
+
+/// `BillingRecords.inOutputOrder` sorts by (postedAt, id) exactly as a plain sort of the events does: ids that
+/// share their first 8 bytes, ids of other lengths, equal times.
+@Suite struct OutputOrderTests {
+    @Test func equalsAPlainSortByPostedAtAndId() {
+        let seed: UInt64 = 21
+        var g = SeededGenerator(seed: seed)
+        let t0 = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        let ids = ["0123456789abcdef", "0123456789abcdee", "01234567", "0123456", "ffffffffffffffff0", "", "a", "0123456789abcdef00"]
+        var events: [BillingEvent] = []
+        for i in 0..<400 {
+            let id = i < ids.count ? ids[i] : String(g.next(), radix: 16)
+            let posted = t0 + Int64(g.next() % 4) * UTC.microsPerHour
+            events.append(BillingEvent(id: id, kind: .usage, revision: 0, subject: "c", entity: "us", meter: "m", dimensions: [],
+                                       windowStart: posted, windowEnd: posted + UTC.microsPerHour, periodStart: t0, periodEnd: t0 + UTC.microsPerDay,
+                                       quantity: .zero, periodQuantity: .zero, amount: .zero, amountDelta: nil, currency: Currency(code: "USD")!,
+                                       priceBookId: nil, priceBookVersion: nil, tiers: [], eventCount: 1, lineage: [], postedAt: posted))
+        }
+        let expected = events.sorted { ($0.postedAt, $0.id) < ($1.postedAt, $1.id) }.map { "\($0.postedAt) \($0.id)" }
+        let got = BillingRecords.inOutputOrder(events).map { "\($0.postedAt) \($0.id)" }
+        #expect(got == expected, "seed \(seed)")
+    }
+}
