@@ -28,6 +28,9 @@ public final class ChunkedFileReader {
     private let output: UnsafeMutableRawBufferPointer
     private var frameOpen = false
     private var finished = false
+    /// A chunk produced by `estimatedLines` and not yet returned by `nextChunk`.
+    private var pending: UnsafeRawBufferPointer? = nil
+    private var chunksReturned = 0
     private static let chunk = 1 << 20
 
     public init(path: String) throws {
@@ -66,12 +69,32 @@ public final class ChunkedFileReader {
         bytesRead += n
     }
 
+    /// About how many lines the file holds, from its size and its first chunk (compression ratio and mean line
+    /// length); 0 for an empty file, or when chunks were taken already. A sizing hint, never a count: the first
+    /// `nextChunk` then returns the chunk this read.
+    public func estimatedLines() throws -> Int {
+        guard chunksReturned == 0 else { return 0 }
+        if pending == nil { pending = try produceChunk() }
+        guard let first = pending, !first.isEmpty else { return 0 }
+        let lines = max(1, first.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) })
+        let consumed = max(1, bytesRead - (inputCount - inputPos))  // compressed bytes behind `first`
+        let plainBytes = dctx == nil ? Double(fileSize) : Double(fileSize) * Double(first.count) / Double(consumed)
+        return Int(min(plainBytes / (Double(first.count) / Double(lines)), Double(Int.max / 2)))
+    }
+
     /// The next chunk of plain bytes, or nil at the end of the file.
     public func next() throws -> [UInt8]? { try nextChunk().map { Array($0) } }
 
     /// The next chunk of plain bytes, or nil at the end of the file, as a view of a buffer this reader reuses:
     /// valid only until the next call (copy what must outlive it).
     public func nextChunk() throws -> UnsafeRawBufferPointer? {
+        let chunk: UnsafeRawBufferPointer?
+        if let p = pending { pending = nil; chunk = p } else { chunk = try produceChunk() }
+        if chunk != nil { chunksReturned += 1 }
+        return chunk
+    }
+
+    private func produceChunk() throws -> UnsafeRawBufferPointer? {
         if finished { return nil }
         guard let d = dctx else {
             if inputPos == inputCount { try readRaw() }

@@ -80,6 +80,8 @@ public struct DedupTable {
     }
 
     public static let defaultMaxLoad = 0.75
+    /// The largest `expectedCount` a sizing hint may ask for (~1.1 GB of slots): a bad estimate must not take the machine.
+    public static let maxExpectedHint = 50_000_000
     /// Bytes per slot: a 16-byte key and a 1-byte day.
     public static let bytesPerSlot = MemoryLayout<Hash128>.stride + MemoryLayout<UInt8>.stride
     static let minSlots = 16

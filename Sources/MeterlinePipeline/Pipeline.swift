@@ -41,6 +41,9 @@ public final class Pipeline {
     public var acceptRange: Range<Int64>? = nil
     /// Source names by partition (e.g. input file names in a backfill); default "<prefix>-<partition>".
     public var sourceNames: [Int32: String] = [:]
+    /// About how many ids a partition will remember (a backfill's estimate): its dedup table starts at that size
+    /// instead of growing from empty. A hint: capped at `DedupTable.maxExpectedHint`, any error only costs memory or growth.
+    public var expectedIds: [Int32: Int] = [:]
 
     public init(config: Configuration, sourcePrefix: String = "usage") {
         self.config = config
@@ -63,7 +66,9 @@ public final class Pipeline {
         if let l = lastSlot, l.partition == partition { return l.slot }
         if let s = slots[partition] { lastSlot = (partition, s); return s }
         let s = states.count
-        states.append(PartitionState(partition: partition, sourceName: sourceNames[partition] ?? "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros))
+        var st = PartitionState(partition: partition, sourceName: sourceNames[partition] ?? "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros)
+        if let n = expectedIds[partition], n > 0 { st.seen = DedupTable(expectedCount: min(n, DedupTable.maxExpectedHint)) }
+        states.append(st)
         slots[partition] = s
         return s
     }
