@@ -82,9 +82,6 @@ public final class ChunkedFileReader {
         return Int(min(plainBytes / (Double(first.count) / Double(lines)), Double(Int.max / 2)))
     }
 
-    /// The next chunk of plain bytes, or nil at the end of the file.
-    public func next() throws -> [UInt8]? { try nextChunk().map { Array($0) } }
-
     /// The next chunk of plain bytes, or nil at the end of the file, as a view of a buffer this reader reuses:
     /// valid only until the next call (copy what must outlive it).
     public func nextChunk() throws -> UnsafeRawBufferPointer? {
