@@ -46,7 +46,7 @@ public struct RunSummary: Sendable {
         s += "  journal entries      \(outputs.journalEntries) (read back \(journalReadBack)), unbalanced \(outputs.unbalancedEntries)\n"
         s += "  dlq records          \(outputs.dlqRecords) (read back \(dlqReadBack))\n"
         s += "  lineage files        \(outputs.lineageFiles), \(outputs.lineageBytes) bytes (\(counters.accepted > 0 ? String(format: "%.1f", Double(outputs.lineageBytes) / Double(counters.accepted)) : "-") B/event)\n"
-        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) state records: partition snapshots and the journal book (\(outputs.stateBytes) bytes; last checkpoint's \(outputs.lastCheckpointStateRecords) read back: \(stateReadBack))\n"
+        s += "  checkpoints          \(outputs.checkpoints), \(outputs.stateRecords) state records: partition changelogs and the journal book (\(outputs.stateBytes) bytes; last checkpoint's \(outputs.lastCheckpointStateRecords) read back: \(stateReadBack))\n"
         s += "  totals per entity and currency (billed exact | journal, minor units):\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
@@ -93,7 +93,7 @@ public struct EmbeddedRun {
         try cluster.createTopic(topics.billing, partitions: max(16, partitions / 2))
         try cluster.createTopic(topics.journal, partitions: 4)
         try cluster.createTopic(topics.dlq, partitions: 4)
-        // One state partition per input partition: snapshots are full (last record per key wins) and the mock keeps ~5 MB.
+        // One state partition per input partition: each partition's changelog goes to one of them, and the mock keeps ~5 MB each.
         try cluster.createTopic(topics.state, partitions: partitions)
         let kafka = ["bootstrap.servers": cluster.bootstrapServers]
 

@@ -55,6 +55,8 @@ public final class StreamingEngine {
     public private(set) var journal: JournalBook
     public private(set) var outputs = RunOutputs()
     var lineageFiles = LineageFiles()
+    /// Partitions of the state topic (read once).
+    var stateTopicPartitions: Int32? = nil
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Processing clock; tests pin it.
     public var now: () -> Int64 = wallClockMicros
@@ -151,6 +153,14 @@ public final class StreamingEngine {
         return pipeline.counters
     }
 
+    func statePartitions(_ consumer: KafkaConsumer) throws -> Int32 {
+        if let n = stateTopicPartitions { return n }
+        let n = try consumer.partitionCount(topic: config.topics.state, timeoutMs: 30_000)
+        guard n > 0 else { throw KafkaError(code: -1, message: "topic \(config.topics.state) has no partitions") }
+        stateTopicPartitions = n
+        return n
+    }
+
     /// One checkpoint: outputs, lineage, state, then the offsets (last, so a crash before it replays the checkpoint).
     func checkpoint(producer: KafkaProducer, consumer: KafkaConsumer, final: Bool) throws {
         let out = pipeline.checkpoint()
@@ -182,10 +192,22 @@ public final class StreamingEngine {
         outputs.stateRecords += try StateChunks.produce(key: JournalStateCodec.key, value: journalState, checkpoint: out.sequence,
                                                         topic: topics.state, producer: producer)
         outputs.stateBytes += journalState.count
+        // Each input partition's changelog goes to one state partition (input partition mod their count), in the
+        // pipeline's order: records, then the meta that lists them, then tombstones.
+        let statePartitions = try self.statePartitions(consumer)
         for st in out.state {
-            outputs.stateRecords += try StateChunks.produce(key: "\(topics.usage)-\(st.partition)", value: st.bytes, checkpoint: out.sequence,
-                                                            topic: topics.state, producer: producer)
-            outputs.stateBytes += st.bytes.count
+            let prefix = StateKeys.prefix(usage: topics.usage, partition: st.partition)
+            let target = st.partition % statePartitions
+            for r in st.records {
+                if let v = r.value {
+                    outputs.stateRecords += try StateChunks.produce(key: prefix + r.key, value: v, checkpoint: out.sequence,
+                                                                    topic: topics.state, partition: target, producer: producer)
+                    outputs.stateBytes += v.count
+                } else {
+                    outputs.stateRecords += try StateChunks.tombstone(key: prefix + r.key, length: r.droppedLength, checkpoint: out.sequence,
+                                                                      topic: topics.state, partition: target, producer: producer)
+                }
+            }
         }
         outputs.lastCheckpointStateRecords = outputs.stateRecords - stateRecordsBefore
         outputs.lastCheckpoint = out.sequence
@@ -207,14 +229,25 @@ extension StreamingEngine {
     /// and the journal book, and returns the offset each restored partition resumes from.
     public func restoreFromStateTopic() throws -> [Int32: Int64] {
         let records = try readTopic(config.topics.state, kafka: kafka, compacted: true)
+        // The last value per key, as compaction keeps it; an empty value is a tombstone.
         var raw: [String: [UInt8]] = [:]
-        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { raw[String(decoding: r.key, as: UTF8.self)] = r.value }
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+            let key = String(decoding: r.key, as: UTF8.self)
+            raw[key] = r.value.isEmpty ? nil : r.value
+        }
         let last = try StateChunks.assemble(raw)
+        var byPartition: [Int32: [String: [UInt8]]] = [:]
+        for (key, value) in last where key != JournalStateCodec.key {
+            guard let (p, rest) = StateKeys.parse(key, usage: config.topics.usage) else {
+                throw KafkaError(code: -1, message: "\(config.topics.state): record key '\(key)' is neither the journal nor a partition changelog key of topic \(config.topics.usage)")
+            }
+            byPartition[p, default: [:]][rest] = value
+        }
         var resume: [Int32: Int64] = [:]
-        let prefix = config.topics.usage + "-"
-        for (key, value) in last where key.hasPrefix(prefix) {
-            guard let p = Int32(key.dropFirst(prefix.count)) else { continue }
-            do { try pipeline.restore(partition: p, from: value) } catch { throw KafkaError(code: -1, message: "restoring \(key) from \(config.topics.state): \(error)") }
+        for (p, records) in byPartition.sorted(by: { $0.key < $1.key }) {
+            do { try pipeline.restore(partition: p, changelog: records) } catch {
+                throw KafkaError(code: -1, message: "restoring partition \(p) of \(config.topics.usage) from \(config.topics.state): \(error)")
+            }
             resume[p] = pipeline.nextOffset(partition: p)
         }
         if let j = last[JournalStateCodec.key] {
@@ -239,18 +272,31 @@ enum StateChunks {
 
     /// Returns the number of records written.
     @discardableResult
-    static func produce(key: String, value: [UInt8], checkpoint: Int, topic: String, producer: KafkaProducer) throws -> Int {
+    static func produce(key: String, value: [UInt8], checkpoint: Int, topic: String, partition: Int32? = nil, producer: KafkaProducer) throws -> Int {
         let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
         if value.count <= partSize {
-            try producer.produce(topic: topic, key: Array(key.utf8), value: value, headers: header)
+            try producer.produce(topic: topic, partition: partition, key: Array(key.utf8), value: value, headers: header)
             return 1
         }
         let parts = (value.count + partSize - 1) / partSize
         for i in 0..<parts {
             let slice = value[(i * partSize)..<min(value.count, (i + 1) * partSize)]
-            try producer.produce(topic: topic, key: Array("\(key)~part~\(i)".utf8), value: le(UInt64(checkpoint)) + slice, headers: header)
+            try producer.produce(topic: topic, partition: partition, key: Array("\(key)~part~\(i)".utf8), value: le(UInt64(checkpoint)) + slice, headers: header)
         }
-        try producer.produce(topic: topic, key: Array(key.utf8), value: magic + le(UInt64(checkpoint)) + le(UInt64(parts)), headers: header)
+        try producer.produce(topic: topic, partition: partition, key: Array(key.utf8), value: magic + le(UInt64(checkpoint)) + le(UInt64(parts)), headers: header)
+        return parts + 1
+    }
+
+    /// Tombstones (null values) for `key` and, when its value of `length` bytes was written in parts, for each part.
+    /// Returns the number of records written.
+    @discardableResult
+    static func tombstone(key: String, length: Int, checkpoint: Int, topic: String, partition: Int32?, producer: KafkaProducer) throws -> Int {
+        let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
+        let parts = length > partSize ? (length + partSize - 1) / partSize : 0
+        for k in (0..<parts).map({ "\(key)~part~\($0)" }) + [key] {
+            var kb = Array(k.utf8)
+            try kb.withUnsafeBytes { try producer.produce(topic: topic, partition: partition, key: $0, value: UnsafeRawBufferPointer(start: nil, count: 0), headers: header) }
+        }
         return parts + 1
     }
 
@@ -270,6 +316,19 @@ enum StateChunks {
             out[key] = whole
         }
         return out
+    }
+}
+
+/// Keys of the partition changelogs in the `state` topic: `<usage topic>-<partition>/<record key>`.
+enum StateKeys {
+    static func prefix(usage: String, partition: Int32) -> String { "\(usage)-\(partition)/" }
+
+    /// The input partition and the record key of a changelog key, or nil if `key` is not one.
+    static func parse(_ key: String, usage: String) -> (Int32, String)? {
+        guard key.hasPrefix(usage + "-") else { return nil }
+        let rest = key.dropFirst(usage.count + 1)
+        guard let slash = rest.firstIndex(of: "/"), let p = Int32(rest[..<slash]), p >= 0 else { return nil }
+        return (p, String(rest[rest.index(after: slash)...]))
     }
 }
 

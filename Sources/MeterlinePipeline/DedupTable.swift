@@ -115,6 +115,37 @@ public struct DedupTable {
         assert(growAt >= expectedCount && growAt < slots)
     }
 
+    /// An empty table to be refilled from a changelog by `restore(_:day:)`: room for `count` ids (capped at
+    /// `maxExpectedHint`; more only grow it) and `baseDay` where the table that wrote the changelog had it.
+    init(restoring count: Int, baseDay: Int32) {
+        self.init(expectedCount: min(count, DedupTable.maxExpectedHint))
+        self.baseDay = baseDay
+    }
+
+    /// Re-remembers a logged id with its event day. The day is rounded as the writing table had it: an alive id's
+    /// slot day is `max(day, baseDay)`, because `baseDay` only rises, a rebase rounds earlier days up to it and an
+    /// expiry removes exactly the ids below its cut. Unlike `insert`, `baseDay` never moves.
+    mutating func restore(_ k: Hash128, day: Int32) throws(StateError) {
+        guard Int64(day) - Int64(baseDay) <= Int64(UInt8.max) else { throw StateError("id day \(day) is more than 255 days after the base day \(baseDay)") }
+        if DedupTable.isEmpty(k) {
+            guard !hasReservedKey else { throw StateError("id \(k) twice") }
+            hasReservedKey = true
+            reservedKeyDay = day
+            return
+        }
+        if entries >= growAt { rebuild(slots: DedupTable.slots(for: entries + 1, load: maxLoad / 2)) }
+        let s = storage
+        var i = DedupTable.home(k.high, s.slotCount)
+        while !DedupTable.isEmpty(s.keys[i]) {
+            if s.keys[i] == k { throw StateError("id \(k) twice") }
+            i += 1
+            if i == s.slotCount { i = 0 }
+        }
+        s.keys[i] = k
+        s.days[i] = relativeDay(day)
+        entries += 1
+    }
+
     /// Remembered ids.
     public var count: Int { entries + (hasReservedKey ? 1 : 0) }
     /// Slots in the table.

@@ -80,6 +80,7 @@ extension PartitionState {
         // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
         let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
         seen.insert(e.identity, day: day)
+        if trackChanges { changes.newIds.append(LoggedId(identity: e.identity, day: day)) }
         counters.accepted += 1
         guard t > maxEventTime else { return nil }
         let before = watermark

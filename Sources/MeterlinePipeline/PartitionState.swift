@@ -184,6 +184,10 @@ struct PartitionState {
     var nextOffset: Int64 = 0
     var billing: [BillingEvent] = []
     var dlq: [DLQRecord] = []
+    /// Whether changes are recorded for the state changelog (`Pipeline.includeState`).
+    var trackChanges = false
+    var changes = PartitionChanges()
+    var changelog = ChangelogIndex()
 
     init(partition: Int32, sourceName: String, allowedLateness: Int64) {
         self.partition = partition

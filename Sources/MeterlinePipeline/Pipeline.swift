@@ -68,6 +68,7 @@ public final class Pipeline {
         let s = states.count
         var st = PartitionState(partition: partition, sourceName: sourceNames[partition] ?? "\(sourcePrefix)-\(partition)", allowedLateness: config.settings.allowedLatenessMicros)
         if let n = expectedIds[partition], n > 0 { st.seen = DedupTable(expectedCount: min(n, DedupTable.maxExpectedHint)) }
+        st.trackChanges = includeState
         states.append(st)
         slots[partition] = s
         return s
@@ -230,6 +231,7 @@ public final class Pipeline {
     func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
         // The window is read and changed in place through its slot: no copy of it on the fast path.
         let slot = states[s].windows.slot(forKey: k)!
+        if states[s].trackChanges { states[s].changes.windows.insert(k) }
         if late {
             guard let pending = states[s].windows.values[slot].pendingLate else { return }
             do { try states[s].windows.values[slot].aggregate.merge(pending) } catch { /* overflow on merge: keep the previous aggregate */ }
@@ -250,6 +252,7 @@ public final class Pipeline {
         let pslot = states[s].periods.slot(forKey: scope) ?? states[s].periods.insert(scope, PeriodState(
             periodEnd: periodEnd, contract: contractIndex, subject: states[s].windows.values[slot].subject, meter: meterIndex,
             dimensions: aggregation.isAdditive && match != nil ? [] : states[s].windows.values[slot].dimensions))
+        if states[s].trackChanges { states[s].changes.periods.insert(scope) }
         if let m = match, let b = book {
             states[s].periods.values[pslot].priceBookId = b.id
             states[s].periods.values[pslot].priceBookVersion = b.version
@@ -407,6 +410,7 @@ public final class Pipeline {
             priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
             lineage: ["\(states[s].sourceName)#\(states[s].windows.values[slot].keyText)"], postedAt: postedAt)
         states[s].billing.append(event)
+        if states[s].trackChanges { states[s].changes.windows.insert(k) }
         states[s].windows.values[slot].closed = true
         states[s].windows.values[slot].quantity = q
         states[s].windows.values[slot].amount = amount
@@ -442,6 +446,7 @@ public final class Pipeline {
         let ordered = closing.sorted { ($0.value.periodEnd, $0.value.subject, $0.key.meter, $0.key.discriminator) < ($1.value.periodEnd, $1.value.subject, $1.key.meter, $1.key.discriminator) }
         for (scope, p) in ordered {
             states[s].periods[scope] = nil
+            if states[s].trackChanges { states[s].changes.periods.insert(scope) }
             guard let pid = p.priceBookId, let idx = p.priceIndex, let version = p.priceBookVersion,
                   let book = config.priceBooks.books.first(where: { $0.id == pid && $0.version == version }) else { continue }
             let price = book.prices[idx]
@@ -464,18 +469,25 @@ public final class Pipeline {
         if !closedEnds.isEmpty {
             let contracts = self.contracts.contracts
             // Removal moves windows between slots: registered lineage keys are read first.
-            states[s].lineage.resolveKeys(states[s].windows)
+            states[s].resolveLineageKeys()
+            var removed: [RollupKey] = []
             states[s].windows.removeAll { key, window in
                 let c = contracts[window.contract]
                 let pe = UTC.periodEnd(start: UTC.periodStart(key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
-                return window.closed && (force ? pe <= wm : pe + horizon <= wm)
+                let gone = window.closed && (force ? pe <= wm : pe + horizon <= wm)
+                if gone { removed.append(key) }
+                return gone
             }
+            if states[s].trackChanges { states[s].changes.windows.formUnion(removed) }
         }
     }
 
     func expireDedup(_ s: Int, watermark wm: Int64) {
         let oldest = Int32(truncatingIfNeeded: UTC.floor(wm - config.settings.dedupHorizonMicros, UTC.microsPerDay) / UTC.microsPerDay)
+        let baseDay = states[s].seen.baseDay
         states[s].seen.expire(before: oldest)
+        // An expiry with a cut above the base day forgets exactly the ids whose event day is below it (DedupTable.restore).
+        if states[s].trackChanges && oldest > baseDay { states[s].dropIds(before: oldest) }
     }
 
     /// End of input: closes every open window and publishes pending revisions; with `closePeriodsEndingBy`,
@@ -488,8 +500,13 @@ public final class Pipeline {
         }
     }
 
-    /// Whether `checkpoint()` includes each partition's full `snapshot` for the `state` changelog.
+    /// Whether `checkpoint()` includes each changed partition's changelog records (`changelog`) for the `state`
+    /// topic. Set it before the first event: partitions record their changes from creation (or restore) on.
     public var includeState = false
+    /// About the largest changelog record (bytes): under a Kafka message's default 1 MB with room for the key.
+    public var changelogRecordBytes = 800_000
+    /// The window records since the last base are replaced by a new base once their bytes exceed the base's and this.
+    public var changelogRebaseMinBytes = 1 << 20
 
     /// Takes everything produced since the last checkpoint. Partitions are visited in partition order.
     public func checkpoint() -> CheckpointOutput {
@@ -508,7 +525,7 @@ public final class Pipeline {
                 out.billing.append(contentsOf: states[s].billing)
             }
             if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
-            states[s].lineage.resolveKeys(states[s].windows)
+            states[s].resolveLineageKeys()
             if !states[s].lineage.isEmpty {
                 out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
             }
@@ -519,7 +536,10 @@ public final class Pipeline {
             states[s].lineageGeneration &+= 1
         }
         if includeState {
-            for st in states.sorted(by: { $0.partition < $1.partition }) { out.state.append((st.partition, snapshot(partition: st.partition)!)) }
+            for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
+                let records = changelog(s)
+                if !records.isEmpty { out.state.append((states[s].partition, records)) }
+            }
         }
         return out
     }

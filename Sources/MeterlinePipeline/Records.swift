@@ -123,6 +123,7 @@ public struct CheckpointOutput: Sendable {
     public var offsets: [(partition: Int32, next: Int64)] = []
     /// The lowest watermark over all partitions that have seen data (event time, µs).
     public var lowWatermark: Int64
-    /// Per-partition state snapshots (`Pipeline.snapshot`) for the `state` changelog, when `includeState` is set.
-    public var state: [(partition: Int32, bytes: [UInt8])] = []
+    /// Per-partition changelog records for the `state` topic (`Pipeline.includeState`), in write order; partitions
+    /// that did not change since their last changelog are absent.
+    public var state: [(partition: Int32, records: [StateRecord])] = []
 }
