@@ -65,6 +65,7 @@ let package = Package(
                 "MeterlineCore", "MeterlineConfig", "MeterlinePipeline", "MeterlineKafka",
                 "MeterlineLineage", "MeterlineLedger",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         .executableTarget(
@@ -83,7 +84,8 @@ let package = Package(
         .testTarget(name: "MeterlineLedgerTests", dependencies: ["MeterlineLedger", "MeterlineConfig"], exclude: ["Golden"]),
         .testTarget(
             name: "MeterlineEngineTests",
-            dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig"]
+            dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig", "MeterlinePipeline",
+                           .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )

@@ -326,6 +326,15 @@ extension Pipeline {
         return try open(bytes, magic, live.key, partition: partition)
     }
 
+    /// Forgets partitions and everything they hold, un-checkpointed outputs included: a revoked partition's state
+    /// lives on in its changelog, from which its next owner restores it.
+    public func drop(partitions: Set<Int32>) {
+        guard states.contains(where: { partitions.contains($0.partition) }) else { return }
+        states.removeAll { partitions.contains($0.partition) }
+        slots = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1.partition, $0) })
+        lastSlot = nil
+    }
+
     /// Makes `st` the state of its partition (replacing any).
     func install(_ st: PartitionState) {
         if let s = slots[st.partition] { states[s] = st } else { slots[st.partition] = states.count; states.append(st) }

@@ -1,0 +1,173 @@
+import Foundation
+import MeterlineCore
+import MeterlineKafka
+import MeterlineLedger
+import MeterlinePipeline
+
+// Owns: what the streaming engine keeps in the `state` topic and how it reads it back: per input partition the
+// pipeline's changelog records (StateKeys), the instance's journal book (JournalStateCodec), values cut into
+// parts when larger than a message (StateChunks), and the restores on start and on assignment.
+
+extension StreamingEngine {
+    /// The last value of every key in the given partitions of the state topic, as compaction keeps it (an empty
+    /// value is a tombstone and removes its key), with values written in parts reassembled.
+    func readState(partitions: [Int32]) throws -> [String: [UInt8]] {
+        let records = try readTopic(config.topics.state, kafka: kafka, compacted: true, partitions: partitions)
+        var raw: [String: [UInt8]] = [:]
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+            raw[String(decoding: r.key, as: UTF8.self)] = r.value.isEmpty ? nil : r.value
+        }
+        return try StateChunks.assemble(raw)
+    }
+
+    /// Restores this instance's journal book: rounding positions from its record in state partition
+    /// `StateKeys.journalPartition`, unposted billing events from the billing topic.
+    func restoreJournal() throws {
+        guard let j = try readState(partitions: [StateKeys.journalPartition])[JournalStateCodec.key] else { return }
+        let billing = try readTopic(config.topics.billing, kafka: kafka).map { (value: $0.value, checkpoint: $0.checkpoint) }
+        try JournalStateCodec.decode(j, billing: billing, into: &journal)
+    }
+
+    /// Restores a newly assigned input partition from its changelog (in state partition `p mod statePartitions`),
+    /// replacing whatever this instance held for it, and returns the offset to resume from. Without a changelog the
+    /// partition starts empty, and nil keeps the group's committed offset.
+    func restorePartition(_ p: Int32, statePartitions: Int32) throws -> Int64? {
+        let last = try readState(partitions: [p % statePartitions])
+        let prefix = StateKeys.prefix(usage: config.topics.usage, partition: p)
+        var records: [String: [UInt8]] = [:]
+        for (key, value) in last where key.hasPrefix(prefix) { records[String(key.dropFirst(prefix.count))] = value }
+        guard !records.isEmpty else {
+            pipeline.drop(partitions: [p])
+            return nil
+        }
+        do { try pipeline.restore(partition: p, changelog: records) } catch {
+            throw KafkaError(code: -1, message: "restoring partition \(p) of \(config.topics.usage) from \(config.topics.state): \(error)")
+        }
+        logger.info("restored", metadata: ["partition": "\(p)", "resume": "\(pipeline.nextOffset(partition: p) ?? -1)"])
+        return pipeline.nextOffset(partition: p)
+    }
+}
+
+/// State values larger than a Kafka message (the broker's 1 MB default) are written as parts `KEY~part~i`,
+/// each prefixed with its checkpoint, then a manifest under KEY (written last) naming the checkpoint and the
+/// part count. A value is assembled only if every part carries the manifest's checkpoint, so a torn write of a
+/// later checkpoint cannot be half-read: restore then uses the manifest, which is the last complete one.
+enum StateChunks {
+    static let partSize = 900_000
+    static let magic: [UInt8] = Array("MLCH".utf8)
+
+    static func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    static func readLE(_ b: ArraySlice<UInt8>) -> UInt64 { b.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+
+    /// Returns the number of records written.
+    @discardableResult
+    static func produce(key: String, value: [UInt8], checkpoint: Int, topic: String, partition: Int32? = nil, producer: KafkaProducer) throws -> Int {
+        let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
+        if value.count <= partSize {
+            try producer.produce(topic: topic, partition: partition, key: Array(key.utf8), value: value, headers: header)
+            return 1
+        }
+        let parts = (value.count + partSize - 1) / partSize
+        for i in 0..<parts {
+            let slice = value[(i * partSize)..<min(value.count, (i + 1) * partSize)]
+            try producer.produce(topic: topic, partition: partition, key: Array("\(key)~part~\(i)".utf8), value: le(UInt64(checkpoint)) + slice, headers: header)
+        }
+        try producer.produce(topic: topic, partition: partition, key: Array(key.utf8), value: magic + le(UInt64(checkpoint)) + le(UInt64(parts)), headers: header)
+        return parts + 1
+    }
+
+    /// Tombstones (null values) for `key` and, when its value of `length` bytes was written in parts, for each part.
+    /// Returns the number of records written.
+    @discardableResult
+    static func tombstone(key: String, length: Int, checkpoint: Int, topic: String, partition: Int32?, producer: KafkaProducer) throws -> Int {
+        let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
+        let parts = length > partSize ? (length + partSize - 1) / partSize : 0
+        for k in (0..<parts).map({ "\(key)~part~\($0)" }) + [key] {
+            var kb = Array(k.utf8)
+            try kb.withUnsafeBytes { try producer.produce(topic: topic, partition: partition, key: $0, value: UnsafeRawBufferPointer(start: nil, count: 0), headers: header) }
+        }
+        return parts + 1
+    }
+
+    /// Last value per key, with chunked values reassembled; part records are consumed.
+    static func assemble(_ raw: [String: [UInt8]]) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for (key, value) in raw where !key.contains("~part~") {
+            guard value.count == 20, Array(value[0..<4]) == magic else { out[key] = value; continue }
+            let checkpoint = readLE(value[4..<12]), parts = Int(readLE(value[12..<20]))
+            var whole: [UInt8] = []
+            for i in 0..<parts {
+                guard let part = raw["\(key)~part~\(i)"], part.count > 8, readLE(part[0..<8]) == checkpoint else {
+                    throw KafkaError(code: -1, message: "state \(key): part \(i) of checkpoint \(checkpoint) is missing or from another checkpoint")
+                }
+                whole += part[8...]
+            }
+            out[key] = whole
+        }
+        return out
+    }
+}
+
+/// Keys of the partition changelogs in the `state` topic: `<usage topic>-<partition>/<record key>`.
+enum StateKeys {
+    /// The state partition of the journal book's record.
+    static let journalPartition: Int32 = 0
+
+    static func prefix(usage: String, partition: Int32) -> String { "\(usage)-\(partition)/" }
+
+    /// The input partition and the record key of a changelog key, or nil if `key` is not one.
+    static func parse(_ key: String, usage: String) -> (Int32, String)? {
+        guard key.hasPrefix(usage + "-") else { return nil }
+        let rest = key.dropFirst(usage.count + 1)
+        guard let slash = rest.firstIndex(of: "/"), let p = Int32(rest[..<slash]), p >= 0 else { return nil }
+        return (p, String(rest[rest.index(after: slash)...]))
+    }
+}
+
+/// The journal book's state record in the `state` topic (key `journal`): JSON with its rounding positions, how far it
+/// has posted and the checkpoint; unposted billing events are not copied (they are in the billing topic).
+enum JournalStateCodec {
+    static let key = "journal"
+
+    static func encode(_ book: JournalBook, checkpoint: Int) -> String {
+        let s = book.state()
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("checkpoint", checkpoint)
+        w.field("postedThrough", s.postedThrough)
+        w.key("positions"); w.beginArray()
+        for p in s.positions {
+            w.element(); w.beginArray()
+            w.element(); w.string(p.entity); w.element(); w.string(p.subject); w.element(); w.string(p.meter)
+            w.element(); w.raw(String(p.periodStart)); w.element(); w.string(p.exact.description); w.element(); w.string(String(p.posted))
+            w.endArray()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+
+    /// Restores the book: positions from the record; unposted billing events from the billing topic — those of
+    /// checkpoints up to the record's (a crashed run may have written more) that post on or after `postedThrough`.
+    static func decode(_ bytes: [UInt8], billing: [(value: [UInt8], checkpoint: Int?)], into book: inout JournalBook) throws {
+        guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let positions = o["positions"] as? [[Any]], let checkpoint = (o["checkpoint"] as? NSNumber)?.intValue else {
+            throw KafkaError(code: -1, message: "journal state record is not valid")
+        }
+        var ps: [JournalBook.Position] = []
+        for p in positions {
+            guard p.count == 6, let e = p[0] as? String, let s = p[1] as? String, let m = p[2] as? String, let start = (p[3] as? NSNumber)?.int64Value,
+                  let exact = p[4] as? String, let posted = (p[5] as? String).flatMap({ Int128($0) }) else { throw KafkaError(code: -1, message: "journal state position is not valid") }
+            ps.append(JournalBook.Position(entity: e, subject: s, meter: m, periodStart: start, exact: try Amount(exact), posted: posted))
+        }
+        let postedThrough = (o["postedThrough"] as? NSNumber)?.int64Value ?? .min
+        var pending: [String: BillingEvent] = [:]
+        for (i, r) in billing.enumerated() {
+            guard let c = r.checkpoint, c <= checkpoint else { continue }
+            guard let obj = try JSONSerialization.jsonObject(with: Data(r.value)) as? [String: Any] else { continue }
+            let e = try BillingRecords.decode(obj, file: "billing topic", line: i + 1)
+            if UTC.floor(e.postedAt, book.interval) >= postedThrough { pending[e.id] = e }
+        }
+        book.restore(positions: ps, pending: pending.values.sorted { $0.id < $1.id }, postedThrough: postedThrough)
+    }
+}

@@ -1,0 +1,143 @@
+import Atomics
+import Foundation
+import Logging
+import MeterlineConfig
+import MeterlineCore
+import MeterlineEngine
+import MeterlineKafka
+import MeterlinePipeline
+import Testing
+
+/// Hands a value to another thread (the engines are driven from one thread each, never shared).
+final class Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+@Suite(.timeLimit(.minutes(3)))
+struct HandoffTests {
+    static let configYAML = """
+    meters:
+      - { slug: tokens, eventType: llm_tokens, aggregation: SUM, valueProperty: $.tokens, windowSize: HOUR }
+    priceBooks:
+      - id: std
+        version: 1
+        currency: USD
+        effectiveFrom: 2026-01-01T00:00:00Z
+        prices:
+          - meter: tokens
+            model: graduated
+            tiers:
+              - { upTo: "20000", unitAmount: "0.01" }
+              - { upTo: null, unitAmount: "0.005" }
+    customers:
+      - { subject: "c-*", entity: us, priceBook: std }
+    entities:
+      - { id: us, currency: USD, accounts: { unbilledReceivable: "1210", usageRevenue: "4010" } }
+    """
+
+    /// Waits for `condition` (checked every 20 ms) up to a bound that only a broken run reaches.
+    func waitFor(_ what: String, seconds: Double = 60, _ condition: () -> Bool, state: () -> String = { "" }) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            guard Date() < deadline else { throw KafkaError(code: -1, message: "timed out waiting for \(what): \(state())") }
+            usleep(20_000)
+        }
+    }
+
+    /// A second instance joins the group while the first runs: the first checkpoints and lets the revoked
+    /// partitions go, the second restores them from their changelog and goes on. The billing topic (last record
+    /// per id) then equals one pipeline fed every partition's whole input, and the counters add up to its counters.
+    @Test func aJoiningInstanceTakesOverPartitionsWithTheirState() throws {
+        let config = try ConfigLoader.parse(yaml: HandoffTests.configYAML, file: "handoff.yaml")
+        var g = SeededGenerator(seed: 41)
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        // Subject c-i lives in partition i mod 4, as a producer keying by subject would place it.
+        var batches: [[(partition: Int32, value: [UInt8])]] = [[], []]
+        for i in 0..<3_200 {
+            clock += Int64(g.next() % 90) * 1_000_000
+            let s = Int(g.next() % 12)
+            let late = g.next() % 30 == 0 ? UTC.microsPerHour : 0
+            let json = #"{"specversion":"1.0","id":"h-\#(i)","source":"t","type":"llm_tokens","subject":"c-\#(s)","time":"\#(RFC3339.format(micros: clock - late))","data":{"tokens":\#(g.next() % 900)}}"#
+            batches[i < 1_600 ? 0 : 1].append((Int32(s % 4), Array(json.utf8)))
+            if i % 97 == 96 { batches[i < 1_600 ? 0 : 1].append(batches[i < 1_600 ? 0 : 1].randomElement(using: &g)!) }
+        }
+        let total = batches[0].count + batches[1].count
+        let cluster = try MockCluster(brokers: 1)
+        defer { cluster.close() }
+        for (t, p) in [("usage", 4), ("billing", 4), ("journal", 2), ("dlq", 2), ("state", 4)] { try cluster.createTopic(t, partitions: Int32(p)) }
+        let kafka = ["bootstrap.servers": cluster.bootstrapServers]
+        let producer = try KafkaProducer(config: kafka)
+        func produce(_ batch: [(partition: Int32, value: [UInt8])]) throws {
+            for m in batch { try producer.produce(topic: "usage", partition: m.partition, key: nil, value: m.value) }
+            try producer.flush(timeoutMs: 30_000)
+        }
+
+        let pinned = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        let stop = ManagedAtomic<Bool>(false)
+        func start(_ name: String) -> (Unchecked<StreamingEngine>, Thread, Unchecked<Box>) {
+            let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: tempDir("handoff-\(name)"))
+            engine.checkpointEvery = 300
+            engine.logger = Logger(label: "meterline.\(name)")
+            engine.now = { pinned }
+            engine.shouldStop = { stop.load(ordering: .acquiring) }
+            let e = Unchecked(engine), result = Unchecked(Box())
+            let t = Thread {
+                do { _ = try e.value.run(until: .signal, groupId: "handoff") } catch { result.value.error = "\(error)" }
+                result.value.done.store(true, ordering: .releasing)
+            }
+            t.start()
+            return (e, t, result)
+        }
+
+        try produce(batches[0])
+        let (a, _, aResult) = start("a")
+        try waitFor("the first instance to consume the first batch") { a.value.consumedMessages.load(ordering: .relaxed) == batches[0].count }
+        let (b, _, bResult) = start("b")
+        let runs = { "first: \(aResult.value.done.load(ordering: .acquiring) ? aResult.value.error ?? "stopped" : "runs"), second: \(bResult.value.done.load(ordering: .acquiring) ? bResult.value.error ?? "stopped" : "runs")" }
+        try waitFor("the group to split the partitions", {
+            let (na, nb) = (a.value.assignedPartitions.load(ordering: .relaxed), b.value.assignedPartitions.load(ordering: .relaxed))
+            return na > 0 && nb > 0 && na + nb == 4
+        }, state: runs)
+        try produce(batches[1])
+        try waitFor("both instances to consume the second batch") {
+            a.value.consumedMessages.load(ordering: .relaxed) + b.value.consumedMessages.load(ordering: .relaxed) == total
+        }
+        stop.store(true, ordering: .releasing)
+        try waitFor("both instances to stop") { aResult.value.done.load(ordering: .acquiring) && bResult.value.done.load(ordering: .acquiring) }
+        #expect(aResult.value.error == nil && bResult.value.error == nil, "\(aResult.value.error ?? "") \(bResult.value.error ?? "")")
+
+        // The reference: one pipeline, every partition's whole input in order, one checkpoint at the end.
+        let reference = Pipeline(config: config, sourcePrefix: "usage")
+        var offsets: [Int32: Int64] = [:]
+        for m in batches[0] + batches[1] {
+            var bytes = m.value
+            let o = offsets[m.partition, default: 0]
+            offsets[m.partition] = o + 1
+            bytes.withUnsafeMutableBytes { reference.process(partition: m.partition, offset: o, value: UnsafeRawBufferPointer($0), nowMicros: pinned) }
+        }
+        var expected: [String: String] = [:]
+        for e in reference.checkpoint().billing { expected[e.id] = e.json() }
+        var got: [String: String] = [:]
+        for r in try readTopic("billing", kafka: kafka).sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+            got[String(decoding: r.key, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
+        }
+        #expect(expected.count > 100 && reference.counters.revisions > 0 && reference.counters.duplicate > 0)
+        #expect(got.count == expected.count, "\(got.count) billing ids, expected \(expected.count)")
+        #expect(got == expected, "first difference: \(expected.keys.sorted().first { got[$0] != expected[$0] } ?? "-")")
+        // Counters travel with the partitions: the two instances' partitions add up to the reference.
+        let (pa, pb) = (Set(a.value.pipeline.partitions), Set(b.value.pipeline.partitions))
+        #expect(pa.isDisjoint(with: pb) && pa.union(pb) == [0, 1, 2, 3], "\(pa.sorted()) \(pb.sorted())")
+        var sum = a.value.pipeline.counters
+        sum.add(b.value.pipeline.counters)
+        #expect(sum == reference.counters)
+        #expect(b.value.pipeline.counters.input > b.value.consumedMessages.load(ordering: .relaxed), "the second instance took over counted state")
+    }
+}
+
+/// A run's end, seen from the test thread.
+final class Box: @unchecked Sendable {
+    let done = ManagedAtomic<Bool>(false)
+    /// Written by the run's thread before `done`, read by the test thread after it.
+    var error: String? = nil
+}
