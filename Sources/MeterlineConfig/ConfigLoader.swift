@@ -191,7 +191,7 @@ struct Context {
             let subject = string(m["subject"], "\(p).subject", parent: n)
             let entity = string(m["entity"], "\(p).entity", parent: n)
             let book = string(m["priceBook"], "\(p).priceBook", parent: n)
-            let anchor = int(m["billingAnchorDay"], "\(p).billingAnchorDay", range: 1...28, parent: n, required: false) ?? 1
+            let anchor = int(m["billingAnchorDay"], "\(p).billingAnchorDay", range: 1...31, parent: n, required: false) ?? 1
             if let e = entity, !entityIds.contains(e) { fail(m["entity"], "\(p).entity", "no entity '\(e)' (expected one of: \(entityIds.sorted().joined(separator: ", ")))") }
             if let b = book, !bookIds.contains(b) { fail(m["priceBook"], "\(p).priceBook", "no price book '\(b)' (expected one of: \(bookIds.sorted().joined(separator: ", ")))") }
             if let s = subject, !subjects.insert(s).inserted { fail(m["subject"], "\(p).subject", "duplicate subject '\(s)'") }

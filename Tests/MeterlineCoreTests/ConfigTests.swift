@@ -333,8 +333,13 @@ enum ConfigFixture {
     @Test func billingAnchorDay() throws {
         let ok = try ConfigFixture.load(ConfigFixture.yaml(customers: "customers:\n  - { subject: acme, entity: us-inc, priceBook: standard, billingAnchorDay: 15 }\n"))
         #expect(ok.contracts.first?.billingAnchorDay == 15)
-        let bad = ConfigFixture.problems(ConfigFixture.yaml(customers: "customers:\n  - { subject: acme, entity: us-inc, priceBook: standard, billingAnchorDay: 0 }\n"))
-        #expect(bad.map(\.path) == ["customers[0].billingAnchorDay"])
+        // 29–31 are valid: in a month without that day the period starts on its last day (UTC.periodStart).
+        let last = try ConfigFixture.load(ConfigFixture.yaml(customers: "customers:\n  - { subject: acme, entity: us-inc, priceBook: standard, billingAnchorDay: 31 }\n"))
+        #expect(last.contracts.first?.billingAnchorDay == 31)
+        for day in [0, 32] {
+            let bad = ConfigFixture.problems(ConfigFixture.yaml(customers: "customers:\n  - { subject: acme, entity: us-inc, priceBook: standard, billingAnchorDay: \(day) }\n"))
+            #expect(bad.map(\.path) == ["customers[0].billingAnchorDay"], "day \(day)")
+        }
     }
 
     @Test func duplicatePriceBookVersionsAndEntitiesAreReported() {

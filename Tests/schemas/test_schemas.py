@@ -83,7 +83,7 @@ def test_config_accepts_quoted_and_unquoted_numbers():
     v = validator("config.schema.json")
     c = example_config()
     c["priceBooks"][0]["version"] = "3"
-    c["customers"][0]["billingAnchorDay"] = 28
+    c["customers"][0]["billingAnchorDay"] = 31
     c["customers"][1]["billingAnchorDay"] = "15"
     c["priceBooks"][0]["prices"][1]["unitAmount"] = 0.0004
     c["settings"].update({"maxMessageBytes": 65536, "maxDepth": "32", "postingInterval": "6h", "idleTimeout": "300ms"})
@@ -120,8 +120,8 @@ def _mutations():
         ("effectiveTo null", m(lambda c: c["priceBooks"][0].update(effectiveTo=None))),
         ("version as a float string", m(lambda c: c["priceBooks"][0].update(version="1.0"))),
         ("customer without priceBook", m(lambda c: c["customers"][0].pop("priceBook"))),
-        ("billingAnchorDay 29", m(lambda c: c["customers"][0].update(billingAnchorDay=29))),
-        ("billingAnchorDay '31'", m(lambda c: c["customers"][0].update(billingAnchorDay="31"))),
+        ("billingAnchorDay 32", m(lambda c: c["customers"][0].update(billingAnchorDay=32))),
+        ("billingAnchorDay '0'", m(lambda c: c["customers"][0].update(billingAnchorDay="0"))),
         ("entity without accounts", m(lambda c: c["entities"][0].pop("accounts"))),
         ("accounts without usageRevenue", m(lambda c: c["entities"][0]["accounts"].pop("usageRevenue"))),
         ("duration without unit", m(lambda c: c["settings"].update(allowedLateness="300"))),
