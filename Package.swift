@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -66,6 +68,7 @@ let package = Package(
                 "MeterlineLineage", "MeterlineLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -74,6 +77,7 @@ let package = Package(
                 "MeterlineEngine", "MeterlineCore", "MeterlineConfig", "MeterlineLineage", "MeterlineLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -85,7 +89,8 @@ let package = Package(
         .testTarget(
             name: "MeterlineEngineTests",
             dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig", "MeterlinePipeline",
-                           .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import MeterlineCore
@@ -73,6 +74,8 @@ public struct EmbeddedRun {
     /// Explicit messages instead of the generated workload (tests).
     public var messages: [Workload.Message]? = nil
     public var checkpointEvery = 200_000
+    /// Where the engine reports metrics, and the text written to `metrics.prom` at the end (Prometheus exposition).
+    public var metrics: (factory: MetricsFactory, exposition: () -> String)? = nil
 
     public init(config: Configuration, workload: Workload, outDirectory: String) {
         self.config = config
@@ -130,6 +133,7 @@ public struct EmbeddedRun {
         let processingStart = Date()
         let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: staging + "/lineage", logger: logger)
         engine.checkpointEvery = checkpointEvery
+        engine.metrics = metrics?.factory
         if let now { engine.now = { now } }
         summary.counters = try engine.run(until: .afterMessages(summary.produced), groupId: "meterline-embedded")
         summary.consumed = summary.counters.input
@@ -155,6 +159,11 @@ public struct EmbeddedRun {
         try OutputFiles.writeJSONL(staging + "/journal-entries.jsonl", journalRecords, sortKeys: ["postingDate", "entity", "currency", "journalId"])
         try OutputFiles.writeJSONL(staging + "/dlq.jsonl", OutputFiles.parse(dlq.map(\.value)), sortKeys: ["source", "offset"])
         summary.totals = try OutputFiles.totals(billing: billingRecords, journal: journalRecords, entities: config.entities)
+        if let text = metrics?.exposition() {
+            guard FileManager.default.createFile(atPath: staging + "/metrics.prom", contents: Data(text.utf8)) else {
+                throw KafkaError(code: -1, message: "cannot write \(staging)/metrics.prom")
+            }
+        }
 
         try? FileManager.default.removeItem(atPath: outDirectory)
         try FileManager.default.moveItem(atPath: staging, toPath: outDirectory)

@@ -38,11 +38,13 @@ extension StreamingEngine {
         for (key, value) in last where key.hasPrefix(prefix) { records[String(key.dropFirst(prefix.count))] = value }
         guard !records.isEmpty else {
             pipeline.drop(partitions: [p])
+            engineMetrics?.forget(partition: p)
             return nil
         }
         do { try pipeline.restore(partition: p, changelog: records) } catch {
             throw KafkaError(code: -1, message: "restoring partition \(p) of \(config.topics.usage) from \(config.topics.state): \(error)")
         }
+        if let c = pipeline.counters(partition: p) { engineMetrics?.adopt(partition: p, counters: c) }
         logger.info("restored", metadata: ["partition": "\(p)", "resume": "\(pipeline.nextOffset(partition: p) ?? -1)"])
         return pipeline.nextOffset(partition: p)
     }

@@ -1,4 +1,5 @@
 import Atomics
+import CoreMetrics
 import Foundation
 import Logging
 import MeterlineCore
@@ -78,6 +79,11 @@ public final class StreamingEngine {
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Processing clock; tests pin it.
     public var now: () -> Int64 = wallClockMicros
+    /// Where the engine reports its metrics (`EngineMetrics`); nil reports none.
+    public var metrics: MetricsFactory? = nil
+    /// Called after every checkpoint (e.g. to write the metrics exposition to a file).
+    public var afterCheckpoint: (() -> Void)? = nil
+    var engineMetrics: EngineMetrics? = nil
 
     public init(config: Configuration, kafka: [String: String], lineageDirectory: String, logger: Logger = Logger(label: "meterline.engine")) {
         self.config = config
@@ -94,6 +100,7 @@ public final class StreamingEngine {
     public func run(until stop: StopCondition, groupId: String = "meterline") throws -> Counters {
         // The journal book is this instance's; partition state is restored when the group assigns a partition,
         // which then resumes from the offset recorded in its state (the group's commit is advisory).
+        engineMetrics = metrics.map(EngineMetrics.init)
         try restoreJournal()
         var consumerConfig = kafka
         consumerConfig["group.id"] = consumerConfig["group.id"] ?? groupId
@@ -113,6 +120,7 @@ public final class StreamingEngine {
                 let assigned = tps.filter { $0.topic == usageTopic }.map(\.partition)
                 hand.owned.formUnion(assigned)
                 self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
+                self.engineMetrics?.assignedPartitions.record(hand.owned.count)
                 self.logger.info("assigned", metadata: ["partitions": "\(assigned.sorted())", "owned": "\(hand.owned.sorted())"])
             },
             onRevoke: { [unowned self] tps in
@@ -123,8 +131,10 @@ public final class StreamingEngine {
                 do {
                     if !hand.noCheckpointOnRevoke { try self.checkpoint(producer: p, consumer: c, final: false) }
                     self.pipeline.drop(partitions: revoked)
+                    for p in revoked { self.engineMetrics?.forget(partition: p) }
                     hand.owned.subtract(revoked)
                     self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
+                    self.engineMetrics?.assignedPartitions.record(hand.owned.count)
                     self.logger.info("revoked", metadata: ["partitions": "\(revoked.sorted())"])
                 } catch { hand.error = error }
             },
@@ -227,6 +237,7 @@ public final class StreamingEngine {
 
     /// One checkpoint: outputs, lineage, state, then the offsets (last, so a crash before it replays the checkpoint).
     func checkpoint(producer: KafkaProducer, consumer: KafkaConsumer, final: Bool) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
         let out = pipeline.checkpoint()
         let topics = config.topics
         let seq = "\(out.sequence)"
@@ -244,6 +255,7 @@ public final class StreamingEngine {
         journal.add(out.billing)
         let entries = final ? journal.finish() : journal.post(through: out.lowWatermark)
         for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
+        let lineageBytesBefore = outputs.lineageBytes
         for l in out.lineage {
             let r = try lineageFiles.write([l.events], source: l.source, directory: lineageDirectory)
             outputs.lineageFiles += 1
@@ -251,7 +263,7 @@ public final class StreamingEngine {
         }
         // State last: the journal's rounding positions and unposted billing events (global), then a snapshot
         // per partition naming its checkpoint and the input offset to resume from.
-        let stateRecordsBefore = outputs.stateRecords
+        let stateRecordsBefore = outputs.stateRecords, stateBytesBefore = outputs.stateBytes
         let journalState = Array(JournalStateCodec.encode(journal, checkpoint: out.sequence).utf8)
         outputs.stateRecords += try StateChunks.produce(key: JournalStateCodec.key, value: journalState, checkpoint: out.sequence,
                                                         topic: topics.state, partition: StateKeys.journalPartition, producer: producer)
@@ -290,6 +302,17 @@ public final class StreamingEngine {
         outputs.journalEntries += entries.count
         outputs.checkpoints += 1
         outputs.unbalancedEntries = journal.unbalanced.count
+        if let m = engineMetrics {
+            m.report(pipeline)
+            m.add("meterline_billing_events_total", out.billing.count)
+            m.add("meterline_dlq_records_total", out.dlq.count)
+            m.add("meterline_journal_entries_total", entries.count)
+            m.add("meterline_lineage_bytes_total", outputs.lineageBytes - lineageBytesBefore)
+            m.stateBytes.increment(by: outputs.stateBytes - stateBytesBefore)
+            m.add("meterline_checkpoints_total", 1)
+            m.checkpointDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        }
+        afterCheckpoint?()
         logger.debug("checkpoint", metadata: ["seq": "\(out.sequence)", "billing": "\(out.billing.count)", "journal": "\(entries.count)"])
     }
 }

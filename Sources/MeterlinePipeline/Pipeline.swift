@@ -82,6 +82,9 @@ public final class Pipeline {
     /// The next input offset of a partition (where a restored partition resumes), if it has state.
     public func nextOffset(partition: Int32) -> Int64? { slots[partition].map { states[$0].nextOffset } }
 
+    /// One partition's counters (nil if the pipeline holds no state for it).
+    public func counters(partition: Int32) -> Counters? { slots[partition].map { states[$0].counters } }
+
     /// Sum of all partitions' counters.
     public var counters: Counters {
         var c = Counters()

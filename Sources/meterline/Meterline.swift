@@ -6,6 +6,7 @@ import Logging
 import MeterlineConfig
 import MeterlineCore
 import MeterlineEngine
+import Prometheus
 
 @main
 struct Meterline: ParsableCommand {
@@ -87,6 +88,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Option(help: "Write the engine's metrics (Prometheus text) to this file after every checkpoint, by rename (for node_exporter's textfile collector). With --embedded they go to OUT/metrics.prom.")
+    var metricsFile: String?
+
     mutating func run() throws {
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .warning)
         if embedded {
@@ -101,9 +105,11 @@ struct Run: ParsableCommand {
             workload.seed = seed
             var run = EmbeddedRun(config: cfg, workload: workload, outDirectory: out)
             run.checkpointEvery = checkpointEvery
+            let registry = PrometheusCollectorRegistry()
+            run.metrics = (PrometheusMetricsFactory(registry: registry), { registry.emitToString() })
             let summary = try run.run()
             print(summary.text, terminator: "")
-            print("  outputs              \(out)/billing-events.jsonl, \(out)/journal-entries.jsonl, \(out)/dlq.jsonl, \(out)/lineage/")
+            print("  outputs              \(out)/billing-events.jsonl, \(out)/journal-entries.jsonl, \(out)/dlq.jsonl, \(out)/lineage/, \(out)/metrics.prom")
             if !summary.complete { throw ExitCode(1) }
             return
         }
@@ -112,6 +118,17 @@ struct Run: ParsableCommand {
         guard cfg.kafka["bootstrap.servers"] != nil else { throw fail("\(path): kafka.bootstrap.servers is not set") }
         let engine = StreamingEngine(config: cfg, kafka: cfg.kafka, lineageDirectory: out + "/lineage")
         engine.checkpointEvery = checkpointEvery
+        if let metricsFile {
+            let registry = PrometheusCollectorRegistry()
+            engine.metrics = PrometheusMetricsFactory(registry: registry)
+            let log = Logger(label: "meterline.metrics")
+            engine.afterCheckpoint = {
+                // Written beside the target, then renamed: a reader never sees half a file.
+                let tmp = metricsFile + ".tmp"
+                if FileManager.default.createFile(atPath: tmp, contents: Data(registry.emitToString().utf8)), rename(tmp, metricsFile) == 0 { return }
+                log.warning("cannot write the metrics file", metadata: ["path": "\(metricsFile)"])
+            }
+        }
         SignalFlag.install()
         engine.shouldStop = { SignalFlag.raised }
         let counters = try engine.run(until: .signal)

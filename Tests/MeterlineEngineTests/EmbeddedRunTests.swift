@@ -4,6 +4,7 @@ import MeterlineCore
 import MeterlineEngine
 import MeterlineKafka
 import MeterlineLineage
+import Prometheus
 import Testing
 
 /// A small config with exact, hand-checkable prices.
@@ -68,6 +69,8 @@ struct EmbeddedRunTests {
         run.messages = messages
         run.usagePartitions = 2
         run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        let registry = PrometheusCollectorRegistry()
+        run.metrics = (PrometheusMetricsFactory(registry: registry), { registry.emitToString() })
         let summary = try run.run()
 
         // Conservation, read back from the output topics.
@@ -79,6 +82,17 @@ struct EmbeddedRunTests {
         #expect(summary.counters.rejected[.unknownMeter] == 1)
         #expect(summary.counters.balanced)
         #expect(summary.complete)
+
+        // The same conservation in the metrics file (Prometheus text; no customer labels).
+        let metrics = try String(contentsOfFile: out + "/metrics.prom", encoding: .utf8)
+        for line in [#"meterline_events_total{outcome="in"} 8"#, #"meterline_events_total{outcome="accepted"} 5"#,
+                     #"meterline_events_total{outcome="duplicate"} 1"#, #"meterline_events_total{outcome="rejected"} 2"#,
+                     #"meterline_events_rejected_total{reason="MALFORMED_JSON"} 1"#, #"meterline_events_rejected_total{reason="UNKNOWN_METER"} 1"#,
+                     "meterline_billing_events_total 3", "meterline_journal_entries_total 2", "meterline_dlq_records_total 2",
+                     "meterline_assigned_partitions 2.0"] {
+            #expect(metrics.split(separator: "\n").contains { $0 == line }, "metrics.prom lacks \(line)")
+        }
+        #expect(!metrics.contains("acme") && !metrics.contains("globex"), "no customer labels")
 
         // Billing: acme tokens 00:00 window Q=1500 → 1000×0.01 + 500×0.005 = 12.5; 02:00 window Q=100 → 13 − 12.5 = 0.5.
         let billing = try jsonLines(out + "/billing-events.jsonl")
