@@ -6,6 +6,7 @@ import MeterlineCore
 import MeterlineEngine
 import MeterlineKafka
 import MeterlinePipeline
+import Prometheus
 import Testing
 
 /// Hands a value to another thread (the engines are driven from one thread each, never shared).
@@ -75,8 +76,12 @@ struct HandoffTests {
 
         let pinned = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
         let stop = ManagedAtomic<Bool>(false)
+        var registries: [PrometheusCollectorRegistry] = []
         func start(_ name: String) -> (Unchecked<StreamingEngine>, Thread, Unchecked<Box>) {
             let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: tempDir("handoff-\(name)"))
+            let registry = PrometheusCollectorRegistry()
+            registries.append(registry)
+            engine.metrics = PrometheusMetricsFactory(registry: registry)
             engine.checkpointEvery = 300
             engine.logger = Logger(label: "meterline.\(name)")
             engine.now = { pinned }
@@ -132,6 +137,12 @@ struct HandoffTests {
         sum.add(b.value.pipeline.counters)
         #expect(sum == reference.counters)
         #expect(b.value.pipeline.counters.input > b.value.consumedMessages.load(ordering: .relaxed), "the second instance took over counted state")
+        // Metrics count each message once, in the process that processed it (restored history is not reported again).
+        let reported = registries.map { r in
+            r.emitToString().split(separator: "\n").first { $0.hasPrefix(#"meterline_events_total{outcome="in"} "#) }.flatMap { Int($0.split(separator: " ").last!) } ?? -1
+        }
+        #expect(reported == [a.value.consumedMessages.load(ordering: .relaxed), b.value.consumedMessages.load(ordering: .relaxed)])
+        #expect(reported.reduce(0, +) == total)
     }
 }
 
