@@ -38,6 +38,7 @@ public enum ConfigLoader {
     /// Parses YAML text; `file` is used in messages.
     public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws -> Configuration {
         var ctx = Context(file: file)
+        ctx.overrides = EnvironmentOverrides(environment)
         let root: Node
         do {
             guard let r = try Yams.compose(yaml: yaml) else {
@@ -58,6 +59,10 @@ public enum ConfigLoader {
             throw ConfigError(problems: [ConfigProblem(file: file, line: 0, column: 0, path: "$", message: "not valid YAML: \(error)")])
         }
         let config = ctx.configuration(root, environment: environment)
+        for name in ctx.overrides.unapplied {
+            ctx.problems.append(ConfigProblem(file: "environment variable \(name)", line: 0, column: 0, path: "$",
+                                              message: "names no config value (expected METERLINE_ and a path of the file, e.g. METERLINE_SETTINGS_ALLOWED_LATENESS for settings.allowedLateness)"))
+        }
         if !ctx.problems.isEmpty { throw ConfigError(problems: ctx.problems) }
         return config!
     }
@@ -67,8 +72,14 @@ public enum ConfigLoader {
 struct Context {
     let file: String
     var problems: [ConfigProblem] = []
+    var overrides = EnvironmentOverrides([:])
 
     mutating func fail(_ node: Node?, _ path: String, _ message: String) {
+        // A value set by an environment variable is reported there, not at the file's (overridden) line.
+        if let name = overrides.source(of: path) {
+            problems.append(ConfigProblem(file: "environment variable \(name)", line: 0, column: 0, path: path, message: message))
+            return
+        }
         let m = node?.mark
         problems.append(ConfigProblem(file: file, line: m?.line ?? 0, column: m?.column ?? 0, path: path, message: message))
     }
@@ -94,6 +105,7 @@ struct Context {
     }
 
     mutating func string(_ n: Node?, _ path: String, required: Bool = true, parent: Node? = nil) -> String? {
+        if let o = overrides.take(path) { return o.value }
         guard let n else {
             if required { fail(parent, path, "missing: expected a string") }
             return nil
@@ -203,7 +215,8 @@ struct Context {
             }
         }
         var settings = EngineSettings()
-        if let s = mapping(top["settings"], "settings", allowed: ["allowedLateness", "correctionHorizon", "dedupHorizon", "idleTimeout", "rounding", "maxMessageBytes", "maxDepth", "maxIdentifierBytes", "maxFuture", "postingInterval"]) {
+        let empty = Node.mapping(Node.Mapping([]))
+        if let s = mapping(top["settings"] ?? (overrides.isEmpty ? nil : empty), "settings", allowed: ["allowedLateness", "correctionHorizon", "dedupHorizon", "idleTimeout", "rounding", "maxMessageBytes", "maxDepth", "maxIdentifierBytes", "maxFuture", "postingInterval"]) {
             if let v = duration(s["allowedLateness"], "settings.allowedLateness") { settings.allowedLatenessMicros = v }
             if let v = duration(s["correctionHorizon"], "settings.correctionHorizon") { settings.correctionHorizonMicros = v }
             if let v = duration(s["dedupHorizon"], "settings.dedupHorizon") { settings.dedupHorizonMicros = v }
@@ -219,7 +232,7 @@ struct Context {
             if let v = int(s["maxDepth"], "settings.maxDepth", range: 2...1024, parent: nil, required: false) { settings.limits.maxDepth = v }
             if let v = int(s["maxIdentifierBytes"], "settings.maxIdentifierBytes", range: 1...4096, parent: nil, required: false) { settings.limits.maxIdentifierBytes = v }
         }
-        if let j = mapping(top["journal"], "journal", allowed: ["detail"]) {
+        if let j = mapping(top["journal"] ?? (overrides.isEmpty ? nil : empty), "journal", allowed: ["detail"]) {
             if let d = string(j["detail"], "journal.detail", required: false) {
                 if let v = JournalDetail(rawValue: d) { settings.journalDetail = v } else { fail(j["detail"], "journal.detail", "expected customer or summary") }
             }
@@ -239,7 +252,7 @@ struct Context {
             kafka[prop] = value
         }
         var topics = Configuration.Topics()
-        if let t = mapping(top["topics"], "topics", allowed: ["usage", "billing", "journal", "dlq", "state"]) {
+        if let t = mapping(top["topics"] ?? (overrides.isEmpty ? nil : empty), "topics", allowed: ["usage", "billing", "journal", "dlq", "state"]) {
             if let v = string(t["usage"], "topics.usage", required: false) { topics.usage = v }
             if let v = string(t["billing"], "topics.billing", required: false) { topics.billing = v }
             if let v = string(t["journal"], "topics.journal", required: false) { topics.journal = v }

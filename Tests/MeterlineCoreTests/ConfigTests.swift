@@ -288,6 +288,30 @@ enum ConfigFixture {
         #expect(bare.kafka == ["bootstrap.servers": "b:9092"])
     }
 
+    /// Every value can come from the environment: METERLINE_ and the path, underscores and case free.
+    @Test func anyValueFromEnvironment() throws {
+        let env = ["METERLINE_SETTINGS_ALLOWED_LATENESS": "10m",          // no settings section in the file
+                   "METERLINE_CUSTOMERS_0_BILLING_ANCHOR_DAY": "31",      // a list element
+                   "METERLINE_PRICEBOOKS_0_PRICES_0_UNITAMOUNT": "0.5",   // underscores are free
+                   "METERLINE_TOPICS_USAGE": "usage-v2",
+                   "METERLINE_BENCH_PIPELINE_COUNT": "5",                 // not config: ignored
+                   "METERLINE_KAFKA_CLIENT_ID": "m1"]
+        let c = try ConfigFixture.load(ConfigFixture.yaml(), environment: env)
+        #expect(c.settings.allowedLatenessMicros == 10 * 60_000_000)
+        #expect(c.contracts.first?.billingAnchorDay == 31)
+        #expect(c.priceBooks.books.first?.prices.first?.model == .perUnit(unitAmount: try Amount("0.5")))
+        #expect(c.topics.usage == "usage-v2")
+        #expect(c.kafka["client.id"] == "m1")
+        #expect(try ConfigFixture.load(ConfigFixture.yaml()).settings.allowedLatenessMicros == 5 * 60_000_000, "the default without it")
+
+        // A bad value is reported at its variable, with the path it sets and what was expected.
+        let bad = ConfigFixture.problems(ConfigFixture.yaml(), environment: ["METERLINE_SETTINGS_ALLOWED_LATENESS": "ten minutes"])
+        #expect(bad.map(\.description) == [#"environment variable METERLINE_SETTINGS_ALLOWED_LATENESS:0:0 settings.allowedLateness: expected a duration like 300ms, 5m, 2h or 3d, got "ten minutes""#])
+        // A variable that names no value is an error, not silently ignored.
+        let unknown = ConfigFixture.problems(ConfigFixture.yaml(), environment: ["METERLINE_SETTINGS_LATENESS": "5m", "METERLINE_METERS_7_SLUG": "x"])
+        #expect(unknown.map(\.file) == ["environment variable METERLINE_METERS_7_SLUG", "environment variable METERLINE_SETTINGS_LATENESS"])
+    }
+
     @Test func tiersAreValidated() {
         let problems = ConfigFixture.problems(ConfigFixture.yaml(books: """
             priceBooks:
