@@ -171,10 +171,23 @@ public final class ShardedPipeline {
 
     /// Sum of all shards' counters (after `stop`, or before the first message).
     public var counters: Counters {
-        precondition(!started || stopped, "read counters after stop()")
         var c = Counters()
-        for w in workers { c.add(w.pipeline.counters) }
+        for s in shardCounters { c.add(s) }
         return c
+    }
+
+    /// Each shard's counters, in shard order (after `stop`, or before the first message).
+    public var shardCounters: [Counters] {
+        precondition(!started || stopped, "read counters after stop()")
+        return workers.map(\.pipeline.counters)
+    }
+
+    /// Each input partition's counters, whichever shard holds it (after `stop`, or before the first message).
+    public var partitionCounters: [Int32: Counters] {
+        precondition(!started || stopped, "read counters after stop()")
+        var out: [Int32: Counters] = [:]
+        for w in workers { for p in w.pipeline.partitions { out[p] = w.pipeline.counters(partition: p) } }
+        return out
     }
 
     deinit { stop() }

@@ -166,6 +166,12 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         }
         func canonical(_ b: [BillingEvent]) -> [String] { b.map { $0.json() }.sorted() }
         let reference = try run(inputs, config: config)
+        let one = Pipeline(config: config)
+        for (i, input) in inputs.enumerated() {
+            var bytes = Array(input.json.utf8)
+            bytes.withUnsafeMutableBytes { one.process(partition: input.partition, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        }
+        one.finish()
         var outputs: [[String]] = []
         for (shards, batch) in [(1, 2048), (2, 7), (8, 1), (8, 333)] {
             let sp = ShardedPipeline(shards: shards, routing: routing, batchSize: batch) { Pipeline(config: config) }
@@ -179,6 +185,11 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
             sp.stop()
             #expect(sp.counters.balanced, "seed \(seed)")
             #expect(sp.counters.input == reference.counters.input && sp.counters.duplicate == reference.counters.duplicate, "seed \(seed), \(shards) shards")
+            // Conservation holds per shard and, with partition routing, per partition as one pipeline counts it.
+            #expect(sp.shardCounters.count == shards && sp.shardCounters.allSatisfy(\.balanced))
+            if routing == .partition {
+                #expect(sp.partitionCounters == Dictionary(uniqueKeysWithValues: one.partitions.map { ($0, one.counters(partition: $0)!) }))
+            }
             outputs.append(canonical(billing))
         }
         let expected = canonical(reference.billing)
