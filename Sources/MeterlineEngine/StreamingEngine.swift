@@ -31,6 +31,46 @@ public struct RunOutputs: Sendable {
     public var lastCheckpoint = 0
 }
 
+/// Polled messages copied back to back for `Pipeline.process(batch:)`: values, keys and binary-mode headers.
+/// Invariant: every range in `records` and `binaries` lies inside `bytes`.
+struct MessageBatch {
+    var bytes: [UInt8] = []
+    var records: [BatchRecord] = []
+    var binaries: [BatchBinary] = []
+
+    mutating func append(_ m: KafkaMessageView) {
+        let start = Int32(bytes.count)
+        bytes.append(contentsOf: m.value)
+        var r = BatchRecord(partition: m.partition, offset: m.offset, start: start, count: Int32(m.value.count))
+        if m.key.count > 0 { (r.keyStart, r.keyCount) = copy(m.key) }
+        if let spec = m.header("ce_specversion") {
+            r.binary = Int32(binaries.count)
+            binaries.append(BatchBinary(specversion: copy(spec), id: copy(m.header("ce_id")), source: copy(m.header("ce_source")),
+                                        type: copy(m.header("ce_type")), subject: copy(m.header("ce_subject")), time: copy(m.header("ce_time"))))
+        }
+        records.append(r)
+    }
+
+    /// Copies `b` to the end of `bytes`; its (start, count), count −1 when absent.
+    private mutating func copy(_ b: UnsafeRawBufferPointer?) -> (Int32, Int32) {
+        guard let b else { return (0, -1) }
+        let start = Int32(bytes.count)
+        bytes.append(contentsOf: b)
+        return (start, Int32(b.count))
+    }
+
+    /// Runs the batch through `pipeline` and empties it (keeping its buffers).
+    mutating func process(_ pipeline: Pipeline, nowMicros: Int64) {
+        guard !records.isEmpty else { return }
+        bytes.withUnsafeBytes { b in
+            records.withUnsafeBufferPointer { r in binaries.withUnsafeBufferPointer { pipeline.process(batch: b, records: r, binaries: $0, nowMicros: nowMicros) } }
+        }
+        bytes.removeAll(keepingCapacity: true)
+        records.removeAll(keepingCapacity: true)
+        binaries.removeAll(keepingCapacity: true)
+    }
+}
+
 /// What the rebalance hooks share with the poll loop (all on the polling thread).
 final class Handover {
     var consumer: KafkaConsumer?
@@ -158,6 +198,7 @@ public final class StreamingEngine {
         try consumer.subscribe([config.topics.usage])
         try FileManager.default.createDirectory(atPath: lineageDirectory, withIntermediateDirectories: true)
 
+        var batch = MessageBatch()
         var sinceCheckpoint = 0
         var total = 0
         var idlePolls = 0
@@ -179,17 +220,17 @@ public final class StreamingEngine {
             if budget <= 0 { break }
             if case .signal = stop, shouldStop() { break }
             let now = nowFn()
+            // The polled messages are copied into one batch (the pipeline's look-ahead path, as the backfill and the
+            // benchmarks run it) and processed when the poll returns; rebalance hooks run inside the poll, before
+            // its messages are handed over, so a batch never spans a hand-off.
             let n = try consumer.poll(max: budget, timeoutMs: 100) { m in
                 guard hand.error == nil else { return }  // a failed hand-off: nothing more is processed, the run throws
-                var binary: BinaryAttributes? = nil
-                if let spec = m.header("ce_specversion") {
-                    binary = BinaryAttributes(specversion: spec, id: m.header("ce_id"), source: m.header("ce_source"), type: m.header("ce_type"),
-                                              subject: m.header("ce_subject"), time: m.header("ce_time"))
-                }
-                pipeline.process(partition: m.partition, offset: m.offset, value: m.value, key: m.key, binary: binary, nowMicros: now)
+                if batch.bytes.count > Int(Int32.max) / 2 { batch.process(pipeline, nowMicros: now) }
+                batch.append(m)
                 lastInput[m.partition] = now
             }
             if let error = hand.error { throw error }
+            batch.process(pipeline, nowMicros: now)
             if case .signal = stop, now - lastIdleCheck >= 1_000_000 {
                 lastIdleCheck = now
                 let idle = config.settings.idleTimeoutMicros

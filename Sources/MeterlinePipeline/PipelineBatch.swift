@@ -6,13 +6,30 @@ import MeterlineCore
 // prefetching their table lines as soon as they are parsed overlaps those misses with useful work.
 
 /// One message of a batch: its input position and where its bytes lie in the batch buffer.
+/// Invariant: `start..<start+count` (and the key's range when `keyCount >= 0`) lie inside the batch buffer;
+/// `binary` is −1 or an index into the batch's `BatchBinary` table.
 public struct BatchRecord: Sendable {
     public var partition: Int32
     public var offset: Int64
     public var start: Int32
     public var count: Int32
+    /// The Kafka key (checked against `subject`): `keyStart..<keyStart+keyCount`; `keyCount` −1 when there is none.
+    public var keyStart: Int32 = 0
+    public var keyCount: Int32 = -1
+    /// CloudEvents binary mode (`ce_*` headers): the index of its attributes in the batch's binary table, else −1.
+    public var binary: Int32 = -1
     public init(partition: Int32, offset: Int64, start: Int32, count: Int32) {
         self.partition = partition; self.offset = offset; self.start = start; self.count = count
+    }
+}
+
+/// The binary-mode attributes of one batch message, as ranges of the batch buffer (`count` −1: header absent).
+public struct BatchBinary: Sendable {
+    public var ranges: (specversion: (Int32, Int32), id: (Int32, Int32), source: (Int32, Int32), type: (Int32, Int32),
+                        subject: (Int32, Int32), time: (Int32, Int32))
+    public init(specversion: (Int32, Int32), id: (Int32, Int32), source: (Int32, Int32), type: (Int32, Int32),
+                subject: (Int32, Int32), time: (Int32, Int32)) {
+        ranges = (specversion, id, source, type, subject, time)
     }
 }
 
@@ -28,19 +45,24 @@ extension Pipeline {
     /// Events parsed ahead of the one being accepted.
     static let lookahead = 4
 
-    /// Processes structured-mode messages (no Kafka key, no binary attributes) in order, with the same outputs,
-    /// counters and state as calling `process(partition:offset:value:nowMicros:)` for each. Each event is parsed
+    /// Processes messages in order, with the same outputs, counters and state as calling
+    /// `process(partition:offset:value:key:binary:nowMicros:)` for each. Each structured-mode event is parsed
     /// `lookahead` messages before it is accepted (parsing changes no partition state); right after its parse its
     /// dedup slot and window index entry are prefetched, and two messages later its window key and value.
-    public func process(batch bytes: UnsafeRawBufferPointer, records: UnsafeBufferPointer<BatchRecord>, nowMicros: Int64) {
+    /// A binary-mode message (`binary` ≥ 0, attributes in `binaries`) is parsed when its turn comes: its parse
+    /// fills the parser's scratch buffer, which must not be overwritten before it is accepted.
+    public func process(batch bytes: UnsafeRawBufferPointer, records: UnsafeBufferPointer<BatchRecord>,
+                        binaries: UnsafeBufferPointer<BatchBinary> = UnsafeBufferPointer(start: nil, count: 0), nowMicros: Int64) {
         let n = records.count
         let d = Pipeline.lookahead
         if ahead.count < d { ahead = [LookaheadEntry](repeating: LookaheadEntry(), count: d) }
         var j = 0
         while j < n + d {
             // Entry j % d holds event j − d: accept it before event j is parsed into its place.
-            if j >= d { complete(records[j - d], bytes, entry: (j - d) % d) }
-            if j < n {
+            if j >= d { complete(records[j - d], bytes, binaries, entry: (j - d) % d, nowMicros: nowMicros) }
+            if j < n && records[j].binary >= 0 {
+                ahead[j % d].parsed = false  // parsed by `complete`, in its turn
+            } else if j < n {
                 // The input bytes of the event parsed `inputLead` messages later: their first touch was a cache
                 // miss at the start of every parse (the hardware prefetcher loses the stream among the tables' misses).
                 if j + Pipeline.inputLead < n { prefetchInput(bytes, records[j + Pipeline.inputLead]) }
@@ -103,13 +125,24 @@ extension Pipeline {
                          windowStart: UTC.floor(time, rules.meterWindowMicros[r0.meterIndex]))
     }
 
-    /// The part of `process` after the parse, for a look-ahead entry.
-    func complete(_ r: BatchRecord, _ bytes: UnsafeRawBufferPointer, entry k: Int) {
+    /// The part of `process` after the parse, for a look-ahead entry (a binary-mode message is processed whole here).
+    func complete(_ r: BatchRecord, _ bytes: UnsafeRawBufferPointer, _ binaries: UnsafeBufferPointer<BatchBinary>, entry k: Int, nowMicros: Int64) {
+        let key = r.keyCount >= 0 ? UnsafeRawBufferPointer(rebasing: bytes[Int(r.keyStart)..<Int(r.keyStart) + Int(r.keyCount)]) : nil
+        if r.binary >= 0 {
+            let b = binaries[Int(r.binary)].ranges
+            func range(_ x: (Int32, Int32)) -> UnsafeRawBufferPointer? {
+                x.1 < 0 ? nil : UnsafeRawBufferPointer(rebasing: bytes[Int(x.0)..<Int(x.0) + Int(x.1)])
+            }
+            let attributes = BinaryAttributes(specversion: range(b.specversion), id: range(b.id), source: range(b.source),
+                                              type: range(b.type), subject: range(b.subject), time: range(b.time))
+            process(partition: r.partition, offset: r.offset, value: value(bytes, r), key: key, binary: attributes, nowMicros: nowMicros)
+            return
+        }
         let s = begin(partition: r.partition, offset: r.offset)
         let v = value(bytes, r)
         if ahead[k].parsed {
             do throws(Rejection) {
-                try accept(s, aheadEvents[k], v, key: nil, offset: r.offset, readings: readings(k))
+                try accept(s, aheadEvents[k], v, key: key, offset: r.offset, readings: readings(k))
             } catch {
                 reject(s, offset: r.offset, error, payload: v)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import MeterlineConfig
 import MeterlineCore
 import MeterlinePipeline
@@ -394,6 +395,100 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         #expect(one.counters == batched.counters && one.counters.balanced, "seed \(seed)")
         #expect(one.counters.rejectedTotal > 0 && one.counters.duplicate > 0, "seed \(seed): the workload exercises rejects and duplicates")
         for p in one.partitions { #expect(one.snapshot(partition: p) == batched.snapshot(partition: p), "seed \(seed): partition \(p)") }
+    }
+}
+
+extension BatchProcessingTests {
+    /// A message as the streaming engine hands it over: value, Kafka key, `ce_*` headers for binary mode.
+    struct Message {
+        var partition: Int32
+        var value: [UInt8]
+        var key: [UInt8]?
+        var headers: [String: [UInt8]]? = nil
+    }
+
+    /// Keys (some not the subject) and binary-mode messages, batched as the streaming engine batches them, give
+    /// what one `process` call per message gives, key-mismatch counts included.
+    @Test(arguments: [1, 4, 5, 333])
+    func keysAndBinaryModeInBatches(batchSize: Int) throws {
+        let seed = testSeed()
+        var messages: [Message] = []
+        for (i, input) in RestoreTests.workload(seed: seed).enumerated() {
+            var m = Message(partition: input.partition, value: Array(input.json.utf8), key: nil)
+            let object = try? JSONSerialization.jsonObject(with: Data(m.value)) as? [String: Any]
+            if i % 3 == 0, let subject = object?["subject"] as? String { m.key = Array((i % 17 == 0 ? "someone-else" : subject).utf8) }
+            if i % 7 == 0, let o = object, let data = o["data"] {
+                // Binary mode: the data alone as the value, the attributes as headers (one without ce_time).
+                m.value = Array(try JSONSerialization.data(withJSONObject: data))
+                var h: [String: [UInt8]] = [:]
+                for name in ["specversion", "id", "source", "type", "subject", "time"] where !(name == "time" && i % 91 == 0) {
+                    if let v = o[name] as? String { h["ce_" + name] = Array(v.utf8) }
+                }
+                m.headers = h
+            }
+            messages.append(m)
+        }
+        let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        let one = Pipeline(config: config), batched = Pipeline(config: config)
+        func withAttributes<R>(_ h: [String: [UInt8]]?, _ body: (BinaryAttributes?) -> R) -> R {
+            guard let h else { return body(nil) }
+            let names = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"]
+            let buffers = names.map { h[$0].map { v -> UnsafeRawBufferPointer in
+                let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, v.count), alignment: 1)
+                p.copyBytes(from: v)
+                return UnsafeRawBufferPointer(rebasing: p[0..<v.count])
+            } }
+            defer { for b in buffers { b.map { UnsafeMutableRawPointer(mutating: $0.baseAddress!).deallocate() } } }
+            return body(BinaryAttributes(specversion: buffers[0], id: buffers[1], source: buffers[2], type: buffers[3], subject: buffers[4], time: buffers[5]))
+        }
+        for (i, m) in messages.enumerated() {
+            withAttributes(m.headers) { binary in
+                m.value.withUnsafeBytes { v in
+                    if let key = m.key {
+                        key.withUnsafeBytes { one.process(partition: m.partition, offset: Int64(i), value: v, key: $0, binary: binary, nowMicros: now) }
+                    } else {
+                        one.process(partition: m.partition, offset: Int64(i), value: v, binary: binary, nowMicros: now)
+                    }
+                }
+            }
+        }
+        var start = 0
+        while start < messages.count {
+            var bytes: [UInt8] = [], records: [BatchRecord] = [], binaries: [BatchBinary] = []
+            func append(_ b: [UInt8]?) -> (Int32, Int32) {
+                guard let b else { return (0, -1) }
+                defer { bytes += b }
+                return (Int32(bytes.count), Int32(b.count))
+            }
+            for i in start..<min(start + batchSize, messages.count) {
+                let m = messages[i]
+                let v = append(m.value)
+                var r = BatchRecord(partition: m.partition, offset: Int64(i), start: v.0, count: v.1)
+                (r.keyStart, r.keyCount) = append(m.key)
+                if let h = m.headers {
+                    r.binary = Int32(binaries.count)
+                    binaries.append(BatchBinary(specversion: append(h["ce_specversion"]), id: append(h["ce_id"]), source: append(h["ce_source"]),
+                                                type: append(h["ce_type"]), subject: append(h["ce_subject"]), time: append(h["ce_time"])))
+                }
+                records.append(r)
+            }
+            bytes.withUnsafeBytes { b in
+                records.withUnsafeBufferPointer { r in binaries.withUnsafeBufferPointer { batched.process(batch: b, records: r, binaries: $0, nowMicros: now) } }
+            }
+            start += batchSize
+        }
+        for p in [one, batched] { p.finish() }
+        let a = one.checkpoint(), b = batched.checkpoint()
+        #expect(a.billing.map { $0.json() } == b.billing.map { $0.json() }, "seed \(seed)")
+        #expect(a.dlq.map { $0.json() } == b.dlq.map { $0.json() }, "seed \(seed)")
+        #expect(a.lineage.map(\.events.offsets) == b.lineage.map(\.events.offsets), "seed \(seed)")
+        #expect(one.counters == batched.counters && one.counters.balanced, "seed \(seed)")
+        #expect(one.counters.keyMismatch > 0 && one.counters.rejectedTotal > 0, "seed \(seed): mismatched keys and a binary message without ce_time")
+        #expect(messages.filter { $0.headers != nil }.count > 100)
+        for p in one.partitions {
+            let same = one.snapshot(partition: p) == batched.snapshot(partition: p)
+            #expect(same, "seed \(seed): partition \(p)")
+        }
     }
 }
 
