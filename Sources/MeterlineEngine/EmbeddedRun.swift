@@ -74,6 +74,8 @@ public struct EmbeddedRun {
     /// Explicit messages instead of the generated workload (tests).
     public var messages: [Workload.Message]? = nil
     public var checkpointEvery = 200_000
+    /// Pipeline threads of the streaming engine (the outputs do not depend on it).
+    public var shards = 1
     /// Where the engine reports metrics, and the text written to `metrics.prom` at the end (Prometheus exposition).
     public var metrics: (factory: MetricsFactory, exposition: () -> String)? = nil
 
@@ -131,7 +133,7 @@ public struct EmbeddedRun {
         try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
 
         let processingStart = Date()
-        let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: staging + "/lineage", logger: logger)
+        let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: staging + "/lineage", shards: shards, logger: logger)
         engine.checkpointEvery = checkpointEvery
         engine.metrics = metrics?.factory
         if let now { engine.now = { now } }

@@ -37,16 +37,19 @@ extension StreamingEngine {
         var records: [String: [UInt8]] = [:]
         for (key, value) in last where key.hasPrefix(prefix) { records[String(key.dropFirst(prefix.count))] = value }
         guard !records.isEmpty else {
-            pipeline.drop(partitions: [p])
+            withPipeline(of: p) { $0.drop(partitions: [p]) }
             engineMetrics?.forget(partition: p)
             return nil
         }
-        do { try pipeline.restore(partition: p, changelog: records) } catch {
-            throw KafkaError(code: -1, message: "restoring partition \(p) of \(config.topics.usage) from \(config.topics.state): \(error)")
+        let (counters, resume) = try withPipeline(of: p) { pipeline in
+            do { try pipeline.restore(partition: p, changelog: records) } catch {
+                throw KafkaError(code: -1, message: "restoring partition \(p) of \(config.topics.usage) from \(config.topics.state): \(error)")
+            }
+            return (pipeline.counters(partition: p), pipeline.nextOffset(partition: p))
         }
-        if let c = pipeline.counters(partition: p) { engineMetrics?.adopt(partition: p, counters: c) }
-        logger.info("restored", metadata: ["partition": "\(p)", "resume": "\(pipeline.nextOffset(partition: p) ?? -1)"])
-        return pipeline.nextOffset(partition: p)
+        if let counters { engineMetrics?.adopt(partition: p, counters: counters) }
+        logger.info("restored", metadata: ["partition": "\(p)", "resume": "\(resume ?? -1)"])
+        return resume
     }
 }
 

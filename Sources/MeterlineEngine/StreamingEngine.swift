@@ -31,46 +31,6 @@ public struct RunOutputs: Sendable {
     public var lastCheckpoint = 0
 }
 
-/// Polled messages copied back to back for `Pipeline.process(batch:)`: values, keys and binary-mode headers.
-/// Invariant: every range in `records` and `binaries` lies inside `bytes`.
-struct MessageBatch {
-    var bytes: [UInt8] = []
-    var records: [BatchRecord] = []
-    var binaries: [BatchBinary] = []
-
-    mutating func append(_ m: KafkaMessageView) {
-        let start = Int32(bytes.count)
-        bytes.append(contentsOf: m.value)
-        var r = BatchRecord(partition: m.partition, offset: m.offset, start: start, count: Int32(m.value.count))
-        if m.key.count > 0 { (r.keyStart, r.keyCount) = copy(m.key) }
-        if let spec = m.header("ce_specversion") {
-            r.binary = Int32(binaries.count)
-            binaries.append(BatchBinary(specversion: copy(spec), id: copy(m.header("ce_id")), source: copy(m.header("ce_source")),
-                                        type: copy(m.header("ce_type")), subject: copy(m.header("ce_subject")), time: copy(m.header("ce_time"))))
-        }
-        records.append(r)
-    }
-
-    /// Copies `b` to the end of `bytes`; its (start, count), count −1 when absent.
-    private mutating func copy(_ b: UnsafeRawBufferPointer?) -> (Int32, Int32) {
-        guard let b else { return (0, -1) }
-        let start = Int32(bytes.count)
-        bytes.append(contentsOf: b)
-        return (start, Int32(b.count))
-    }
-
-    /// Runs the batch through `pipeline` and empties it (keeping its buffers).
-    mutating func process(_ pipeline: Pipeline, nowMicros: Int64) {
-        guard !records.isEmpty else { return }
-        bytes.withUnsafeBytes { b in
-            records.withUnsafeBufferPointer { r in binaries.withUnsafeBufferPointer { pipeline.process(batch: b, records: r, binaries: $0, nowMicros: nowMicros) } }
-        }
-        bytes.removeAll(keepingCapacity: true)
-        records.removeAll(keepingCapacity: true)
-        binaries.removeAll(keepingCapacity: true)
-    }
-}
-
 /// What the rebalance hooks share with the poll loop (all on the polling thread).
 final class Handover {
     var consumer: KafkaConsumer?
@@ -106,7 +66,8 @@ public final class StreamingEngine {
     public let lineageDirectory: String
     public var checkpointEvery = 200_000
     public var logger: Logger
-    public private(set) var pipeline: Pipeline
+    /// The pipeline: `shards` threads, each owning the input partitions routed to it (`ShardRouting.partition`).
+    let sharded: ShardedPipeline
     public internal(set) var journal: JournalBook
     public private(set) var outputs = RunOutputs()
     var lineageFiles = LineageFiles()
@@ -125,14 +86,37 @@ public final class StreamingEngine {
     public var afterCheckpoint: (() -> Void)? = nil
     var engineMetrics: EngineMetrics? = nil
 
-    public init(config: Configuration, kafka: [String: String], lineageDirectory: String, logger: Logger = Logger(label: "meterline.engine")) {
+    /// - Parameter shards: pipeline threads; input partitions are spread over them, each owned by one. The outputs do
+    ///   not depend on the count. The engine runs once: `run` stops the shard threads when it returns.
+    public init(config: Configuration, kafka: [String: String], lineageDirectory: String, shards: Int = 1,
+                logger: Logger = Logger(label: "meterline.engine")) {
         self.config = config
         self.kafka = kafka
         self.lineageDirectory = lineageDirectory
         self.logger = logger
-        self.pipeline = Pipeline(config: config, sourcePrefix: config.topics.usage)
-        self.pipeline.includeState = true
+        self.sharded = ShardedPipeline(shards: shards, routing: .partition) {
+            let p = Pipeline(config: config, sourcePrefix: config.topics.usage)
+            p.includeState = true
+            return p
+        }
         self.journal = JournalBook(configuration: config)
+    }
+
+    /// Conservation counters of the partitions this instance holds (after `run`, or between checkpoints on its thread).
+    public var counters: Counters {
+        sharded.quiesce { ps in
+            var c = Counters()
+            for p in ps { c.add(p.counters) }
+            return c
+        }
+    }
+
+    /// The input partitions this instance holds state for, in order.
+    public var partitions: [Int32] { sharded.quiesce { ps in ps.flatMap(\.partitions).sorted() } }
+
+    /// Runs `body` on the pipeline that owns `partition` (shards parked; see `ShardedPipeline.quiesce`).
+    func withPipeline<R>(of partition: Int32, _ body: (Pipeline) throws -> R) rethrows -> R {
+        try sharded.quiesce { try body($0[sharded.shard(of: partition)]) }
     }
 
     /// Runs until `stop`; returns the pipeline's conservation counters.
@@ -170,7 +154,7 @@ public final class StreamingEngine {
                 guard !revoked.isEmpty, hand.error == nil, let c = hand.consumer, let p = hand.producer else { return }
                 do {
                     if !hand.noCheckpointOnRevoke { try self.checkpoint(producer: p, consumer: c, final: false) }
-                    self.pipeline.drop(partitions: revoked)
+                    self.sharded.quiesce { ps in for p in ps { p.drop(partitions: revoked) } }
                     for p in revoked { self.engineMetrics?.forget(partition: p) }
                     hand.owned.subtract(revoked)
                     self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
@@ -198,7 +182,6 @@ public final class StreamingEngine {
         try consumer.subscribe([config.topics.usage])
         try FileManager.default.createDirectory(atPath: lineageDirectory, withIntermediateDirectories: true)
 
-        var batch = MessageBatch()
         var sinceCheckpoint = 0
         var total = 0
         var idlePolls = 0
@@ -206,7 +189,8 @@ public final class StreamingEngine {
         var lastInput: [Int32: Int64] = [:]
         let runStart = self.now()
         var lastIdleCheck = runStart
-        let pipeline = self.pipeline
+        let sharded = self.sharded
+        defer { sharded.stop() }
         let nowFn = self.now
         while true {
             let budget: Int
@@ -220,22 +204,30 @@ public final class StreamingEngine {
             if budget <= 0 { break }
             if case .signal = stop, shouldStop() { break }
             let now = nowFn()
-            // The polled messages are copied into one batch (the pipeline's look-ahead path, as the backfill and the
-            // benchmarks run it) and processed when the poll returns; rebalance hooks run inside the poll, before
-            // its messages are handed over, so a batch never spans a hand-off.
+            // Each message is copied into its shard's batch (the pipeline's look-ahead path, as the backfill and the
+            // benchmarks run it); batches cross to the shard threads when full and at every checkpoint, sync or stop.
+            // Rebalance hooks run inside the poll before its messages are handed over, and checkpoint or park the
+            // shards first, so no batch spans a hand-off.
             let n = try consumer.poll(max: budget, timeoutMs: 100) { m in
                 guard hand.error == nil else { return }  // a failed hand-off: nothing more is processed, the run throws
-                if batch.bytes.count > Int(Int32.max) / 2 { batch.process(pipeline, nowMicros: now) }
-                batch.append(m)
+                var binary: BinaryAttributes? = nil
+                if let spec = m.header("ce_specversion") {
+                    binary = BinaryAttributes(specversion: spec, id: m.header("ce_id"), source: m.header("ce_source"), type: m.header("ce_type"),
+                                              subject: m.header("ce_subject"), time: m.header("ce_time"))
+                }
+                sharded.process(partition: m.partition, offset: m.offset, value: m.value, key: m.key, binary: binary, nowMicros: now)
                 lastInput[m.partition] = now
             }
             if let error = hand.error { throw error }
-            batch.process(pipeline, nowMicros: now)
             if case .signal = stop, now - lastIdleCheck >= 1_000_000 {
                 lastIdleCheck = now
                 let idle = config.settings.idleTimeoutMicros
-                for p in pipeline.partitions where hand.owned.contains(p) && now - (lastInput[p] ?? runStart) >= idle {
-                    pipeline.advanceIdle(partition: p, to: now - idle)
+                sharded.quiesce { ps in
+                    for (i, pipeline) in ps.enumerated() {
+                        for p in pipeline.partitions where sharded.shard(of: p) == i && hand.owned.contains(p) && now - (lastInput[p] ?? runStart) >= idle {
+                            pipeline.advanceIdle(partition: p, to: now - idle)
+                        }
+                    }
                 }
             }
             total += n
@@ -258,10 +250,11 @@ public final class StreamingEngine {
                 sinceCheckpoint = 0
             }
         }
-        if case .crashAfterMessages = stop { return pipeline.counters } // no final checkpoint: the crash
-        if case .afterMessages = stop { pipeline.finish() }
-        try checkpoint(producer: producer, consumer: consumer, final: { if case .afterMessages = stop { return true }; return false }())
-        return pipeline.counters
+        if case .crashAfterMessages = stop { return counters } // no final checkpoint: the crash
+        // End of input (`afterMessages`) closes every window and posts the whole journal; a signal only checkpoints.
+        let endOfInput: Bool = { if case .afterMessages = stop { return true }; return false }()
+        try checkpoint(producer: producer, consumer: consumer, final: endOfInput)
+        return counters
     }
 
     /// Commit errors that mean the group is rebalancing or has a new generation: REBALANCE_IN_PROGRESS (27),
@@ -277,9 +270,10 @@ public final class StreamingEngine {
     }
 
     /// One checkpoint: outputs, lineage, state, then the offsets (last, so a crash before it replays the checkpoint).
+    /// `final`: end of input — every window closes first and the journal is posted in full.
     func checkpoint(producer: KafkaProducer, consumer: KafkaConsumer, final: Bool) throws {
         let started = DispatchTime.now().uptimeNanoseconds
-        let out = pipeline.checkpoint()
+        let out = CheckpointOutput.merging(final ? sharded.finish() : sharded.checkpoint())
         let topics = config.topics
         let seq = "\(out.sequence)"
         func produce(_ topic: String, key: String, value: String) throws {
@@ -344,7 +338,7 @@ public final class StreamingEngine {
         outputs.checkpoints += 1
         outputs.unbalancedEntries = journal.unbalanced.count
         if let m = engineMetrics {
-            m.report(pipeline)
+            sharded.quiesce { ps in for p in ps { m.report(p) } }
             m.add("meterline_billing_events_total", out.billing.count)
             m.add("meterline_dlq_records_total", out.dlq.count)
             m.add("meterline_journal_entries_total", entries.count)

@@ -521,6 +521,7 @@ public final class Pipeline {
         for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
             // The first partition's arrays are moved (swapped), not copied element by element; the billing
             // buffer then grows once to the total, and the other partitions' events are copied into it.
+            out.runs.append((states[s].partition, states[s].billing.count, states[s].dlq.count))
             if out.billing.isEmpty {
                 swap(&out.billing, &states[s].billing)
                 out.billing.reserveCapacity(billingTotal)

@@ -126,4 +126,35 @@ public struct CheckpointOutput: Sendable {
     /// Per-partition changelog records for the `state` topic (`Pipeline.includeState`), in write order; partitions
     /// that did not change since their last changelog are absent.
     public var state: [(partition: Int32, records: [StateRecord])] = []
+    /// How many of `billing` and of `dlq` each partition contributed, in partition order (the runs `merging` sorts by).
+    public var runs: [(partition: Int32, billing: Int, dlq: Int)] = []
+
+    /// The outputs of shards that own disjoint partitions, as one pipeline holding all of them would have produced
+    /// them: billing events and DLQ records in partition order, lineage, offsets and state likewise, the lowest
+    /// watermark of the shards that have seen data.
+    public static func merging(_ outputs: [CheckpointOutput]) -> CheckpointOutput {
+        guard outputs.count > 1 else { return outputs.first ?? CheckpointOutput(sequence: 0, lowWatermark: .min) }
+        let lows = outputs.map(\.lowWatermark).filter { $0 != .min }
+        var m = CheckpointOutput(sequence: outputs[0].sequence, lowWatermark: lows.min() ?? .min)
+        var pieces: [(partition: Int32, shard: Int, billing: Range<Int>, dlq: Range<Int>)] = []
+        for (i, o) in outputs.enumerated() {
+            var b = 0, d = 0
+            for r in o.runs {
+                pieces.append((r.partition, i, b..<(b + r.billing), d..<(d + r.dlq)))
+                b += r.billing; d += r.dlq
+            }
+            precondition(b == o.billing.count && d == o.dlq.count, "runs do not cover the outputs")
+        }
+        pieces.sort { $0.partition < $1.partition }
+        m.billing.reserveCapacity(outputs.reduce(0) { $0 + $1.billing.count })
+        for p in pieces {
+            m.billing.append(contentsOf: outputs[p.shard].billing[p.billing])
+            m.dlq.append(contentsOf: outputs[p.shard].dlq[p.dlq])
+            m.runs.append((p.partition, p.billing.count, p.dlq.count))
+        }
+        m.lineage = outputs.flatMap(\.lineage)
+        m.offsets = outputs.flatMap(\.offsets).sorted { $0.partition < $1.partition }
+        m.state = outputs.flatMap(\.state).sorted { $0.partition < $1.partition }
+        return m
+    }
 }

@@ -1,40 +1,37 @@
 import Foundation
 import MeterlineCore
 
-/// A batch of input messages bound for one shard: their bytes back to back, and where each one is.
-/// Batches, not single events, cross threads (one allocation per batch, none per event).
-struct ShardBatch {
-    var bytes: [UInt8] = []
-    var records: [BatchRecord] = []
-    var now: Int64 = 0
-    init(capacity: Int) {
-        bytes.reserveCapacity(capacity * 256)
-        records.reserveCapacity(capacity)
-    }
-}
-
 /// What travels on a shard's input ring.
 enum ShardMessage {
-    case batch(ShardBatch)
+    case batch(MessageBatch)
     /// A checkpoint barrier: the shard takes its outputs and answers on its result ring.
     case barrier
     /// End of input: close windows (and periods ending by the instant), then answer like a barrier.
     case finish(closePeriodsEndingBy: Int64?)
+    /// Answer `synced` and wait: the router may then work on the shard's pipeline until it pushes the next message.
+    case sync
     case stop
+}
+
+/// What a shard answers on its result ring.
+enum ShardReply {
+    case output(CheckpointOutput)
+    case synced
+    case stopped
 }
 
 /// One shard: a pipeline confined to its own thread.
 ///
-/// Why `@unchecked Sendable`: `pipeline` is touched only by the shard's thread between `start()` and the
-/// `stop` message, and by the owner before `start()` (configuration) and after the thread has answered
-/// `stop` (counters). The rings' acquire/release ordering orders those accesses.
+/// Why `@unchecked Sendable`: `pipeline` is touched by the shard's thread between `start()` and the `stop` message,
+/// and by the router only while the shard is parked: before `start()`, after the shard answered `stop`, or after it
+/// answered `sync` and before the router's next push. The rings' acquire/release ordering orders those accesses.
 final class ShardWorker: @unchecked Sendable {
     let pipeline: Pipeline
     let input: SPSCRing<ShardMessage>
-    let output: SPSCRing<CheckpointOutput?>
+    let output: SPSCRing<ShardReply>
     /// Emptied batches going back to the router for reuse (the shard produces, the router consumes), so batch
     /// buffers are allocated once, not per batch (a fresh 512 KiB buffer is fresh pages: page faults per batch).
-    let recycled: SPSCRing<ShardBatch>
+    let recycled: SPSCRing<MessageBatch>
     init(pipeline: Pipeline, ringCapacity: Int) {
         self.pipeline = pipeline
         self.input = SPSCRing(capacity: ringCapacity)
@@ -52,19 +49,18 @@ final class ShardWorker: @unchecked Sendable {
         while true {
             switch input.pop() {
             case .batch(var b):
-                b.bytes.withUnsafeBytes { all in
-                    b.records.withUnsafeBufferPointer { pipeline.process(batch: all, records: $0, nowMicros: b.now) }
-                }
-                b.bytes.removeAll(keepingCapacity: true)
-                b.records.removeAll(keepingCapacity: true)
+                pipeline.process(b)
+                b.removeAll()
                 _ = recycled.tryPush(b) // full: the router has enough spares; this one is freed
             case .barrier:
-                output.push(pipeline.checkpoint())
+                output.push(.output(pipeline.checkpoint()))
             case .finish(let t):
                 pipeline.finish(closePeriodsEndingBy: t)
-                output.push(pipeline.checkpoint())
+                output.push(.output(pipeline.checkpoint()))
+            case .sync:
+                output.push(.synced)
             case .stop:
-                output.push(nil)
+                output.push(.stopped)
                 return
             }
         }
@@ -93,7 +89,7 @@ public enum ShardRouting: Sendable {
 /// sequences; with `.subject` routing, they do when windows close only at end of input.
 public final class ShardedPipeline {
     let workers: [ShardWorker]
-    var batches: [ShardBatch]
+    var batches: [MessageBatch]
     let batchSize: Int
     var started = false
     var stopped = false
@@ -105,7 +101,7 @@ public final class ShardedPipeline {
         precondition(shards >= 1 && shards <= 256, "shards must be in 1...256")
         self.routing = routing
         workers = (0..<shards).map { _ in ShardWorker(pipeline: make(), ringCapacity: ringCapacity) }
-        batches = (0..<shards).map { _ in ShardBatch(capacity: batchSize) }
+        batches = (0..<shards).map { _ in MessageBatch(capacity: batchSize) }
         self.batchSize = batchSize
     }
 
@@ -121,30 +117,48 @@ public final class ShardedPipeline {
         for w in workers { w.start() }
     }
 
-    /// Routes one message (copied into the shard's current batch).
-    public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, nowMicros: Int64) {
+    /// The shard that owns `partition` under `.partition` routing.
+    public func shard(of partition: Int32) -> Int {
+        workers.count == 1 ? 0 : Int(UInt32(bitPattern: partition) &* 2_654_435_761 >> 7) % workers.count
+    }
+
+    /// Routes one message (copied into the shard's current batch, with its key and binary-mode attributes).
+    public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
+                        binary: BinaryAttributes? = nil, nowMicros: Int64) {
         startIfNeeded()
         let n = workers.count
         let shard: Int
-        if n == 1 {
-            shard = 0
-        } else if routing == .partition {
-            shard = Int(UInt32(bitPattern: partition) &* 2_654_435_761 >> 7) % n
+        if n == 1 || routing == .partition {
+            shard = self.shard(of: partition)
         } else {
             shard = EventParser.peekSubjectHash(value).map { Int($0.high % UInt64(n)) } ?? 0
         }
-        let start = Int32(batches[shard].bytes.count)
-        batches[shard].bytes.append(contentsOf: value)
-        batches[shard].records.append(BatchRecord(partition: partition, offset: offset, start: start, count: Int32(value.count)))
-        batches[shard].now = nowMicros
-        if batches[shard].records.count >= batchSize { send(shard) }
+        if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
+        batches[shard].append(partition: partition, offset: offset, value: value, key: key, binary: binary)
+        batches[shard].nowMicros = nowMicros
+        if batches[shard].count >= batchSize { send(shard) }
     }
 
     func send(_ shard: Int) {
-        guard !batches[shard].records.isEmpty else { return }
+        guard !batches[shard].isEmpty else { return }
         let b = batches[shard]
-        batches[shard] = workers[shard].recycled.tryPop() ?? ShardBatch(capacity: batchSize)
+        batches[shard] = workers[shard].recycled.tryPop() ?? MessageBatch(capacity: batchSize)
         workers[shard].input.push(.batch(b))
+    }
+
+    /// Runs `body` on the router's thread with every shard's pipeline, once each shard has processed everything
+    /// routed to it and parked (a `sync` round trip): for what touches partition state between messages —
+    /// restoring or dropping a partition, advancing an idle one, reading counters. Shards stay parked until the
+    /// next message, barrier or sync is pushed.
+    public func quiesce<R>(_ body: ([Pipeline]) throws -> R) rethrows -> R {
+        if started && !stopped {
+            for s in workers.indices { send(s) }
+            for w in workers { w.input.push(.sync) }
+            for w in workers {
+                guard case .synced = w.output.pop() else { preconditionFailure("a shard answered sync with something else") }
+            }
+        }
+        return try body(workers.map(\.pipeline))
     }
 
     /// A barrier through every shard; returns each shard's output in shard order.
@@ -157,7 +171,10 @@ public final class ShardedPipeline {
         startIfNeeded()
         for s in workers.indices { send(s) }
         for w in workers { w.input.push(m) }
-        return workers.map { $0.output.pop()! }
+        return workers.map {
+            guard case .output(let o) = $0.output.pop() else { preconditionFailure("a shard answered a barrier with something else") }
+            return o
+        }
     }
 
     /// Stops the shard threads; afterwards `counters` may be read.
@@ -166,7 +183,9 @@ public final class ShardedPipeline {
         stopped = true
         for s in workers.indices { send(s) }
         for w in workers { w.input.push(.stop) }
-        for w in workers { _ = w.output.pop() }
+        for w in workers {
+            guard case .stopped = w.output.pop() else { preconditionFailure("a shard answered stop with something else") }
+        }
     }
 
     /// Sum of all shards' counters (after `stop`, or before the first message).

@@ -82,6 +82,9 @@ struct Run: ParsableCommand {
     @Option(help: "Messages per checkpoint.")
     var checkpointEvery: Int = 200_000
 
+    @Option(help: "Pipeline threads; input partitions are spread over them (the outputs do not depend on it).")
+    var shards: Int = 1
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "warning"
 
@@ -101,10 +104,12 @@ struct Run: ParsableCommand {
                 }
             }
             guard events >= 0 else { throw fail("--events must not be negative") }
+            guard (1...256).contains(shards) else { throw fail("--shards must be in 1...256") }
             var workload = Workload(events: events)
             workload.seed = seed
             var run = EmbeddedRun(config: cfg, workload: workload, outDirectory: out)
             run.checkpointEvery = checkpointEvery
+            run.shards = shards
             let registry = PrometheusCollectorRegistry()
             run.metrics = (PrometheusMetricsFactory(registry: registry), { registry.emitToString() })
             let summary = try run.run()
@@ -114,9 +119,10 @@ struct Run: ParsableCommand {
             return
         }
         guard let path = config else { throw fail("give --embedded, or --config FILE naming the brokers (kafka: bootstrap.servers)") }
+        guard (1...256).contains(shards) else { throw fail("--shards must be in 1...256") }
         let cfg = try loadConfig(path)
         guard cfg.kafka["bootstrap.servers"] != nil else { throw fail("\(path): kafka.bootstrap.servers is not set") }
-        let engine = StreamingEngine(config: cfg, kafka: cfg.kafka, lineageDirectory: out + "/lineage")
+        let engine = StreamingEngine(config: cfg, kafka: cfg.kafka, lineageDirectory: out + "/lineage", shards: shards)
         engine.checkpointEvery = checkpointEvery
         if let metricsFile {
             let registry = PrometheusCollectorRegistry()

@@ -160,12 +160,14 @@ struct EmbeddedRunTests {
             messages.append(event("id-\(i)", i % 2 == 0 ? "llm_tokens" : "api_request", subject, time, #"{"tokens":\#(i * 7 % 1000)}"#))
         }
         var outputs: [[String]] = []
-        for partitions: Int32 in [1, 3] {
+        // Partitions, checkpoint cadence and pipeline threads (shards) change nothing.
+        for (partitions, shards): (Int32, Int) in [(1, 1), (3, 1), (3, 3)] {
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-det-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: out) }
             var run = EmbeddedRun(config: config, workload: Workload(events: 0), outDirectory: out)
             run.messages = messages
             run.usagePartitions = partitions
+            run.shards = shards
             run.checkpointEvery = partitions == 1 ? 1_000 : 37
             run.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
             let summary = try run.run()
@@ -222,7 +224,7 @@ struct RestartTests {
         whole.checkpointEvery = 100
         whole.now = { pinned }
         let wholeCounters = try whole.run(until: .afterMessages(messages.count), groupId: "g")
-        #expect(whole.pipeline.counters.revisions > 0, "the input has late data")
+        #expect(whole.counters.revisions > 0, "the input has late data")
 
         // Crash after 350 messages (checkpoints at 100, 200, 300), then a new instance.
         let (c2, k2) = try cluster()
@@ -232,7 +234,7 @@ struct RestartTests {
         a.now = { pinned }
         _ = try a.run(until: .crashAfterMessages(350), groupId: "g")
         #expect(a.outputs.checkpoints == 3)
-        let b = StreamingEngine(config: config, kafka: k2, lineageDirectory: tempDir("rs-c"))
+        let b = StreamingEngine(config: config, kafka: k2, lineageDirectory: tempDir("rs-c"), shards: 2)  // restores into shards
         b.checkpointEvery = 100
         b.now = { pinned }
         let counters = try b.run(until: .afterMessages(messages.count - 300), groupId: "g")

@@ -77,8 +77,8 @@ struct HandoffTests {
         let pinned = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
         let stop = ManagedAtomic<Bool>(false)
         var registries: [PrometheusCollectorRegistry] = []
-        func start(_ name: String) -> (Unchecked<StreamingEngine>, Thread, Unchecked<Box>) {
-            let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: tempDir("handoff-\(name)"))
+        func start(_ name: String, shards: Int) -> (Unchecked<StreamingEngine>, Thread, Unchecked<Box>) {
+            let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: tempDir("handoff-\(name)"), shards: shards)
             let registry = PrometheusCollectorRegistry()
             registries.append(registry)
             engine.metrics = PrometheusMetricsFactory(registry: registry)
@@ -96,9 +96,9 @@ struct HandoffTests {
         }
 
         try produce(batches[0])
-        let (a, _, aResult) = start("a")
+        let (a, _, aResult) = start("a", shards: 2)
         try waitFor("the first instance to consume the first batch") { a.value.consumedMessages.load(ordering: .relaxed) == batches[0].count }
-        let (b, _, bResult) = start("b")
+        let (b, _, bResult) = start("b", shards: 3)
         let runs = { "first: \(aResult.value.done.load(ordering: .acquiring) ? aResult.value.error ?? "stopped" : "runs"), second: \(bResult.value.done.load(ordering: .acquiring) ? bResult.value.error ?? "stopped" : "runs")" }
         try waitFor("the group to split the partitions", {
             let (na, nb) = (a.value.assignedPartitions.load(ordering: .relaxed), b.value.assignedPartitions.load(ordering: .relaxed))
@@ -131,12 +131,12 @@ struct HandoffTests {
         #expect(got.count == expected.count, "\(got.count) billing ids, expected \(expected.count)")
         #expect(got == expected, "first difference: \(expected.keys.sorted().first { got[$0] != expected[$0] } ?? "-")")
         // Counters travel with the partitions: the two instances' partitions add up to the reference.
-        let (pa, pb) = (Set(a.value.pipeline.partitions), Set(b.value.pipeline.partitions))
+        let (pa, pb) = (Set(a.value.partitions), Set(b.value.partitions))
         #expect(pa.isDisjoint(with: pb) && pa.union(pb) == [0, 1, 2, 3], "\(pa.sorted()) \(pb.sorted())")
-        var sum = a.value.pipeline.counters
-        sum.add(b.value.pipeline.counters)
+        var sum = a.value.counters
+        sum.add(b.value.counters)
         #expect(sum == reference.counters)
-        #expect(b.value.pipeline.counters.input > b.value.consumedMessages.load(ordering: .relaxed), "the second instance took over counted state")
+        #expect(b.value.counters.input > b.value.consumedMessages.load(ordering: .relaxed), "the second instance took over counted state")
         // Metrics count each message once, in the process that processed it (restored history is not reported again).
         let reported = registries.map { r in
             r.emitToString().split(separator: "\n").first { $0.hasPrefix(#"meterline_events_total{outcome="in"} "#) }.flatMap { Int($0.split(separator: " ").last!) } ?? -1
