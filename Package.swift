@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // Meterline: Kafka in, money out. Module graph (dependencies point one way):
 //   meterline (CLI) → MeterlineEngine → {MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineConfig}
+//   meterline (CLI) → MeterlineAdmin (HTTP endpoints; knows nothing of the engine but the probes it is given)
 //     → MeterlinePipeline → MeterlineCore
 // Only MeterlineKafka imports CRdKafka; only MeterlineLineage imports CZstd.
 import PackageDescription
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -71,10 +73,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // Admin HTTP endpoints (/metrics, /healthz, /readyz) of a running engine.
+        .target(
+            name: "MeterlineAdmin",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "meterline",
             dependencies: [
-                "MeterlineEngine", "MeterlineCore", "MeterlineConfig", "MeterlineLineage", "MeterlineLedger",
+                "MeterlineEngine", "MeterlineCore", "MeterlineConfig", "MeterlineLineage", "MeterlineLedger", "MeterlineAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -90,7 +97,7 @@ let package = Package(
             name: "MeterlineEngineTests",
             dependencies: ["MeterlineEngine", "MeterlineKafka", "MeterlineConfig", "MeterlinePipeline",
                            .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Prometheus", package: "swift-prometheus")]
+                           .product(name: "Prometheus", package: "swift-prometheus"), "MeterlineAdmin"]
         ),
     ]
 )

@@ -77,6 +77,24 @@ public final class StreamingEngine {
     public let assignedPartitions = ManagedAtomic<Int>(0)
     /// Input messages this instance has consumed: readable from other threads.
     public let consumedMessages = ManagedAtomic<Int>(0)
+    /// Wall-clock µs of the poll loop's last turn (0 before the run): readable from other threads.
+    public let lastPollMicros = ManagedAtomic<Int64>(0)
+    /// Set once the producer exists and the consumer has subscribed; cleared when the run ends.
+    let running = ManagedAtomic<Bool>(false)
+
+    /// Nil when the poll loop turned within `maxSilenceMicros`, else why not (`/healthz`). Safe from any thread.
+    public func health(maxSilenceMicros: Int64 = 60_000_000) -> String? {
+        let last = lastPollMicros.load(ordering: .relaxed)
+        guard last > 0 else { return "the engine has not started polling" }
+        let silence = wallClockMicros() - last
+        return silence <= maxSilenceMicros ? nil : "no poll for \(silence / 1_000_000) s"
+    }
+
+    /// Nil when the producer is ready and the group assigned partitions, else why not (`/readyz`). Safe from any thread.
+    public func readiness() -> String? {
+        guard running.load(ordering: .relaxed) else { return "the engine is not running" }
+        return assignedPartitions.load(ordering: .relaxed) > 0 ? nil : "no partitions assigned"
+    }
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Processing clock; tests pin it.
     public var now: () -> Int64 = wallClockMicros
@@ -180,6 +198,8 @@ public final class StreamingEngine {
         (hand.consumer, hand.producer) = (consumer, producer)
         if case .crashAfterMessages = stop { hand.noCheckpointOnRevoke = true }
         try consumer.subscribe([config.topics.usage])
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
         try FileManager.default.createDirectory(atPath: lineageDirectory, withIntermediateDirectories: true)
 
         var sinceCheckpoint = 0
@@ -204,6 +224,7 @@ public final class StreamingEngine {
             if budget <= 0 { break }
             if case .signal = stop, shouldStop() { break }
             let now = nowFn()
+            lastPollMicros.store(wallClockMicros(), ordering: .relaxed)
             // Each message is copied into its shard's batch (the pipeline's look-ahead path, as the backfill and the
             // benchmarks run it); batches cross to the shard threads when full and at every checkpoint, sync or stop.
             // Rebalance hooks run inside the poll before its messages are handed over, and checkpoint or park the
@@ -347,6 +368,7 @@ public final class StreamingEngine {
             m.add("meterline_checkpoints_total", 1)
             m.checkpointDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         }
+        lastPollMicros.store(wallClockMicros(), ordering: .relaxed)  // a long checkpoint is not a stalled loop
         afterCheckpoint?()
         logger.debug("checkpoint", metadata: ["seq": "\(out.sequence)", "billing": "\(out.billing.count)", "journal": "\(entries.count)"])
     }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MeterlineAdmin
 import MeterlineConfig
 import MeterlineCore
 import MeterlineEngine
@@ -91,6 +92,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Option(help: "Admin HTTP address for /metrics, /healthz and /readyz (run --config), or \"off\".")
+    var admin: String = "127.0.0.1:9464"
+
     @Option(help: "Write the engine's metrics (Prometheus text) to this file after every checkpoint, by rename (for node_exporter's textfile collector). With --embedded they go to OUT/metrics.prom.")
     var metricsFile: String?
 
@@ -124,9 +128,18 @@ struct Run: ParsableCommand {
         guard cfg.kafka["bootstrap.servers"] != nil else { throw fail("\(path): kafka.bootstrap.servers is not set") }
         let engine = StreamingEngine(config: cfg, kafka: cfg.kafka, lineageDirectory: out + "/lineage", shards: shards)
         engine.checkpointEvery = checkpointEvery
+        let registry = PrometheusCollectorRegistry()
+        engine.metrics = PrometheusMetricsFactory(registry: registry)
+        if admin != "off" {
+            guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]), (0...65_535).contains(port) else {
+                throw fail("--admin must be HOST:PORT or off, got \(admin)")
+            }
+            let e = UncheckedBox(engine)
+            let server = AdminServer(host: String(admin[..<colon]), port: port, probes: AdminServer.Probes(
+                metrics: { registry.emitToString() }, health: { e.value.health() }, readiness: { e.value.readiness() }))
+            do { try server.start() } catch { throw fail("\(error)") }
+        }
         if let metricsFile {
-            let registry = PrometheusCollectorRegistry()
-            engine.metrics = PrometheusMetricsFactory(registry: registry)
             let log = Logger(label: "meterline.metrics")
             engine.afterCheckpoint = {
                 // Written beside the target, then renamed: a reader never sees half a file.
@@ -245,4 +258,10 @@ struct ValidateConfig: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Lets the admin server's threads call the engine's thread-safe probes (`health`, `readiness`: atomics only).
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
