@@ -18,12 +18,15 @@ final class EngineMetrics {
     let checkpointDuration: Timer
     let assignedPartitions: Gauge
     let stateBytes: Counter
+    /// Messages between the partitions' next offsets and their high watermarks (as of the last fetches).
+    let consumerLag: Gauge
 
     init(factory: MetricsFactory) {
         self.factory = factory
         checkpointDuration = Timer(label: "meterline_checkpoint_duration_seconds", dimensions: [], factory: factory)
         assignedPartitions = Gauge(label: "meterline_assigned_partitions", dimensions: [], factory: factory)
         stateBytes = Counter(label: "meterline_state_bytes_total", dimensions: [], factory: factory)
+        consumerLag = Gauge(label: "meterline_consumer_lag_messages", dimensions: [], factory: factory)
         // Series that exist from the start, at 0, so a rate over them is defined before the first event.
         for outcome in ["in", "accepted", "duplicate", "rejected"] { _ = counter("meterline_events_total", [("outcome", outcome)]) }
         for label in ["meterline_late_revisions_total", "meterline_events_out_of_range_total", "meterline_key_subject_mismatch_total",

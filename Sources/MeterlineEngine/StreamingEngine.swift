@@ -367,6 +367,12 @@ public final class StreamingEngine {
             m.stateBytes.increment(by: outputs.stateBytes - stateBytesBefore)
             m.add("meterline_checkpoints_total", 1)
             m.checkpointDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            // Lag over every partition this instance holds: high watermark (as of the last fetch) minus next offset.
+            var lag: Int64 = 0
+            for o in out.offsets {
+                if let high = consumer.cachedHighWatermark(topic: topics.usage, partition: o.partition) { lag += max(0, high - o.next) }
+            }
+            m.consumerLag.record(lag)
         }
         lastPollMicros.store(wallClockMicros(), ordering: .relaxed)  // a long checkpoint is not a stalled loop
         afterCheckpoint?()

@@ -144,7 +144,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         batch.deallocate()
     }
 
-    private func handle() throws -> OpaquePointer {
+    func handle() throws -> OpaquePointer {
         guard let rk else {
             throw KafkaError(code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, message: "consumer is closed")
         }

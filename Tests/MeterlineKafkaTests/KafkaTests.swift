@@ -159,6 +159,24 @@ struct KafkaTests {
         #expect(again == 0, "nothing after the committed offsets")
     }
 
+    /// The high watermark the last fetch reported (consumer lag without a broker request): unknown before any
+    /// fetch, the partition's end after one, while the consumer is still behind it.
+    @Test func cachedHighWatermarkComesWithFetches() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        try cluster.createTopic("lag", partitions: 1)
+        let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers])
+        for i in 0..<100 { try producer.produce(topic: "lag", partition: 0, key: nil, value: Array("m\(i)".utf8)) }
+        try producer.flush(timeoutMs: 10_000)
+        let consumer = try KafkaConsumer(config: ["bootstrap.servers": cluster.bootstrapServers, "fetch.wait.max.ms": "10"])
+        defer { consumer.close(timeoutMs: 5_000) }
+        #expect(consumer.cachedHighWatermark(topic: "lag", partition: 0) == nil, "nothing fetched yet")
+        try consumer.assign([TopicPartitionOffset(topic: "lag", partition: 0, offset: 0)])
+        var got = 0
+        #expect(try pollUntil(consumer, seconds: 20, max: 10, { got >= 10 }) { _ in got += 1 })
+        #expect(consumer.cachedHighWatermark(topic: "lag", partition: 0) == 100)
+    }
+
     @Test func offsetsForTimesFallsBackToBinarySearch() throws {
         let cluster = try MockCluster()
         defer { cluster.close() }
