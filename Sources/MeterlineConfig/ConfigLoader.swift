@@ -216,7 +216,7 @@ struct Context {
         }
         var settings = EngineSettings()
         let empty = Node.mapping(Node.Mapping([]))
-        if let s = mapping(top["settings"] ?? (overrides.isEmpty ? nil : empty), "settings", allowed: ["allowedLateness", "correctionHorizon", "dedupHorizon", "idleTimeout", "rounding", "maxMessageBytes", "maxDepth", "maxIdentifierBytes", "maxFuture", "postingInterval"]) {
+        if let s = mapping(top["settings"] ?? (overrides.isEmpty ? nil : empty), "settings", allowed: ["allowedLateness", "correctionHorizon", "dedupHorizon", "idleTimeout", "rounding", "maxMessageBytes", "maxDepth", "maxIdentifierBytes", "maxFuture", "postingInterval", "duplicatesToDLQ"]) {
             if let v = duration(s["allowedLateness"], "settings.allowedLateness") { settings.allowedLatenessMicros = v }
             if let v = duration(s["correctionHorizon"], "settings.correctionHorizon") { settings.correctionHorizonMicros = v }
             if let v = duration(s["dedupHorizon"], "settings.dedupHorizon") { settings.dedupHorizonMicros = v }
@@ -224,6 +224,13 @@ struct Context {
             if let v = duration(s["maxFuture"], "settings.maxFuture") { settings.limits.maxFutureMicros = v }
             if let v = duration(s["postingInterval"], "settings.postingInterval") {
                 if v <= 0 || UTC.microsPerDay % v != 0 { fail(s["postingInterval"], "settings.postingInterval", "expected a duration that divides a day (e.g. 1h, 6h, 1d)") } else { settings.postingIntervalMicros = v }
+            }
+            if let d = string(s["duplicatesToDLQ"], "settings.duplicatesToDLQ", required: false) {
+                switch d {
+                case "true": settings.duplicatesToDLQ = true
+                case "false": settings.duplicatesToDLQ = false
+                default: fail(s["duplicatesToDLQ"], "settings.duplicatesToDLQ", "expected true or false, got \"\(d)\"")
+                }
             }
             if let r = string(s["rounding"], "settings.rounding", required: false) {
                 if let m = RoundingMode(rawValue: r) { settings.rounding = m } else { fail(s["rounding"], "settings.rounding", "expected half_away_from_zero or half_even") }

@@ -35,7 +35,7 @@ public final class Pipeline {
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
     /// Prefix of per-partition source names ("usage" → "usage-3").
     public let sourcePrefix: String
-    /// Write DUPLICATE records to the DLQ too (they are always counted).
+    /// Write DUPLICATE records to the DLQ too (they are always counted); from `settings.duplicatesToDLQ`.
     public var duplicatesToDLQ = false
     /// When set, events whose time lies outside are counted in `outOfRange` and not rated (backfill).
     public var acceptRange: Range<Int64>? = nil
@@ -51,6 +51,7 @@ public final class Pipeline {
         self.parser = EventParser(catalog: catalog, limits: config.settings.limits)
         self.contracts = ContractBook(config.contracts)
         self.sourcePrefix = sourcePrefix
+        self.duplicatesToDLQ = config.settings.duplicatesToDLQ
         self.meterCount = max(1, catalog.meters.count)
         self.aheadReadings = .allocate(capacity: Pipeline.lookahead * max(1, catalog.meters.count))
         precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self), "look-ahead buffers hold plain values only")

@@ -288,6 +288,13 @@ enum ConfigFixture {
         #expect(bare.kafka == ["bootstrap.servers": "b:9092"])
     }
 
+    @Test func duplicatesToDLQSetting() throws {
+        #expect(try ConfigFixture.load(ConfigFixture.yaml()).settings.duplicatesToDLQ == false)
+        #expect(try ConfigFixture.load(ConfigFixture.yaml(rest: "settings:\n  duplicatesToDLQ: true\n")).settings.duplicatesToDLQ)
+        let bad = ConfigFixture.problems(ConfigFixture.yaml(rest: "settings:\n  duplicatesToDLQ: sometimes\n"))
+        #expect(bad.map(\.path) == ["settings.duplicatesToDLQ"])
+    }
+
     /// Every value can come from the environment: METERLINE_ and the path, underscores and case free.
     @Test func anyValueFromEnvironment() throws {
         let env = ["METERLINE_SETTINGS_ALLOWED_LATENESS": "10m",          // no settings section in the file

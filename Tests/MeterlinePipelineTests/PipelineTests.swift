@@ -133,6 +133,13 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         #expect(a.counters.duplicate == 100, "seed 7")
         #expect(canonical(a.billing) == canonical(b.billing), "seed 7")
         #expect(canonical(a.billing) == canonical(c.billing), "seed 7")
+        // settings.duplicatesToDLQ: the same run also writes each duplicate to the DLQ, with its bytes; nothing else changes.
+        var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        config.settings.duplicatesToDLQ = true
+        let d = try run(inputs, every: 13, config: config)
+        #expect(d.dlq.count == 100 && d.dlq.allSatisfy { $0.reason == .duplicate }, "seed 7")
+        #expect(Set(d.dlq.map { String(decoding: $0.payload, as: UTF8.self) }).isSubset(of: Set(inputs.map(\.json))))
+        #expect(d.counters == a.counters && canonical(d.billing) == canonical(a.billing), "seed 7")
     }
 
     @Test func nonAdditiveMeterRatesThePeriodAggregate() throws {

@@ -52,6 +52,8 @@ public struct EngineSettings: Sendable, Equatable {
     public var journalDetail: JournalDetail = .customer
     /// Posting interval of journal entries (default: one UTC day).
     public var postingIntervalMicros: Int64 = UTC.microsPerDay
+    /// Also write each duplicate to the DLQ (reason DUPLICATE, with its bytes); they are always counted.
+    public var duplicatesToDLQ = false
     public var limits = EventLimits()
     public init() {}
 }
