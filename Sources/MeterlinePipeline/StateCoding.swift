@@ -149,14 +149,22 @@ extension Pipeline {
         return c
     }
 
-    /// A window's key: meters by slug, so state survives a config that reorders its meters.
-    func writeWindowKey(_ k: RollupKey, to w: inout StateWriter) {
-        w.hash(k.subject); w.string(catalog.meters[Int(k.meter)].slug); w.hash(k.dimensions); w.int(k.windowStart)
+    /// The parts window and period keys share: subject hash, meter (by slug, so state survives a config that
+    /// reorders its meters), a hash (dimensions or discriminator) and an instant (window or period start).
+    func writeKeyParts(_ subject: Hash128, _ meter: Int32, _ hash: Hash128, _ instant: Int64, to w: inout StateWriter) {
+        w.hash(subject); w.string(catalog.meters[Int(meter)].slug); w.hash(hash); w.int(instant)
     }
 
-    func readWindowKey(_ r: inout StateReader) throws(StateError) -> RollupKey {
+    func readKeyParts(_ r: inout StateReader) throws(StateError) -> (subject: Hash128, meter: Int32, hash: Hash128, instant: Int64) {
         let subject = try r.hash(); let meter = try meterIndex(try r.string())
-        return RollupKey(subject: subject, meter: Int32(meter), dimensions: try r.hash(), windowStart: try r.int())
+        return (subject, Int32(meter), try r.hash(), try r.int())
+    }
+
+    func writeWindowKey(_ k: RollupKey, to w: inout StateWriter) { writeKeyParts(k.subject, k.meter, k.dimensions, k.windowStart, to: &w) }
+
+    func readWindowKey(_ r: inout StateReader) throws(StateError) -> RollupKey {
+        let p = try readKeyParts(&r)
+        return RollupKey(subject: p.subject, meter: p.meter, dimensions: p.hash, windowStart: p.instant)
     }
 
     func writeWindow(_ k: RollupKey, _ v: WindowState, to w: inout StateWriter) {
@@ -181,13 +189,11 @@ extension Pipeline {
         return (k, w)
     }
 
-    func writePeriodKey(_ k: ScopeKey, to w: inout StateWriter) {
-        w.hash(k.subject); w.string(catalog.meters[Int(k.meter)].slug); w.hash(k.discriminator); w.int(k.periodStart)
-    }
+    func writePeriodKey(_ k: ScopeKey, to w: inout StateWriter) { writeKeyParts(k.subject, k.meter, k.discriminator, k.periodStart, to: &w) }
 
     func readPeriodKey(_ r: inout StateReader) throws(StateError) -> ScopeKey {
-        let subject = try r.hash(); let meter = try meterIndex(try r.string())
-        return ScopeKey(subject: subject, meter: Int32(meter), discriminator: try r.hash(), periodStart: try r.int())
+        let p = try readKeyParts(&r)
+        return ScopeKey(subject: p.subject, meter: p.meter, discriminator: p.hash, periodStart: p.instant)
     }
 
     func writePeriod(_ k: ScopeKey, _ p: PeriodState, to w: inout StateWriter) {
