@@ -30,9 +30,12 @@ extension StreamingEngine {
 
     /// Restores a newly assigned input partition from its changelog (in state partition `p mod statePartitions`),
     /// replacing whatever this instance held for it, and returns the offset to resume from. Without a changelog the
-    /// partition starts empty, and nil keeps the group's committed offset.
-    func restorePartition(_ p: Int32, statePartitions: Int32) throws -> Int64? {
-        let last = try readState(partitions: [p % statePartitions])
+    /// partition starts empty, and nil keeps the group's committed offset. `cache` keeps the state partitions read
+    /// during one assignment, so partitions that share one are restored from a single read.
+    func restorePartition(_ p: Int32, statePartitions: Int32, cache: inout [Int32: [String: [UInt8]]]) throws -> Int64? {
+        let sp = p % statePartitions
+        let last = try cache[sp] ?? readState(partitions: [sp])
+        cache[sp] = last
         let prefix = StateKeys.prefix(usage: config.topics.usage, partition: p)
         var records: [String: [UInt8]] = [:]
         for (key, value) in last where key.hasPrefix(prefix) { records[String(key.dropFirst(prefix.count))] = value }

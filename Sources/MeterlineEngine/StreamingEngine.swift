@@ -42,6 +42,8 @@ final class Handover {
     var error: Error?
     /// A simulated crash takes no checkpoint on the way out.
     var noCheckpointOnRevoke = false
+    /// State partitions read during the current assignment (cleared when it completes).
+    var stateCache: [Int32: [String: [UInt8]]] = [:]
 }
 
 /// When a streaming run stops.
@@ -160,6 +162,7 @@ public final class StreamingEngine {
             config: consumerConfig,
             onAssign: { [unowned self] tps in
                 let assigned = tps.filter { $0.topic == usageTopic }.map(\.partition)
+                hand.stateCache.removeAll()
                 hand.owned.formUnion(assigned)
                 self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
                 self.engineMetrics?.assignedPartitions.record(hand.owned.count)
@@ -182,7 +185,7 @@ public final class StreamingEngine {
             },
             startOffset: { [unowned self] tp in
                 guard tp.topic == usageTopic, hand.error == nil else { return nil }
-                do { return try self.restorePartition(tp.partition, statePartitions: hand.statePartitions) } catch {
+                do { return try self.restorePartition(tp.partition, statePartitions: hand.statePartitions, cache: &hand.stateCache) } catch {
                     hand.error = error
                     return nil
                 }
@@ -243,12 +246,10 @@ public final class StreamingEngine {
             if case .signal = stop, now - lastIdleCheck >= 1_000_000 {
                 lastIdleCheck = now
                 let idle = config.settings.idleTimeoutMicros
-                sharded.quiesce { ps in
-                    for (i, pipeline) in ps.enumerated() {
-                        for p in pipeline.partitions where sharded.shard(of: p) == i && hand.owned.contains(p) && now - (lastInput[p] ?? runStart) >= idle {
-                            pipeline.advanceIdle(partition: p, to: now - idle)
-                        }
-                    }
+                // Owned partitions without input for `idleTimeout` (the shards are parked only when there are some).
+                let idleOnes = hand.owned.filter { now - (lastInput[$0] ?? runStart) >= idle }.sorted()
+                if !idleOnes.isEmpty {
+                    sharded.quiesce { ps in for p in idleOnes { ps[sharded.shard(of: p)].advanceIdle(partition: p, to: now - idle) } }
                 }
             }
             total += n
