@@ -1,5 +1,6 @@
 import CoreMetrics
 import MeterlineCore
+import MeterlineLedger
 import MeterlinePipeline
 
 // Owns: the streaming engine's metrics (DESIGN.md §11) through swift-metrics, so the process chooses the backend
@@ -20,6 +21,10 @@ final class EngineMetrics {
     let stateBytes: Counter
     /// Messages between the partitions' next offsets and their high watermarks (as of the last fetches).
     let consumerLag: Gauge
+    /// Processing time from a window's end (event time) to the checkpoint that publishes its first billing event.
+    let windowCloseLatency: Timer
+    /// Processing time from the end of a posting interval (event time) to the checkpoint that posts its journal entry.
+    let journalLatency: Timer
 
     init(factory: MetricsFactory) {
         self.factory = factory
@@ -27,6 +32,8 @@ final class EngineMetrics {
         assignedPartitions = Gauge(label: "meterline_assigned_partitions", dimensions: [], factory: factory)
         stateBytes = Counter(label: "meterline_state_bytes_total", dimensions: [], factory: factory)
         consumerLag = Gauge(label: "meterline_consumer_lag_messages", dimensions: [], factory: factory)
+        windowCloseLatency = Timer(label: "meterline_window_close_latency_seconds", dimensions: [], factory: factory)
+        journalLatency = Timer(label: "meterline_event_to_journal_latency_seconds", dimensions: [], factory: factory)
         // Series that exist from the start, at 0, so a rate over them is defined before the first event.
         for outcome in ["in", "accepted", "duplicate", "rejected"] { _ = counter("meterline_events_total", [("outcome", outcome)]) }
         for label in ["meterline_late_revisions_total", "meterline_events_out_of_range_total", "meterline_key_subject_mismatch_total",
@@ -70,6 +77,17 @@ final class EngineMetrics {
                 add("meterline_late_period_closed_total", [("period", RFC3339.format(micros: period))], n - (before.latePeriodClosed[period] ?? 0))
             }
             baseline[p] = now
+        }
+    }
+
+    /// Latencies of what a checkpoint published at processing time `nowMicros`: first billing events of windows
+    /// (`usage`, revision 0) from their window end, journal entries from the end of their posting interval.
+    func recordLatencies(billing: [BillingEvent], entries: [JournalEntry], interval: Int64, nowMicros: Int64) {
+        for e in billing where e.kind == .usage && e.revision == 0 {
+            windowCloseLatency.recordNanoseconds(max(0, nowMicros - e.windowEnd) * 1_000)
+        }
+        for j in entries where j.part == 1 {
+            journalLatency.recordNanoseconds(max(0, nowMicros - (j.postingDate + interval)) * 1_000)
         }
     }
 

@@ -374,6 +374,7 @@ public final class StreamingEngine {
                 if let high = consumer.cachedHighWatermark(topic: topics.usage, partition: o.partition) { lag += max(0, high - o.next) }
             }
             m.consumerLag.record(lag)
+            m.recordLatencies(billing: out.billing, entries: entries, interval: config.settings.postingIntervalMicros, nowMicros: now())
         }
         lastPollMicros.store(wallClockMicros(), ordering: .relaxed)  // a long checkpoint is not a stalled loop
         afterCheckpoint?()

@@ -89,7 +89,9 @@ struct EmbeddedRunTests {
                      #"meterline_events_total{outcome="duplicate"} 1"#, #"meterline_events_total{outcome="rejected"} 2"#,
                      #"meterline_events_rejected_total{reason="MALFORMED_JSON"} 1"#, #"meterline_events_rejected_total{reason="UNKNOWN_METER"} 1"#,
                      "meterline_billing_events_total 3", "meterline_journal_entries_total 2", "meterline_dlq_records_total 2",
-                     "meterline_assigned_partitions 2.0", "meterline_consumer_lag_messages 0.0"] {
+                     "meterline_assigned_partitions 2.0", "meterline_consumer_lag_messages 0.0",
+                     // 3 windows published, 2 entries (one per entity) posted, all at the pinned 2026-11-01.
+                     "meterline_window_close_latency_seconds_count 3", "meterline_event_to_journal_latency_seconds_count 2"] {
             #expect(metrics.split(separator: "\n").contains { $0 == line }, "metrics.prom lacks \(line)")
         }
         #expect(!metrics.contains("acme") && !metrics.contains("globex"), "no customer labels")
