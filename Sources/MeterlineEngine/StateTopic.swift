@@ -5,7 +5,7 @@ import MeterlineLedger
 import MeterlinePipeline
 
 // Owns: what the streaming engine keeps in the `state` topic and how it reads it back: per input partition the
-// pipeline's changelog records (StateKeys), the instance's journal book (JournalStateCodec), values cut into
+// pipeline's changelog records (StateKeys), the journal writer's record (JournalLeader), values cut into
 // parts when larger than a message (StateChunks), and the restores on start and on assignment.
 
 extension StreamingEngine {
@@ -20,12 +20,17 @@ extension StreamingEngine {
         return try StateChunks.assemble(raw)
     }
 
-    /// Restores this instance's journal book: rounding positions from its record in state partition
-    /// `StateKeys.journalPartition`, unposted billing events from the billing topic.
-    func restoreJournal() throws {
-        guard let j = try readState(partitions: [StateKeys.journalPartition])[JournalStateCodec.key] else { return }
-        let billing = try readTopic(config.topics.billing, kafka: kafka).map { (value: $0.value, checkpoint: $0.checkpoint) }
-        try JournalStateCodec.decode(j, billing: billing, into: &journal)
+    /// Makes this instance the group's journal writer, continuing from the writer's record in state partition
+    /// `StateKeys.journalPartition` (none: from the start of the billing and state topics).
+    func becomeJournalLeader(cache: inout [Int32: [String: [UInt8]]]) throws {
+        let sp = StateKeys.journalPartition
+        let last = try cache[sp] ?? readState(partitions: [sp])
+        cache[sp] = last
+        let leader = JournalLeader(config: config, kafka: kafka)
+        if let record = last[JournalLeader.key] { try leader.restore(record) }
+        journalLeader = leader
+        isJournalLeader.store(true, ordering: .relaxed)
+        logger.info("journal writer", metadata: ["restored": "\(last[JournalLeader.key] != nil)"])
     }
 
     /// Restores a newly assigned input partition from its changelog (in state partition `p mod statePartitions`),
@@ -129,53 +134,5 @@ enum StateKeys {
         let rest = key.dropFirst(usage.count + 1)
         guard let slash = rest.firstIndex(of: "/"), let p = Int32(rest[..<slash]), p >= 0 else { return nil }
         return (p, String(rest[rest.index(after: slash)...]))
-    }
-}
-
-/// The journal book's state record in the `state` topic (key `journal`): JSON with its rounding positions, how far it
-/// has posted and the checkpoint; unposted billing events are not copied (they are in the billing topic).
-enum JournalStateCodec {
-    static let key = "journal"
-
-    static func encode(_ book: JournalBook, checkpoint: Int) -> String {
-        let s = book.state()
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("checkpoint", checkpoint)
-        w.field("postedThrough", s.postedThrough)
-        w.key("positions"); w.beginArray()
-        for p in s.positions {
-            w.element(); w.beginArray()
-            w.element(); w.string(p.entity); w.element(); w.string(p.subject); w.element(); w.string(p.meter)
-            w.element(); w.raw(String(p.periodStart)); w.element(); w.string(p.exact.description); w.element(); w.string(String(p.posted))
-            w.endArray()
-        }
-        w.endArray()
-        w.endObject()
-        return w.text
-    }
-
-    /// Restores the book: positions from the record; unposted billing events from the billing topic — those of
-    /// checkpoints up to the record's (a crashed run may have written more) that post on or after `postedThrough`.
-    static func decode(_ bytes: [UInt8], billing: [(value: [UInt8], checkpoint: Int?)], into book: inout JournalBook) throws {
-        guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let positions = o["positions"] as? [[Any]], let checkpoint = (o["checkpoint"] as? NSNumber)?.intValue else {
-            throw KafkaError(code: -1, message: "journal state record is not valid")
-        }
-        var ps: [JournalBook.Position] = []
-        for p in positions {
-            guard p.count == 6, let e = p[0] as? String, let s = p[1] as? String, let m = p[2] as? String, let start = (p[3] as? NSNumber)?.int64Value,
-                  let exact = p[4] as? String, let posted = (p[5] as? String).flatMap({ Int128($0) }) else { throw KafkaError(code: -1, message: "journal state position is not valid") }
-            ps.append(JournalBook.Position(entity: e, subject: s, meter: m, periodStart: start, exact: try Amount(exact), posted: posted))
-        }
-        let postedThrough = (o["postedThrough"] as? NSNumber)?.int64Value ?? .min
-        var pending: [String: BillingEvent] = [:]
-        for (i, r) in billing.enumerated() {
-            guard let c = r.checkpoint, c <= checkpoint else { continue }
-            guard let obj = try JSONSerialization.jsonObject(with: Data(r.value)) as? [String: Any] else { continue }
-            let e = try BillingRecords.decode(obj, file: "billing topic", line: i + 1)
-            if UTC.floor(e.postedAt, book.interval) >= postedThrough { pending[e.id] = e }
-        }
-        book.restore(positions: ps, pending: pending.values.sorted { $0.id < $1.id }, postedThrough: postedThrough)
     }
 }

@@ -70,7 +70,10 @@ public final class StreamingEngine {
     public var logger: Logger
     /// The pipeline: `shards` threads, each owning the input partitions routed to it (`ShardRouting.partition`).
     let sharded: ShardedPipeline
-    public internal(set) var journal: JournalBook
+    /// The group's journal writer, while this instance owns usage partition 0 (`JournalLeader`).
+    var journalLeader: JournalLeader? = nil
+    /// Whether this instance writes the group's journal now: readable from other threads.
+    public let isJournalLeader = ManagedAtomic<Bool>(false)
     public private(set) var outputs = RunOutputs()
     var lineageFiles = LineageFiles()
     /// Partitions of the state topic (read once).
@@ -119,7 +122,6 @@ public final class StreamingEngine {
             p.includeState = true
             return p
         }
-        self.journal = JournalBook(configuration: config)
     }
 
     /// Conservation counters of the partitions this instance holds (after `run`, or between checkpoints on its thread).
@@ -145,7 +147,6 @@ public final class StreamingEngine {
         // The journal book is this instance's; partition state is restored when the group assigns a partition,
         // which then resumes from the offset recorded in its state (the group's commit is advisory).
         engineMetrics = metrics.map(EngineMetrics.init)
-        try restoreJournal()
         var consumerConfig = kafka
         consumerConfig["group.id"] = consumerConfig["group.id"] ?? groupId
         consumerConfig["enable.auto.commit"] = "false"
@@ -162,6 +163,10 @@ public final class StreamingEngine {
             config: consumerConfig,
             onAssign: { [unowned self] tps in
                 let assigned = tps.filter { $0.topic == usageTopic }.map(\.partition)
+                if assigned.contains(0) && self.journalLeader == nil && hand.error == nil {
+                    // This instance now writes the group's journal, from where the last writer left it.
+                    do { try self.becomeJournalLeader(cache: &hand.stateCache) } catch { hand.error = error }
+                }
                 hand.stateCache.removeAll()
                 hand.owned.formUnion(assigned)
                 self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
@@ -176,6 +181,7 @@ public final class StreamingEngine {
                 do {
                     if !hand.noCheckpointOnRevoke { try self.checkpoint(producer: p, consumer: c, final: false) }
                     self.sharded.quiesce { ps in for p in ps { p.drop(partitions: revoked) } }
+                    if revoked.contains(0) { self.journalLeader = nil; self.isJournalLeader.store(false, ordering: .relaxed) }
                     for p in revoked { self.engineMetrics?.forget(partition: p) }
                     hand.owned.subtract(revoked)
                     self.assignedPartitions.store(hand.owned.count, ordering: .relaxed)
@@ -309,22 +315,16 @@ public final class StreamingEngine {
         }
         for e in out.billing { try produce(topics.billing, key: e.id, value: e.json()) }
         for d in out.dlq { try produce(topics.dlq, key: d.id, value: d.json()) }
-        journal.add(out.billing)
-        let entries = final ? journal.finish() : journal.post(through: out.lowWatermark)
-        for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
+        // In the log before the state that accounts for them: the journal writer relies on it (`JournalLeader`).
+        try producer.flush(timeoutMs: 60_000)
         let lineageBytesBefore = outputs.lineageBytes
         for l in out.lineage {
             let r = try lineageFiles.write([l.events], source: l.source, directory: lineageDirectory)
             outputs.lineageFiles += 1
             outputs.lineageBytes += r.bytes
         }
-        // State last: the journal's rounding positions and unposted billing events (global), then a snapshot
-        // per partition naming its checkpoint and the input offset to resume from.
+        // State last: each input partition's changelog, naming its checkpoint and the input offset to resume from.
         let stateRecordsBefore = outputs.stateRecords, stateBytesBefore = outputs.stateBytes
-        let journalState = Array(JournalStateCodec.encode(journal, checkpoint: out.sequence).utf8)
-        outputs.stateRecords += try StateChunks.produce(key: JournalStateCodec.key, value: journalState, checkpoint: out.sequence,
-                                                        topic: topics.state, partition: StateKeys.journalPartition, producer: producer)
-        outputs.stateBytes += journalState.count
         // Each input partition's changelog goes to one state partition (input partition mod their count), in the
         // pipeline's order: records, then the meta that lists them, then tombstones.
         let statePartitions = try self.statePartitions(consumer)
@@ -342,8 +342,6 @@ public final class StreamingEngine {
                 }
             }
         }
-        outputs.lastCheckpointStateRecords = outputs.stateRecords - stateRecordsBefore
-        outputs.lastCheckpoint = out.sequence
         try producer.flush(timeoutMs: 60_000)
         if !out.offsets.isEmpty {
             do {
@@ -354,11 +352,26 @@ public final class StreamingEngine {
                 logger.warning("offset commit skipped during a rebalance", metadata: ["error": "\(e)"])
             }
         }
+        // The journal, by the group's writer: what every instance has written, up to the lowest watermark. A crash
+        // before its state record re-posts the same entries (same ids) from the previous one.
+        var entries: [JournalEntry] = []
+        if let leader = journalLeader {
+            try leader.catchUp()
+            entries = leader.post(final: final)
+            for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
+            let record = leader.stateRecord(checkpoint: out.sequence)
+            outputs.stateRecords += try StateChunks.produce(key: JournalLeader.key, value: record, checkpoint: out.sequence,
+                                                            topic: topics.state, partition: StateKeys.journalPartition, producer: producer)
+            outputs.stateBytes += record.count
+            try producer.flush(timeoutMs: 60_000)
+            outputs.unbalancedEntries = leader.book.unbalanced.count
+        }
+        outputs.lastCheckpointStateRecords = outputs.stateRecords - stateRecordsBefore
+        outputs.lastCheckpoint = out.sequence
         outputs.billingEvents += out.billing.count
         outputs.dlqRecords += out.dlq.count
         outputs.journalEntries += entries.count
         outputs.checkpoints += 1
-        outputs.unbalancedEntries = journal.unbalanced.count
         if let m = engineMetrics {
             sharded.quiesce { ps in for p in ps { m.report(p) } }
             m.add("meterline_billing_events_total", out.billing.count)

@@ -302,6 +302,22 @@ extension Pipeline {
         install(st)
     }
 
+    /// The partition and max event time a `meta` record states (checked like a restore checks it), for a reader
+    /// that follows the partitions' watermarks without restoring them (the journal writer). Nil if not a valid meta.
+    public static func metaProgress(_ bytes: [UInt8]) -> (partition: Int32, maxEventTime: Int64)? {
+        guard bytes.count >= 14, Array(bytes[0..<4]) == metaMagic,
+              StateReader.le64(bytes, bytes.count - 8) == checksum(bytes[..<(bytes.count - 8)]) else { return nil }
+        var r = StateReader(bytes)
+        r.pos = 4
+        do throws(StateError) {
+            guard try r.u8() == changelogVersion else { return nil }
+            let partition = Int32(truncatingIfNeeded: try r.int())
+            _ = try r.varint(); _ = try r.string()
+            _ = try r.int(); _ = try r.int(); _ = try r.int()
+            return (partition, try r.int())
+        } catch { return nil }
+    }
+
     /// Checks magic, version, partition and trailing checksum of a value; returns a reader after its header.
     private func open(_ bytes: [UInt8], _ magic: [UInt8], _ key: String, partition: Int32) throws(StateError) -> StateReader {
         guard bytes.count >= 14, Array(bytes[0..<4]) == magic else { throw StateError("\(key): not a changelog record of this kind (bad magic)") }

@@ -5,6 +5,7 @@ import MeterlineConfig
 import MeterlineCore
 import MeterlineEngine
 import MeterlineKafka
+import MeterlineLedger
 import MeterlinePipeline
 import Prometheus
 import Testing
@@ -75,7 +76,6 @@ struct HandoffTests {
         }
 
         let pinned = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
-        let stop = ManagedAtomic<Bool>(false)
         var registries: [PrometheusCollectorRegistry] = []
         func start(_ name: String, shards: Int) -> (Unchecked<StreamingEngine>, Thread, Unchecked<Box>) {
             let engine = StreamingEngine(config: config, kafka: kafka, lineageDirectory: tempDir("handoff-\(name)"), shards: shards)
@@ -85,8 +85,9 @@ struct HandoffTests {
             engine.checkpointEvery = 300
             engine.logger = Logger(label: "meterline.\(name)")
             engine.now = { pinned }
-            engine.shouldStop = { stop.load(ordering: .acquiring) }
             let e = Unchecked(engine), result = Unchecked(Box())
+            let stop = result.value.stop
+            engine.shouldStop = { stop.load(ordering: .acquiring) }
             let t = Thread {
                 do { _ = try e.value.run(until: .signal, groupId: "handoff") } catch { result.value.error = "\(error)" }
                 result.value.done.store(true, ordering: .releasing)
@@ -108,8 +109,15 @@ struct HandoffTests {
         try waitFor("both instances to consume the second batch") {
             a.value.consumedMessages.load(ordering: .relaxed) + b.value.consumedMessages.load(ordering: .relaxed) == total
         }
-        stop.store(true, ordering: .releasing)
-        try waitFor("both instances to stop") { aResult.value.done.load(ordering: .acquiring) && bResult.value.done.load(ordering: .acquiring) }
+        // One instance writes the journal (the owner of partition 0); it stops last, so its final checkpoint reads the
+        // other's last outputs.
+        let leaders = [a, b].map { $0.value.isJournalLeader.load(ordering: .relaxed) }
+        #expect(leaders.filter { $0 }.count == 1, "one journal writer: \(leaders)")
+        let order = leaders[0] ? [bResult, aResult] : [aResult, bResult]
+        for r in order {
+            r.value.stop.store(true, ordering: .releasing)
+            try waitFor("an instance to stop") { r.value.done.load(ordering: .acquiring) }
+        }
         #expect(aResult.value.error == nil && bResult.value.error == nil, "\(aResult.value.error ?? "") \(bResult.value.error ?? "")")
 
         // The reference: one pipeline, every partition's whole input in order, one checkpoint at the end.
@@ -122,14 +130,16 @@ struct HandoffTests {
             bytes.withUnsafeMutableBytes { reference.process(partition: m.partition, offset: o, value: UnsafeRawBufferPointer($0), nowMicros: pinned) }
         }
         var expected: [String: String] = [:]
-        for e in reference.checkpoint().billing { expected[e.id] = e.json() }
+        let referenceOutput = reference.checkpoint()
+        for e in referenceOutput.billing { expected[e.id] = e.json() }
         var got: [String: String] = [:]
         for r in try readTopic("billing", kafka: kafka).sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
             got[String(decoding: r.key, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
         }
         #expect(expected.count > 100 && reference.counters.revisions > 0 && reference.counters.duplicate > 0)
         #expect(got.count == expected.count, "\(got.count) billing ids, expected \(expected.count)")
-        #expect(got == expected, "first difference: \(expected.keys.sorted().first { got[$0] != expected[$0] } ?? "-")")
+        let sameBilling = got == expected
+        #expect(sameBilling, "first difference: \(expected.keys.sorted().first { got[$0] != expected[$0] } ?? "-")")
         // Counters travel with the partitions: the two instances' partitions add up to the reference.
         let (pa, pb) = (Set(a.value.partitions), Set(b.value.partitions))
         #expect(pa.isDisjoint(with: pb) && pa.union(pb) == [0, 1, 2, 3], "\(pa.sorted()) \(pb.sorted())")
@@ -143,11 +153,31 @@ struct HandoffTests {
         }
         #expect(reported == [a.value.consumedMessages.load(ordering: .relaxed), b.value.consumedMessages.load(ordering: .relaxed)])
         #expect(reported.reduce(0, +) == total)
+
+        // The journal: one writer posted it for both instances' customers, exactly as one instance alone posts it.
+        func lastPerId(_ topic: String, _ kafka: [String: String]) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for r in try readTopic(topic, kafka: kafka).sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+                out[String(decoding: r.key, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
+            }
+            return out
+        }
+        // The reference journal: one book fed every billing event, posted through the lowest partition watermark.
+        var book = JournalBook(configuration: config)
+        book.add(referenceOutput.billing)
+        var expectedJournal: [String: String] = [:]
+        for j in book.post(through: referenceOutput.lowWatermark) { expectedJournal[j.journalId] = j.json() }
+        let journal = try lastPerId("journal", kafka)
+        let firstDifference = expectedJournal.keys.sorted().first { journal[$0] != expectedJournal[$0] } ?? journal.keys.sorted().first { expectedJournal[$0] == nil } ?? "-"
+        #expect(expectedJournal.count > 0 && book.unbalanced.isEmpty)
+        let sameJournal = journal == expectedJournal
+        #expect(sameJournal, "\(journal.count) entries, expected \(expectedJournal.count); first difference: \(firstDifference)")
     }
 }
 
-/// A run's end, seen from the test thread.
+/// A run's end, seen from the test thread, and its stop flag.
 final class Box: @unchecked Sendable {
+    let stop = ManagedAtomic<Bool>(false)
     let done = ManagedAtomic<Bool>(false)
     /// Written by the run's thread before `done`, read by the test thread after it.
     var error: String? = nil

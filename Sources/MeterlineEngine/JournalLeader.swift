@@ -1,0 +1,164 @@
+import Foundation
+import MeterlineCore
+import MeterlineKafka
+import MeterlineLedger
+import MeterlinePipeline
+
+// Owns: the group's one journal writer. Journal entries are per (entity, currency, posting interval) over all
+// customers, so with several instances one of them — the owner of usage partition 0 — posts them, from what
+// every instance wrote: billing events from the billing topic, and each input partition's progress (its max
+// event time) from its changelog `meta` record in the state topic.
+
+/// The journal writer: reads the billing and state topics up to their ends, posts the intervals every input
+/// partition's watermark has passed, and keeps its place in the `journal` state record.
+///
+/// Invariants:
+/// - An instance flushes its billing events before it writes its state records, so a `meta` read here implies that
+///   its checkpoint's billing events are in the log; the billing topic is read up to end offsets taken *after* the
+///   state topic was read, so they are read too.
+/// - `pending` holds billing events not yet posted, by id: a replayed checkpoint re-emits the same ids (the last
+///   record wins). A re-emitted window always falls in an interval not yet posted: its partition's last `meta`
+///   watermark is below the window's end, so the lowest watermark is too.
+/// - The state record names, per billing partition, the offset of its earliest pending event: a new writer
+///   re-reads from there (events of intervals already posted are skipped), not the topic's whole history.
+final class JournalLeader {
+    static let key = "journal"
+
+    let config: Configuration
+    let kafka: [String: String]
+    private(set) var book: JournalBook
+    private var pending: [String: (event: BillingEvent, partition: Int32, offset: Int64)] = [:]
+    private var billingNext: [Int32: Int64] = [:]
+    private var stateNext: [Int32: Int64] = [:]
+    /// Max event time per input partition, from its latest `meta` record.
+    private var maxEventTimes: [Int32: Int64] = [:]
+
+    init(config: Configuration, kafka: [String: String]) {
+        self.config = config
+        self.kafka = kafka
+        self.book = JournalBook(configuration: config)
+    }
+
+    /// Reads what every instance has written since the last call: progress first, then billing events.
+    func catchUp() throws {
+        let prefix = config.topics.usage + "-"
+        try readNew(config.topics.state, from: &stateNext) { key, value, _, _ in
+            guard key.hasPrefix(prefix), key.hasSuffix("/meta"), !value.isEmpty,
+                  let (p, rest) = StateKeys.parse(key, usage: config.topics.usage), rest == "meta",
+                  let progress = Pipeline.metaProgress(value), progress.partition == p else { return }
+            maxEventTimes[p] = progress.maxEventTime
+        }
+        let interval = book.interval
+        try readNew(config.topics.billing, from: &billingNext) { key, value, partition, offset in
+            guard let o = try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else {
+                throw KafkaError(code: -1, message: "\(config.topics.billing)[\(partition)]@\(offset): not a JSON object")
+            }
+            let e = try BillingRecords.decode(o, file: "\(config.topics.billing)[\(partition)]", line: Int(offset))
+            guard UTC.floor(e.postedAt, interval) >= book.postedThrough else { return }  // posted already
+            pending[e.id] = (e, partition, offset)
+        }
+    }
+
+    /// Posts every interval the lowest partition watermark has passed (`final`: everything).
+    func post(final: Bool) -> [JournalEntry] {
+        let lateness = config.settings.allowedLatenessMicros
+        let low = maxEventTimes.values.filter { $0 != .min }.map { $0 - lateness }.min() ?? .min
+        let through = final ? Int64.max : low
+        let interval = book.interval
+        let due = pending.values.filter { through == .max || UTC.floor($0.event.postedAt, interval) + interval <= through }
+        for d in due { pending[d.event.id] = nil }
+        book.add(due.map(\.event).sorted { $0.id < $1.id })
+        return final ? book.finish() : book.post(through: through)
+    }
+
+    /// The writer's state: the book's positions, how far it posted, where to read on, and the partitions' progress.
+    func stateRecord(checkpoint: Int) -> [UInt8] {
+        let s = book.state()
+        var start = billingNext
+        for p in pending.values { start[p.partition] = min(start[p.partition] ?? p.offset, p.offset) }
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("checkpoint", checkpoint)
+        w.field("postedThrough", s.postedThrough)
+        w.key("positions"); w.beginArray()
+        for p in s.positions {
+            w.element(); w.beginArray()
+            w.element(); w.string(p.entity); w.element(); w.string(p.subject); w.element(); w.string(p.meter)
+            w.element(); w.raw(String(p.periodStart)); w.element(); w.string(p.exact.description); w.element(); w.string(String(p.posted))
+            w.endArray()
+        }
+        w.endArray()
+        for (name, map) in [("billingFrom", start), ("stateFrom", stateNext), ("maxEventTimes", maxEventTimes)] {
+            w.key(name); w.beginArray()
+            for (k, v) in map.sorted(by: { $0.key < $1.key }) {
+                w.element(); w.beginArray(); w.element(); w.raw(String(k)); w.element(); w.raw(String(v)); w.endArray()
+            }
+            w.endArray()
+        }
+        w.endObject()
+        return Array(w.text.utf8)
+    }
+
+    /// Continues from a record of `stateRecord`: the book's positions, and reading positions from which the
+    /// pending events are read again.
+    func restore(_ bytes: [UInt8]) throws {
+        func invalid(_ what: String) -> KafkaError { KafkaError(code: -1, message: "journal state record: \(what)") }
+        guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let positions = o["positions"] as? [[Any]] else { throw invalid("not an object with positions") }
+        var ps: [JournalBook.Position] = []
+        for p in positions {
+            guard p.count == 6, let e = p[0] as? String, let s = p[1] as? String, let m = p[2] as? String,
+                  let start = (p[3] as? NSNumber)?.int64Value, let exact = p[4] as? String,
+                  let posted = (p[5] as? String).flatMap({ Int128($0) }) else { throw invalid("a position is not valid") }
+            ps.append(JournalBook.Position(entity: e, subject: s, meter: m, periodStart: start, exact: try Amount(exact), posted: posted))
+        }
+        func map(_ name: String) throws -> [Int32: Int64] {
+            guard let rows = o[name] as? [[NSNumber]] else { throw invalid("no \(name)") }
+            var out: [Int32: Int64] = [:]
+            for r in rows {
+                guard r.count == 2 else { throw invalid("a row of \(name) is not a pair") }
+                out[r[0].int32Value] = r[1].int64Value
+            }
+            return out
+        }
+        book.restore(positions: ps, pending: [], postedThrough: (o["postedThrough"] as? NSNumber)?.int64Value ?? .min)
+        billingNext = try map("billingFrom")
+        stateNext = try map("stateFrom")
+        maxEventTimes = try map("maxEventTimes")
+        pending = [:]
+    }
+
+    /// Reads every partition of `topic` from `next` (default: its low watermark) up to the high watermarks taken
+    /// now, calling `body` per record in partition order; advances `next`.
+    private func readNew(_ topic: String, from next: inout [Int32: Int64],
+                         _ body: (String, [UInt8], Int32, Int64) throws -> Void) throws {
+        var cfg = kafka
+        cfg["enable.partition.eof"] = "true"
+        cfg["fetch.wait.max.ms"] = "10"
+        let consumer = try KafkaConsumer(config: cfg)
+        defer { _ = consumer.close(timeoutMs: 5_000) }
+        let partitions = try consumer.partitionCount(topic: topic, timeoutMs: 30_000)
+        var targets: [Int32: Int64] = [:]
+        var assign: [TopicPartitionOffset] = []
+        for p in 0..<partitions {
+            let (low, high) = try consumer.watermarks(topic: topic, partition: p, timeoutMs: 30_000)
+            let from = max(next[p] ?? low, low)
+            next[p] = from
+            if high > from { targets[p] = high; assign.append(TopicPartitionOffset(topic: topic, partition: p, offset: from)) }
+        }
+        guard !assign.isEmpty else { return }
+        try consumer.assign(assign)
+        var records: [(key: String, value: [UInt8], partition: Int32, offset: Int64)] = []
+        let deadline = wallClockMicros() + 60_000_000
+        // Until each partition reached its target, or its end (offsets may have gaps: transaction markers).
+        while targets.contains(where: { (next[$0.key] ?? 0) < $0.value && !consumer.eofPartitions.contains(TopicPartition(topic: topic, partition: $0.key)) }) {
+            guard wallClockMicros() < deadline else { throw KafkaError(code: -1, message: "reading \(topic) for the journal: timed out") }
+            _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
+                guard let t = targets[m.partition], m.offset < t, m.offset >= (next[m.partition] ?? 0) else { return }
+                records.append((String(decoding: m.key, as: UTF8.self), Array(m.value), m.partition, m.offset))
+                next[m.partition] = m.offset + 1
+            }
+        }
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { try body(r.key, r.value, r.partition, r.offset) }
+    }
+}
