@@ -33,27 +33,42 @@ final class JournalLeader {
     /// Max event time per input partition, from its latest `meta` record.
     private var maxEventTimes: [Int32: Int64] = [:]
 
-    init(config: Configuration, kafka: [String: String]) {
+    /// Marks the billing records this process writes (header `meterline_writer`), so the writer takes its own
+    /// checkpoint's events as they are instead of decoding their JSON again. Not part of any output's bytes.
+    let writerId: String
+
+    init(config: Configuration, kafka: [String: String], writerId: String) {
         self.config = config
         self.kafka = kafka
+        self.writerId = writerId
         self.book = JournalBook(configuration: config)
     }
 
-    /// Reads what every instance has written since the last call: progress first, then billing events.
-    func catchUp() throws {
+    /// Reads what every instance has written since the last call: progress first, then billing events. `own` are
+    /// the billing events this process wrote in its latest checkpoint (their records are matched by key).
+    func catchUp(own: [BillingEvent]) throws {
+        var ownById: [String: BillingEvent] = [:]
+        ownById.reserveCapacity(own.count)
+        for e in own { ownById[e.id] = e }
         let prefix = config.topics.usage + "-"
-        try readNew(config.topics.state, from: &stateNext) { key, value, _, _ in
+        try readNew(config.topics.state, from: &stateNext, keep: { key, _ in key.hasSuffix("/meta") }) { key, value, _, _, _ in
             guard key.hasPrefix(prefix), key.hasSuffix("/meta"), !value.isEmpty,
                   let (p, rest) = StateKeys.parse(key, usage: config.topics.usage), rest == "meta",
                   let progress = Pipeline.metaProgress(value), progress.partition == p else { return }
             maxEventTimes[p] = progress.maxEventTime
         }
         let interval = book.interval
-        try readNew(config.topics.billing, from: &billingNext) { key, value, partition, offset in
-            guard let o = try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else {
-                throw KafkaError(code: -1, message: "\(config.topics.billing)[\(partition)]@\(offset): not a JSON object")
+        // Records of this process's own latest checkpoint are matched by key: their values are not even copied.
+        try readNew(config.topics.billing, from: &billingNext, keep: { key, writer in writer != writerId || ownById[key] == nil }) { key, value, partition, offset, writer in
+            let e: BillingEvent
+            if writer == writerId, let mine = ownById[key] {
+                e = mine
+            } else {
+                guard let o = try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else {
+                    throw KafkaError(code: -1, message: "\(config.topics.billing)[\(partition)]@\(offset): not a JSON object")
+                }
+                e = try BillingRecords.decode(o, file: "\(config.topics.billing)[\(partition)]", line: Int(offset))
             }
-            let e = try BillingRecords.decode(o, file: "\(config.topics.billing)[\(partition)]", line: Int(offset))
             guard UTC.floor(e.postedAt, interval) >= book.postedThrough else { return }  // posted already
             pending[e.id] = (e, partition, offset)
         }
@@ -128,37 +143,41 @@ final class JournalLeader {
         pending = [:]
     }
 
-    /// Reads every partition of `topic` from `next` (default: its low watermark) up to the high watermarks taken
-    /// now, calling `body` per record in partition order; advances `next`.
-    private func readNew(_ topic: String, from next: inout [Int32: Int64],
-                         _ body: (String, [UInt8], Int32, Int64) throws -> Void) throws {
-        var cfg = kafka
-        cfg["enable.partition.eof"] = "true"
-        cfg["fetch.wait.max.ms"] = "10"
-        let consumer = try KafkaConsumer(config: cfg)
-        defer { _ = consumer.close(timeoutMs: 5_000) }
-        let partitions = try consumer.partitionCount(topic: topic, timeoutMs: 30_000)
-        var targets: [Int32: Int64] = [:]
-        var assign: [TopicPartitionOffset] = []
-        for p in 0..<partitions {
-            let (low, high) = try consumer.watermarks(topic: topic, partition: p, timeoutMs: 30_000)
-            let from = max(next[p] ?? low, low)
-            next[p] = from
-            if high > from { targets[p] = high; assign.append(TopicPartitionOffset(topic: topic, partition: p, offset: from)) }
+    /// The writer's reading consumer (manual assignment, no group), made once.
+    private var reader: KafkaConsumer? = nil
+    private var partitionCounts: [String: Int32] = [:]
+
+    deinit { _ = reader?.close(timeoutMs: 5_000) }
+
+    /// Reads every partition of `topic` from `next` (default: its beginning) to its end — each partition's end-of-
+    /// partition event, so no watermark request per partition — calling `body` per record in partition order;
+    /// advances `next`. A record whose (key, writer) `keep` declines reaches `body` with an empty value.
+    private func readNew(_ topic: String, from next: inout [Int32: Int64], keep: (String, String?) -> Bool,
+                         _ body: (String, [UInt8], Int32, Int64, String?) throws -> Void) throws {
+        if reader == nil {
+            var cfg = kafka
+            cfg["enable.partition.eof"] = "true"
+            cfg["fetch.wait.max.ms"] = "10"
+            reader = try KafkaConsumer(config: cfg)
         }
-        guard !assign.isEmpty else { return }
-        try consumer.assign(assign)
-        var records: [(key: String, value: [UInt8], partition: Int32, offset: Int64)] = []
+        let consumer = reader!
+        let partitions = try partitionCounts[topic] ?? consumer.partitionCount(topic: topic, timeoutMs: 30_000)
+        partitionCounts[topic] = partitions
+        let all = (0..<partitions).map { TopicPartition(topic: topic, partition: $0) }
+        try consumer.assign(all.map { TopicPartitionOffset(topic: topic, partition: $0.partition, offset: next[$0.partition] ?? KafkaOffset.beginning) })
+        defer { try? consumer.assign([]) }
+        var records: [(key: String, value: [UInt8], partition: Int32, offset: Int64, writer: String?)] = []
         let deadline = wallClockMicros() + 60_000_000
-        // Until each partition reached its target, or its end (offsets may have gaps: transaction markers).
-        while targets.contains(where: { (next[$0.key] ?? 0) < $0.value && !consumer.eofPartitions.contains(TopicPartition(topic: topic, partition: $0.key)) }) {
+        while !all.allSatisfy({ consumer.eofPartitions.contains($0) }) {
             guard wallClockMicros() < deadline else { throw KafkaError(code: -1, message: "reading \(topic) for the journal: timed out") }
             _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
-                guard let t = targets[m.partition], m.offset < t, m.offset >= (next[m.partition] ?? 0) else { return }
-                records.append((String(decoding: m.key, as: UTF8.self), Array(m.value), m.partition, m.offset))
+                guard m.offset >= (next[m.partition] ?? 0) else { return }
+                let key = String(decoding: m.key, as: UTF8.self)
+                let writer = m.header("meterline_writer").map { String(decoding: $0, as: UTF8.self) }
+                records.append((key, keep(key, writer) ? Array(m.value) : [], m.partition, m.offset, writer))
                 next[m.partition] = m.offset + 1
             }
         }
-        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { try body(r.key, r.value, r.partition, r.offset) }
+        for r in records.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) { try body(r.key, r.value, r.partition, r.offset, r.writer) }
     }
 }

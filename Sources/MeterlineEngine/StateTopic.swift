@@ -26,7 +26,7 @@ extension StreamingEngine {
         let sp = StateKeys.journalPartition
         let last = try cache[sp] ?? readState(partitions: [sp])
         cache[sp] = last
-        let leader = JournalLeader(config: config, kafka: kafka)
+        let leader = JournalLeader(config: config, kafka: kafka, writerId: writerId)
         if let record = last[JournalLeader.key] { try leader.restore(record) }
         journalLeader = leader
         isJournalLeader.store(true, ordering: .relaxed)

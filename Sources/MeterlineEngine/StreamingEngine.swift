@@ -72,6 +72,8 @@ public final class StreamingEngine {
     let sharded: ShardedPipeline
     /// The group's journal writer, while this instance owns usage partition 0 (`JournalLeader`).
     var journalLeader: JournalLeader? = nil
+    /// Identifies this process's billing records to its own journal writer (a header; no output depends on it).
+    let writerId = UUID().uuidString
     /// Whether this instance writes the group's journal now: readable from other threads.
     public let isJournalLeader = ManagedAtomic<Bool>(false)
     public private(set) var outputs = RunOutputs()
@@ -304,12 +306,12 @@ public final class StreamingEngine {
         let out = CheckpointOutput.merging(final ? sharded.finish() : sharded.checkpoint())
         let topics = config.topics
         let seq = "\(out.sequence)"
+        let headers = [("meterline_checkpoint", Array(seq.utf8)), ("meterline_writer", Array(writerId.utf8))]
         func produce(_ topic: String, key: String, value: String) throws {
             var k = key, v = value
             try k.withUTF8 { kb in
                 try v.withUTF8 { vb in
-                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: UnsafeRawBufferPointer(vb),
-                                         headers: [("meterline_checkpoint", Array(seq.utf8))])
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: UnsafeRawBufferPointer(vb), headers: headers)
                 }
             }
         }
@@ -356,7 +358,7 @@ public final class StreamingEngine {
         // before its state record re-posts the same entries (same ids) from the previous one.
         var entries: [JournalEntry] = []
         if let leader = journalLeader {
-            try leader.catchUp()
+            try leader.catchUp(own: out.billing)
             entries = leader.post(final: final)
             for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
             let record = leader.stateRecord(checkpoint: out.sequence)

@@ -174,9 +174,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Replaces the assignment with `partitions`, each starting at its offset (a real offset or a
-    /// `KafkaOffset` value). No group needed. `[]` removes the assignment.
+    /// `KafkaOffset` value). No group needed. `[]` removes the assignment. `eofPartitions` starts empty again.
     public func assign(_ partitions: [TopicPartitionOffset]) throws {
         let rk = try handle()
+        eofPartitions.removeAll()
         let err: rd_kafka_resp_err_t
         if partitions.isEmpty {
             err = rd_kafka_assign(rk, nil)
