@@ -168,8 +168,12 @@ final class JournalLeader {
         defer { try? consumer.assign([]) }
         var records: [(key: String, value: [UInt8], partition: Int32, offset: Int64, writer: String?)] = []
         let deadline = wallClockMicros() + 60_000_000
-        while !all.allSatisfy({ consumer.eofPartitions.contains($0) }) {
+        // A partition is done once it reported its end in this round: what was written before the round started is
+        // read by then, and records that other instances write meanwhile are taken if they arrive, not waited for.
+        var done = Set<TopicPartition>()
+        while done.count < all.count {
             guard wallClockMicros() < deadline else { throw KafkaError(code: -1, message: "reading \(topic) for the journal: timed out") }
+            defer { done.formUnion(consumer.eofPartitions) }
             _ = try consumer.poll(max: 10_000, timeoutMs: 100) { m in
                 guard m.offset >= (next[m.partition] ?? 0) else { return }
                 let key = String(decoding: m.key, as: UTF8.self)
