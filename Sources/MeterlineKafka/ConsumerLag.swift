@@ -1,5 +1,7 @@
 internal import CRdKafka
 
+// Owns: what a consumer knows of its partitions' ends without asking the broker (for lag metrics).
+
 extension KafkaConsumer {
     /// The high watermark of a partition as the last fetch response reported it (`rd_kafka_get_watermark_offsets`:
     /// no request to the broker, so cheap enough to call per checkpoint), or nil before any fetch of it.
