@@ -74,6 +74,11 @@ public final class StreamingEngine {
     var journalLeader: JournalLeader? = nil
     /// Identifies this process's billing records to its own journal writer (a header; no output depends on it).
     let writerId = UUID().uuidString
+    /// Each checkpoint — outputs, state records and the input offsets — is one Kafka transaction (DESIGN §10), so
+    /// `read_committed` readers see a checkpoint whole or not at all. The `transactional.id` is the config's, else
+    /// one per process (the consumer group's metadata, sent with the offsets, fences a stale instance: KIP-447).
+    /// An empty `transactional.id` in the config turns transactions off.
+    var transactional: Bool { kafka["transactional.id"].map { !$0.isEmpty } ?? true }
     /// Whether this instance writes the group's journal now: readable from other threads.
     public let isJournalLeader = ManagedAtomic<Bool>(false)
     public private(set) var outputs = RunOutputs()
@@ -158,6 +163,7 @@ public final class StreamingEngine {
         // Incremental rebalancing: a member joining or leaving moves only the partitions that change owner, so only
         // those are checkpointed away and restored from their changelog.
         consumerConfig["partition.assignment.strategy"] = consumerConfig["partition.assignment.strategy"] ?? "cooperative-sticky"
+        consumerConfig["transactional.id"] = nil
         let usageTopic = config.topics.usage
         // The hooks run inside `poll`, on this thread: by then the consumer and producer in `hand` exist.
         let hand = Handover()
@@ -204,7 +210,10 @@ public final class StreamingEngine {
         }
         var producerConfig = kafka.filter { !$0.key.hasPrefix("group.") && !["auto.offset.reset", "session.timeout.ms", "fetch.wait.max.ms", "partition.assignment.strategy"].contains($0.key) }
         producerConfig["linger.ms"] = producerConfig["linger.ms"] ?? "5"
+        if transactional { producerConfig["transactional.id"] = kafka["transactional.id"] ?? "meterline-\(consumerConfig["group.id"]!)-\(writerId)" }
+        else { producerConfig["transactional.id"] = nil }
         let producer = try KafkaProducer(config: producerConfig)
+        if transactional { try producer.initTransactions(timeoutMs: 60_000) }
         hand.statePartitions = try statePartitions(consumer)
         (hand.consumer, hand.producer) = (consumer, producer)
         if case .crashAfterMessages = stop { hand.noCheckpointOnRevoke = true }
@@ -315,44 +324,56 @@ public final class StreamingEngine {
                 }
             }
         }
-        for e in out.billing { try produce(topics.billing, key: e.id, value: e.json()) }
-        for d in out.dlq { try produce(topics.dlq, key: d.id, value: d.json()) }
-        // In the log before the state that accounts for them: the journal writer relies on it (`JournalLeader`).
-        try producer.flush(timeoutMs: 60_000)
         let lineageBytesBefore = outputs.lineageBytes
-        for l in out.lineage {
-            let r = try lineageFiles.write([l.events], source: l.source, directory: lineageDirectory)
-            outputs.lineageFiles += 1
-            outputs.lineageBytes += r.bytes
-        }
-        // State last: each input partition's changelog, naming its checkpoint and the input offset to resume from.
         let stateRecordsBefore = outputs.stateRecords, stateBytesBefore = outputs.stateBytes
-        // Each input partition's changelog goes to one state partition (input partition mod their count), in the
-        // pipeline's order: records, then the meta that lists them, then tombstones.
-        let statePartitions = try self.statePartitions(consumer)
-        for st in out.state {
-            let prefix = StateKeys.prefix(usage: topics.usage, partition: st.partition)
-            let target = st.partition % statePartitions
-            for r in st.records {
-                if let v = r.value {
-                    outputs.stateRecords += try StateChunks.produce(key: prefix + r.key, value: v, checkpoint: out.sequence,
-                                                                    topic: topics.state, partition: target, producer: producer)
-                    outputs.stateBytes += v.count
-                } else {
-                    outputs.stateRecords += try StateChunks.tombstone(key: prefix + r.key, length: r.droppedLength, checkpoint: out.sequence,
-                                                                      topic: topics.state, partition: target, producer: producer)
+        if transactional { try producer.beginTransaction() }
+        do {
+            for e in out.billing { try produce(topics.billing, key: e.id, value: e.json()) }
+            for d in out.dlq { try produce(topics.dlq, key: d.id, value: d.json()) }
+            // In the log before the state that accounts for them: the journal writer relies on it (`JournalLeader`).
+            try producer.flush(timeoutMs: 60_000)
+            for l in out.lineage {
+                let r = try lineageFiles.write([l.events], source: l.source, directory: lineageDirectory)
+                outputs.lineageFiles += 1
+                outputs.lineageBytes += r.bytes
+            }
+            // State last: each input partition's changelog, naming its checkpoint and the input offset to resume from.
+            // Each input partition's changelog goes to one state partition (input partition mod their count), in the
+            // pipeline's order: records, then the meta that lists them, then tombstones.
+            let statePartitions = try self.statePartitions(consumer)
+            for st in out.state {
+                let prefix = StateKeys.prefix(usage: topics.usage, partition: st.partition)
+                let target = st.partition % statePartitions
+                for r in st.records {
+                    if let v = r.value {
+                        outputs.stateRecords += try StateChunks.produce(key: prefix + r.key, value: v, checkpoint: out.sequence,
+                                                                        topic: topics.state, partition: target, producer: producer)
+                        outputs.stateBytes += v.count
+                    } else {
+                        outputs.stateRecords += try StateChunks.tombstone(key: prefix + r.key, length: r.droppedLength, checkpoint: out.sequence,
+                                                                          topic: topics.state, partition: target, producer: producer)
+                    }
                 }
             }
-        }
-        try producer.flush(timeoutMs: 60_000)
-        if !out.offsets.isEmpty {
-            do {
-                try consumer.commit(out.offsets.map { TopicPartitionOffset(topic: topics.usage, partition: $0.partition, offset: $0.next) })
-            } catch let e as KafkaError where StreamingEngine.groupMovedOn.contains(e.code) {
-                // A rebalance is under way: the group's offset is advisory (a partition resumes from the offset in its
-                // state, written above), and the revoke that follows checkpoints and commits again.
-                logger.warning("offset commit skipped during a rebalance", metadata: ["error": "\(e)"])
+            try producer.flush(timeoutMs: 60_000)
+            let offsets = out.offsets.map { TopicPartitionOffset(topic: topics.usage, partition: $0.partition, offset: $0.next) }
+            if transactional {
+                try producer.sendOffsetsToTransaction(offsets, consumer: consumer, timeoutMs: 60_000)
+                try producer.commitTransaction(timeoutMs: 60_000)
+            } else if !offsets.isEmpty {
+                do {
+                    try consumer.commit(offsets)
+                } catch let e as KafkaError where StreamingEngine.groupMovedOn.contains(e.code) {
+                    // A rebalance is under way: the group's offset is advisory (a partition resumes from the offset in its
+                    // state, written above), and the revoke that follows checkpoints and commits again.
+                    logger.warning("offset commit skipped during a rebalance", metadata: ["error": "\(e)"])
+                }
             }
+        } catch {
+            // Nothing of an unfinished checkpoint may become visible: its transaction is aborted, and the run stops
+            // (a restart replays from the last committed checkpoint).
+            if transactional { try? producer.abortTransaction(timeoutMs: 30_000) }
+            throw error
         }
         // The journal, by the group's writer: what every instance has written, up to the lowest watermark. A crash
         // before its state record re-posts the same entries (same ids) from the previous one.
@@ -360,12 +381,20 @@ public final class StreamingEngine {
         if let leader = journalLeader {
             try leader.catchUp(own: out.billing)
             entries = leader.post(final: final)
-            for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
-            let record = leader.stateRecord(checkpoint: out.sequence)
-            outputs.stateRecords += try StateChunks.produce(key: JournalLeader.key, value: record, checkpoint: out.sequence,
-                                                            topic: topics.state, partition: StateKeys.journalPartition, producer: producer)
-            outputs.stateBytes += record.count
-            try producer.flush(timeoutMs: 60_000)
+            // The entries and the writer's record in one transaction of their own (after the checkpoint's, whose
+            // billing events the writer had to read committed).
+            if transactional { try producer.beginTransaction() }
+            do {
+                for j in entries { try produce(topics.journal, key: j.journalId, value: j.json()) }
+                let record = leader.stateRecord(checkpoint: out.sequence)
+                outputs.stateRecords += try StateChunks.produce(key: JournalLeader.key, value: record, checkpoint: out.sequence,
+                                                                topic: topics.state, partition: StateKeys.journalPartition, producer: producer)
+                outputs.stateBytes += record.count
+                if transactional { try producer.commitTransaction(timeoutMs: 60_000) } else { try producer.flush(timeoutMs: 60_000) }
+            } catch {
+                if transactional { try? producer.abortTransaction(timeoutMs: 30_000) }
+                throw error
+            }
             outputs.unbalancedEntries = leader.book.unbalanced.count
         }
         outputs.lastCheckpointStateRecords = outputs.stateRecords - stateRecordsBefore

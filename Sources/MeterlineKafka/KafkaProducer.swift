@@ -40,7 +40,7 @@ private func deliveryReportCallback(
 ///   be handed from one task to another.
 /// - Important: call `flush` before dropping the producer; `deinit` does not wait for deliveries.
 public final class KafkaProducer: @unchecked Sendable {
-    private let rk: OpaquePointer
+    let rk: OpaquePointer
     private let stats = DeliveryStats()
     /// `rd_kafka_topic_t` per topic name, destroyed in `deinit` before the handle.
     private var topics: [String: OpaquePointer] = [:]

@@ -159,6 +159,30 @@ struct KafkaTests {
         #expect(again == 0, "nothing after the committed offsets")
     }
 
+    /// Transactions through the mock: committed records with their offsets, and a misuse reported as a transaction
+    /// error, not a crash. (The mock does not implement abort or read_committed — KAFKA.md — so neither is asserted.)
+    @Test func transactionsCommitRecordsAndOffsets() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        try cluster.createTopic("in", partitions: 1)
+        try cluster.createTopic("out", partitions: 1)
+        let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers, "transactional.id": "t-1"])
+        try producer.initTransactions(timeoutMs: 30_000)
+        #expect(throws: KafkaTransactionError.self) { try producer.commitTransaction(timeoutMs: 5_000) }  // none open
+        let consumer = try KafkaConsumer(config: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "tx", "session.timeout.ms": "6000"])
+        defer { consumer.close(timeoutMs: 5_000) }
+        try producer.beginTransaction()
+        for i in 0..<3 { try producer.produce(topic: "out", partition: 0, key: nil, value: Array("r\(i)".utf8)) }
+        try producer.sendOffsetsToTransaction([TopicPartitionOffset(topic: "in", partition: 0, offset: 7)], consumer: consumer, timeoutMs: 30_000)
+        try producer.commitTransaction(timeoutMs: 30_000)
+        let reader = try KafkaConsumer(config: ["bootstrap.servers": cluster.bootstrapServers, "fetch.wait.max.ms": "10"])
+        defer { reader.close(timeoutMs: 5_000) }
+        try reader.assign([TopicPartitionOffset(topic: "out", partition: 0, offset: 0)])
+        var values: [String] = []
+        #expect(try pollUntil(reader, seconds: 20, { values.count >= 3 }) { values.append(String(decoding: $0.value, as: UTF8.self)) })
+        #expect(values == ["r0", "r1", "r2"])
+    }
+
     /// The high watermark the last fetch reported (consumer lag without a broker request): unknown before any
     /// fetch, the partition's end after one, while the consumer is still behind it.
     @Test func cachedHighWatermarkComesWithFetches() throws {
