@@ -146,8 +146,8 @@ public struct EmbeddedRun {
         let billing = try readTopic(topics.billing, kafka: kafka)
         let journal = try readTopic(topics.journal, kafka: kafka)
         let dlq = try readTopic(topics.dlq, kafka: kafka)
-        // The state topic is a changelog: older snapshots may be gone (as compaction would remove them); the last
-        // checkpoint's records — every partition and the journal — must all be there.
+        // The state topic is a changelog: older records may be gone (the mock's cap, as compaction would drop
+        // superseded ones); the last checkpoint's records — changed partitions' and the journal writer's — must all be there.
         let state = try readTopic(topics.state, kafka: kafka, compacted: true)
         summary.stateReadBack = state.filter { $0.checkpoint == summary.outputs.lastCheckpoint }.count
         summary.processingSeconds = Date().timeIntervalSince(processingStart)
