@@ -475,14 +475,15 @@ public final class Pipeline {
             // Removal moves windows between slots: registered lineage keys are read first.
             states[s].resolveLineageKeys()
             var removed: [RollupKey] = []
+            let track = states[s].trackChanges
             states[s].windows.removeAll { key, window in
                 let c = contracts[window.contract]
                 let pe = UTC.periodEnd(start: UTC.periodStart(key.windowStart, anchorDay: c.billingAnchorDay), anchorDay: c.billingAnchorDay)
                 let gone = window.closed && (force ? pe <= wm : pe + horizon <= wm)
-                if gone { removed.append(key) }
+                if gone && track { removed.append(key) }
                 return gone
             }
-            if states[s].trackChanges { states[s].changes.windows.formUnion(removed) }
+            if track { states[s].changes.windows.formUnion(removed) }
         }
     }
 
