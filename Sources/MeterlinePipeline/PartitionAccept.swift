@@ -24,6 +24,15 @@ final class AcceptRules: Sendable {
 }
 
 extension PartitionState {
+    /// Counts a message in and records its offset (one in-place access to the partition, not one per field).
+    @inline(__always)
+    mutating func begin(offset: Int64) {
+        counters.input += 1
+        if firstOffset < 0 { firstOffset = offset }
+        lastOffset = offset
+        nextOffset = offset + 1
+    }
+
     /// Accepts a parsed, contracted event, or counts it as a duplicate. Returns the watermark before the event
     /// when the event moved it (the caller then closes what the new watermark passed), else nil.
     ///
@@ -107,7 +116,12 @@ extension PartitionState {
             key += value.utf8
         }
         key.append(UInt8(ascii: "|"))
-        RFC3339.append(micros: rk.windowStart, to: &key)
+        if windowStartText.micros != rk.windowStart {
+            var text: [UInt8] = []
+            RFC3339.append(micros: rk.windowStart, to: &text)
+            windowStartText = (rk.windowStart, text)
+        }
+        key += windowStartText.text
         let keyText = String(decoding: key, as: UTF8.self)
         var w = WindowState(contract: contract, keyText: keyText, subject: subject, meter: m, dimensions: dims, windowEnd: windowEnd)
         if wm != .min && windowEnd <= wm {

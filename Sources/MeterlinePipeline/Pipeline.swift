@@ -20,7 +20,12 @@ public final class Pipeline {
     var parser: EventParser
     var contracts: ContractBook
     var states: [PartitionState] = []
-    var slots: [Int32: Int] = [:]
+    /// State slot by partition. Every change rebuilds `denseSlots`, the table the per-message lookup reads.
+    var slots: [Int32: Int] = [:] { didSet { rebuildDenseSlots() } }
+    /// `slots` for partitions 0..<`denseSlotLimit` (−1: no state), so a lookup is one array read, not a hashed
+    /// dictionary lookup per message when a batch interleaves partitions.
+    var denseSlots: [Int32] = []
+    static let denseSlotLimit: Int32 = 4096
     var checkpointSequence = 0
     /// What accepting an event needs besides the partition's state.
     let rules: AcceptRules
@@ -62,8 +67,17 @@ public final class Pipeline {
     /// The last partition `slot` resolved (consecutive messages mostly share one): skips the dictionary lookup.
     var lastSlot: (partition: Int32, slot: Int)? = nil
 
+    func rebuildDenseSlots() {
+        denseSlots.removeAll(keepingCapacity: true)
+        for (p, s) in slots where p >= 0 && p < Pipeline.denseSlotLimit {
+            if denseSlots.count <= Int(p) { denseSlots.append(contentsOf: repeatElement(-1, count: Int(p) + 1 - denseSlots.count)) }
+            denseSlots[Int(p)] = Int32(s)
+        }
+    }
+
     @inline(__always)
     func slot(_ partition: Int32) -> Int {
+        if partition >= 0 && Int(partition) < denseSlots.count, denseSlots[Int(partition)] >= 0 { return Int(denseSlots[Int(partition)]) }
         if let l = lastSlot, l.partition == partition { return l.slot }
         if let s = slots[partition] { lastSlot = (partition, s); return s }
         let s = states.count
@@ -121,10 +135,7 @@ public final class Pipeline {
     @inline(__always)
     func begin(partition: Int32, offset: Int64) -> Int {
         let s = slot(partition)
-        states[s].counters.input += 1
-        if states[s].firstOffset < 0 { states[s].firstOffset = offset }
-        states[s].lastOffset = offset
-        states[s].nextOffset = offset + 1
+        states[s].begin(offset: offset)
         return s
     }
 
@@ -214,7 +225,7 @@ public final class Pipeline {
             if needed > states[s].billing.capacity {
                 states[s].billing.reserveCapacity(max(needed, 2 * states[s].billing.capacity))
             }
-            for k in byKeyText(s, keys) { rateWindow(s, k, late: false) }
+            rate(s, byKeyText(s, keys), late: false)
         }
     }
 
@@ -222,7 +233,16 @@ public final class Pipeline {
         guard !states[s].pendingRevisions.isEmpty else { return }
         let keys = Array(states[s].pendingRevisions)
         states[s].pendingRevisions.removeAll()
-        for k in byKeyText(s, keys) { rateWindow(s, k, late: true) }
+        rate(s, byKeyText(s, keys), late: true)
+    }
+
+    /// Rates windows in the given order, each window's value prefetched a few windows ahead (they lie in random slots).
+    func rate(_ s: Int, _ ordered: [(key: RollupKey, slot: Int)], late: Bool) {
+        let n = ordered.count
+        for i in 0..<n {
+            if i + 4 < n { states[s].windows.prefetchValue(slot: ordered[i + 4].slot) }
+            rateWindow(s, ordered[i].key, slot: ordered[i].slot, late: late)
+        }
     }
 
     /// Rates a window (first close, or a revision from late data), advancing its period's position.
@@ -232,9 +252,9 @@ public final class Pipeline {
     /// before rated ones) re-derives the period in window order and publishes a revision for every window whose
     /// amount changed, so each window's amount depends only on the final window quantities, not on arrival order,
     /// and the period still telescopes to `price(Q_period)`.
-    func rateWindow(_ s: Int, _ k: RollupKey, late: Bool) {
+    func rateWindow(_ s: Int, _ k: RollupKey, slot: Int, late: Bool) {
         // The window is read and changed in place through its slot: no copy of it on the fast path.
-        let slot = states[s].windows.slot(forKey: k)!
+        assert(states[s].windows.slot(forKey: k) == slot, "rateWindow: slot is not the key's")
         if states[s].trackChanges { states[s].changes.windows.insert(k) }
         if late {
             guard let pending = states[s].windows.values[slot].pendingLate else { return }
@@ -266,7 +286,10 @@ public final class Pipeline {
             a.windowStart != b.windowStart ? a.windowStart < b.windowStart : KeyText.less(aText, bText)
         }
         let lastMember = states[s].periods.values[pslot].members.last
-        let isLast = lastMember.map { order($0, keyText(s, $0), k, states[s].windows.values[slot].keyText) } ?? true
+        // Usually the last member is an earlier window: its key text (a lookup and a cold line) is read only on a tie.
+        let isLast = lastMember.map { m in
+            m.windowStart != k.windowStart ? m.windowStart < k.windowStart : order(m, keyText(s, m), k, states[s].windows.values[slot].keyText)
+        } ?? true
         // A window closes (non-late) once: closeWindows takes it from `openByEnd`, where only unrated windows are.
         let firstClose = !late
         assert(!firstClose || !states[s].periods.values[pslot].members.contains(k), "window rated twice")
@@ -412,7 +435,7 @@ public final class Pipeline {
             periodEnd: UTC.periodEnd(start: periodStart, anchorDay: anchorDay),
             quantity: q, periodQuantity: periodQuantity, amount: amount, amountDelta: delta, currency: currency,
             priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
-            lineage: ["\(states[s].sourceName)#\(states[s].windows.values[slot].keyText)"], postedAt: postedAt)
+            lineage: [Pipeline.lineageReference(states[s].sourceName, states[s].windows.values[slot].keyText)], postedAt: postedAt)
         states[s].billing.append(event)
         if states[s].trackChanges { states[s].changes.windows.insert(k) }
         states[s].windows.values[slot].closed = true
@@ -420,9 +443,26 @@ public final class Pipeline {
         states[s].windows.values[slot].amount = amount
     }
 
+    /// A billing event's lineage reference, "<source>#<key text>", built in one allocation.
+    static func lineageReference(_ source: String, _ keyText: String) -> String {
+        var a = source, b = keyText
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                String(unsafeUninitializedCapacity: x.count + 1 + y.count) { out in
+                    let p = UnsafeMutableRawPointer(out.baseAddress!)
+                    if let xa = x.baseAddress { p.copyMemory(from: xa, byteCount: x.count) }
+                    p.storeBytes(of: UInt8(ascii: "#"), toByteOffset: x.count, as: UInt8.self)
+                    if let ya = y.baseAddress { (p + x.count + 1).copyMemory(from: ya, byteCount: y.count) }
+                    return x.count + 1 + y.count
+                }
+            }
+        }
+    }
+
     /// Per-tier difference between two breakdowns (what this window added to each tier).
     static func tierDelta(after: [TierLine], before: [TierLine]) -> [TierLine] {
         var out: [TierLine] = []
+        out.reserveCapacity(after.count + before.count)
         for a in after {
             if let b = before.first(where: { $0.tier == a.tier }) {
                 guard let dq = try? a.quantity.subtracting(b.quantity), let da = try? a.amount.subtracting(b.amount) else { continue }

@@ -98,6 +98,16 @@ struct SlotTable<Key: SlotKey, Value> {
         }
     }
 
+    /// Prefetches the first 64 bytes of the value in `slot` (a hint; changes nothing; `mutating` as `prefetch` is).
+    @inline(__always)
+    mutating func prefetchValue(slot s: Int) {
+        values.withUnsafeBufferPointer {
+            let p = UnsafeRawPointer($0.baseAddress! + s)
+            meterline_prefetch(p)
+            meterline_prefetch(p + (min(MemoryLayout<Value>.size, 64) - 1))
+        }
+    }
+
     /// Adds a value for a key that is not present; returns its slot.
     @discardableResult
     mutating func insert(_ key: Key, _ value: Value) -> Int {

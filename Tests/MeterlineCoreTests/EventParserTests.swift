@@ -778,3 +778,55 @@ enum Fixture {
         #expect(PeekSubjectHashTests.peek(#"{"specversion":"1.0","id":"e""#) == nil)
     }
 }
+
+/// The byte comparisons of the accept path (`memcmpEqual`, the short-name match of recorded data keys) against
+/// what they stand for: equal bytes, found by the general path.
+@Suite struct ParserFastPathTests {
+    @Test func memcmpEqualMatchesByteComparisonAtEveryLengthAndPosition() {
+        // Lengths 0...24 cover the byte, 2-, 4- and 8-byte load paths; offsets 0...3 unaligned starts.
+        let b: [UInt8] = (0..<40).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        for offset in 0...3 {
+            for n in 0...24 {
+                var a = [UInt8](repeating: 0xEE, count: offset) + Array(b[0..<n]) + [UInt8](repeating: 0xEE, count: 8)
+                a.withUnsafeBytes { ab in
+                    b.withUnsafeBytes { bb in
+                        #expect(memcmpEqual(ab, offset, bb, n), "equal bytes, n \(n) offset \(offset)")
+                    }
+                }
+                for k in 0..<n {
+                    a[offset + k] ^= 0x01
+                    a.withUnsafeBytes { ab in
+                        b.withUnsafeBytes { bb in
+                            #expect(!memcmpEqual(ab, offset, bb, n), "byte \(k) differs, n \(n) offset \(offset)")
+                        }
+                    }
+                    a[offset + k] ^= 0x01
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [
+        // The wanted key `tokens` among names that share its first bytes, are longer, or shorter.
+        (#"{"tok":1,"tokensX":2,"tokens":3,"model":"m"}"#, "3"),
+        (#"{"tokenz":1,"tokens":4}"#, "4"),
+        (#"{"tokens":5,"tokens":6}"#, "5"),                        // the first occurrence counts, as `locate` finds it
+        (#"{"t\u006fkens":7}"#, "7"),                              // escaped name: the general comparison
+        (#"{"model":"large","region":"eu","tokens":8}"#, "8"),    // the last member, its name 8 bytes from the end
+    ])
+    func recordedDataKeysMatchOnlyTheirExactName(data: String, expected: String) throws {
+        let o = try Fixture.accepted(Fixture.parse(Fixture.data(data)))
+        #expect(o.readings.first?.value == q(expected), "data: \(data)")
+    }
+
+    @Test func specversionOtherThanOnePointZeroIsRejected() throws {
+        for spec in [#""1.1""#, #""1.""#, #""10""#, #""1.00""#, #""0.3""#] {
+            guard case .failure(let r) = Fixture.parse(Fixture.event(["specversion": spec])) else {
+                Issue.record("specversion \(spec) accepted"); continue
+            }
+            #expect(r.reason == .badSpecVersion, "specversion \(spec)")
+        }
+        // Escaped, the same text is still "1.0".
+        _ = try Fixture.accepted(Fixture.parse(Fixture.event(["specversion": #""1\u002e0""#])))
+    }
+}

@@ -247,6 +247,50 @@ import Testing
             }
         }
     }
+
+    /// multiplyDivide against the definition of its rounding, on products on both sides of 2^128 (one 128-bit
+    /// division below, the 256-by-128 division above): the result m satisfies 2·|P − m·d| ≤ d for P = |a·b|, a
+    /// tie goes to the even m (half-even) or away from zero, and the sign is the product's.
+    @Test func multiplyDivideRoundsAsDefinedOnBothDivisionPaths() throws {
+        let seed = testSeed(default: 0x5EED_0003)
+        var g = SeededGenerator(seed: seed)
+        func operand(bits: Int) -> Int128 {
+            let magnitude = (Int128(g.next() >> 1) << 64 | Int128(g.next())) >> (127 - bits)
+            return g.chance(50) ? -magnitude : magnitude
+        }
+        for round in 0..<4_000 {
+            // Up to 160 bits of product: ~8 % of them take the 256-by-128 path (many of those overflow Int128).
+            let abits = g.int(1...80), bbits = g.int(1...80)
+            let a = operand(bits: abits), b = operand(bits: bbits)
+            let d = [Int128(1_000_000_000), 1_000, 7, 1_000_000_000_000, Int128(g.below(1 << 40)) + 1][g.int(0...4)]
+            let p = a.magnitude.multipliedFullWidth(by: b.magnitude)
+            for mode in RoundingMode.allCases {
+                let m: Int128
+                do throws(DecimalError) {
+                    m = try FixedPoint.multiplyDivide(a, b, dividingBy: d, mode: mode)
+                } catch {
+                    // Only a quotient at the edge of Int128 or beyond may throw (stdlib's 256-by-128 division as the oracle).
+                    let beyond = p.high >= d.magnitude || d.magnitude.dividingFullWidth(p).quotient >= UInt128(Int128.max)
+                    #expect(beyond, "seed \(seed) round \(round): \(a) × \(b) / \(d) threw \(error)")
+                    continue
+                }
+                #expect(m == 0 || (m < 0) == ((a < 0) != (b < 0)), "seed \(seed) round \(round): sign of \(a) × \(b) / \(d) = \(m)")
+                // m·d against P in 256 bits: m·d = (hi, lo), difference in 256 bits, compared with d / 2.
+                let md = m.magnitude.multipliedFullWidth(by: d.magnitude)
+                let mdAbove = (md.high, md.low) > (p.high, p.low)
+                let (dh, dl): (UInt128, UInt128) = mdAbove
+                    ? (md.high &- p.high &- (md.low < p.low ? 1 : 0), md.low &- p.low)
+                    : (p.high &- md.high &- (p.low < md.low ? 1 : 0), p.low &- md.low)
+                #expect(dh == 0 && dl <= d.magnitude / 2, "seed \(seed) round \(round): \(a) × \(b) / \(d) = \(m) is not the nearest")
+                if dh == 0 && d.magnitude % 2 == 0 && dl == d.magnitude / 2 {
+                    switch mode {
+                    case .halfEven: #expect(m.magnitude % 2 == 0, "seed \(seed) round \(round): tie of \(a) × \(b) / \(d) not to even: \(m)")
+                    case .halfAwayFromZero: #expect(mdAbove, "seed \(seed) round \(round): tie of \(a) × \(b) / \(d) not away from zero: \(m)")
+                    }
+                }
+            }
+        }
+    }
 }
 
 @Suite struct CurrencyTests {

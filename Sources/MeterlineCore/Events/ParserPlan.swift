@@ -69,6 +69,10 @@ struct ParserPlan: Sendable {
     @usableFromInline let wanted: [UInt8]
     @usableFromInline let wantedStart: [Int]
     @usableFromInline let wantedCount: Int
+    /// For each recorded key of at most 8 bytes: its bytes as a little-endian word (zero above the key) and its
+    /// length, so a data member's name is matched by one masked load; −1 for longer keys (compared byte-wise).
+    @usableFromInline let wantedWord: [UInt64]
+    @usableFromInline let wantedShortLength: [Int]
 
     init(_ catalog: MeterCatalog) {
         var wantedKeys: [[UInt8]] = []
@@ -109,6 +113,10 @@ struct ParserPlan: Sendable {
         self.wanted = wanted
         self.wantedStart = wantedStart
         self.wantedCount = wantedKeys.count
+        self.wantedWord = wantedKeys.map { k in
+            k.count <= 8 ? k.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) } : 0
+        }
+        self.wantedShortLength = wantedKeys.map { $0.count <= 8 ? $0.count : -1 }
     }
 
     /// `MeterCatalog.typeIndex` for an unescaped string: the first type with the same bytes.
@@ -163,6 +171,17 @@ struct ParserPlan: Sendable {
     @inlinable
     func record(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
         let n = k.end &- k.start
+        if !k.escaped && n <= 8 && k.start &+ 8 <= s.end {
+            // Short unescaped names (all real traffic): the name's bytes and the 8 − n after it, masked to the name.
+            let mask: UInt64 = n == 8 ? ~0 : (1 << UInt64(n &* 8)) &- 1
+            let w = UInt64(littleEndian: s.base.loadUnaligned(fromByteOffset: k.start, as: UInt64.self)) & mask
+            var i = 0
+            while i < wantedCount {
+                if slots.filled & (1 << UInt8(i)) == 0 && wantedShortLength[i] == n && wantedWord[i] == w { slots.set(i, v); return }
+                i &+= 1
+            }
+            return
+        }
         wanted.withUnsafeBytes { wb in
             var i = 0
             while i < wantedCount {

@@ -42,9 +42,29 @@ public struct MeterCatalog: Sendable {
     }
 }
 
+/// Whether `a[aStart..<aStart+n]` equals `b[0..<n]` (both ranges must lie inside their buffers). Eight bytes at a
+/// time, the last word overlapping the one before (it re-reads bytes already found equal); two overlapping 4- or
+/// 2-byte loads below 8.
 @inlinable @inline(__always)
 func memcmpEqual(_ a: UnsafeRawBufferPointer, _ aStart: Int, _ b: UnsafeRawBufferPointer, _ n: Int) -> Bool {
+    if n < 8 {
+        // Two overlapping loads cover 2...7 bytes.
+        if n >= 4 {
+            return a.loadUnaligned(fromByteOffset: aStart, as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+                && a.loadUnaligned(fromByteOffset: aStart &+ n &- 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)
+        }
+        if n >= 2 {
+            return a.loadUnaligned(fromByteOffset: aStart, as: UInt16.self) == b.loadUnaligned(as: UInt16.self)
+                && a.loadUnaligned(fromByteOffset: aStart &+ n &- 2, as: UInt16.self) == b.loadUnaligned(fromByteOffset: n &- 2, as: UInt16.self)
+        }
+        return n == 0 || a[aStart] == b[0]
+    }
+    @inline(__always) func wa(_ o: Int) -> UInt64 { a.loadUnaligned(fromByteOffset: aStart &+ o, as: UInt64.self) }
+    @inline(__always) func wb(_ o: Int) -> UInt64 { b.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
     var k = 0
-    while k < n { if a[aStart + k] != b[k] { return false }; k &+= 1 }
-    return true
+    while k &+ 8 <= n {
+        if wa(k) != wb(k) { return false }
+        k &+= 8
+    }
+    return k == n || wa(n &- 8) == wb(n &- 8)
 }

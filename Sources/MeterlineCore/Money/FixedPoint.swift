@@ -244,7 +244,9 @@ public enum FixedPoint {
         let product = a.magnitude.multipliedFullWidth(by: b.magnitude)
         let d = divisor.magnitude
         guard product.high < d else { throw DecimalError(.overflow, "overflow: \(a) × \(b) / \(divisor)") }
-        let (q, r) = d.dividingFullWidth(product)
+        // A product that fits 128 bits (every realistic quantity × unit price) divides with one 128-bit division;
+        // the 256-by-128 division is only for larger ones. Same quotient and remainder either way.
+        let (q, r) = product.high == 0 ? product.low.quotientAndRemainder(dividingBy: d) : d.dividingFullWidth(product)
         var mag = q
         if r != 0 {
             let twice = r.multipliedFullWidth(by: 2)

@@ -112,6 +112,8 @@ public struct Price: Sendable, Equatable {
     public func price(_ q: Quantity, rounding: RoundingMode = .halfEven) throws(DecimalError) -> PriceBreakdown {
         let billable = q > includedQuantity ? try q.subtracting(includedQuantity) : .zero
         var lines: [TierLine] = []
+        // One allocation: a graduated price has at most a line per tier, the other models one line.
+        if case .graduated(let tiers) = model { lines.reserveCapacity(tiers.count) } else { lines.reserveCapacity(1) }
         var usage = Amount.zero
         switch model {
         case .perUnit(let unit):
