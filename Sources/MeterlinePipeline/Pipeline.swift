@@ -100,6 +100,12 @@ public final class Pipeline {
     /// One partition's counters (nil if the pipeline holds no state for it).
     public func counters(partition: Int32) -> Counters? { slots[partition].map { states[$0].counters } }
 
+    /// Remembered ids and the bytes of their dedup tables' slots, over all partitions (the memory per id is
+    /// `bytes / ids`; the tables' fixed headers, under 100 bytes each, are not counted).
+    public var dedupStats: (ids: Int, bytes: Int) {
+        states.reduce((0, 0)) { ($0.0 + $1.seen.count, $0.1 + $1.seen.bytesAllocated) }
+    }
+
     /// Sum of all partitions' counters.
     public var counters: Counters {
         var c = Counters()

@@ -23,7 +23,7 @@ struct Meterline: ParsableCommand {
           meterline price --config examples/meterline.yaml --price-book standard --meter tokens --quantity 2500000
           meterline backfill --config examples/meterline.yaml --from 2026-10-01T00:00:00Z --to 2026-11-01T00:00:00Z --input oct.jsonl.zst --out bf
         """,
-        subcommands: [Run.self, BackfillCommand.self, Lineage.self, Export.self, Price.self, ValidateConfig.self, Generate.self]
+        subcommands: [Run.self, BackfillCommand.self, Lineage.self, Export.self, Price.self, ValidateConfig.self, Generate.self, BenchCommand.self]
     )
 }
 
