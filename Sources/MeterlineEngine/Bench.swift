@@ -43,12 +43,7 @@ public struct BenchResult: Sendable {
         var s = "Meterline bench (in-memory pipeline, no Kafka, no files)\n"
         s += "  workload             \(options.events) events (\(workloadBytes) bytes, seed \(options.seed), \(options.hours) h, \(options.customersPerEntity * 2) customers), generated in \(String(format: "%.2f", generateSeconds)) s\n"
         s += "  shards               \(options.shards) over \(options.partitions) input partitions; a checkpoint every \(options.checkpointEvery) messages\n"
-        s += "  in                   \(counters.input)\n"
-        s += "  accepted             \(counters.accepted)\n"
-        s += "  duplicate            \(counters.duplicate)\n"
-        s += "  rejected             \(counters.rejectedTotal)\n"
-        for (r, n) in counters.rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    \(r.code.padding(toLength: 19, withPad: " ", startingAt: 0))\(n)\n" }
-        s += "  conservation         in = accepted + duplicate + rejected: \(counters.input) = \(counters.accepted) + \(counters.duplicate) + \(counters.rejectedTotal) \(counters.balanced ? "holds" : "FAILS")\n"
+        s += counters.outcomeLines
         s += "  billing events       \(billingEvents)\n"
         s += "  lineage rows         \(lineageEvents)\n"
         s += "  dedup                \(dedupIds) ids in \(dedupBytes) bytes (\(dedupIds > 0 ? String(format: "%.1f", Double(dedupBytes) / Double(dedupIds)) : "-") B/id)\n"

@@ -6,6 +6,21 @@ import MeterlineKafka
 import MeterlineLedger
 import MeterlinePipeline
 
+extension Counters {
+    /// The summary lines of a run's outcomes (in, accepted, duplicate, rejected by reason, the conservation check),
+    /// in the column layout of `RunSummary.text` and `BenchResult.text`.
+    var outcomeLines: String {
+        var s = ""
+        s += "  in                   \(input)\n"
+        s += "  accepted             \(accepted)\n"
+        s += "  duplicate            \(duplicate)\n"
+        s += "  rejected             \(rejectedTotal)\n"
+        for (r, n) in rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    \(r.code.padding(toLength: 19, withPad: " ", startingAt: 0))\(n)\n" }
+        s += "  conservation         in = accepted + duplicate + rejected: \(input) = \(accepted) + \(duplicate) + \(rejectedTotal) \(balanced ? "holds" : "FAILS")\n"
+        return s
+    }
+}
+
 /// What a run reports: conservation, outputs, totals and speed.
 /// Invariant: `produced == consumed == counters.input` for a complete embedded run (`complete`).
 public struct RunSummary: Sendable {
@@ -37,12 +52,7 @@ public struct RunSummary: Sendable {
         s += "Meterline run summary\n"
         s += "  events produced      \(produced)\n"
         s += "  events consumed      \(consumed)\n"
-        s += "  in                   \(counters.input)\n"
-        s += "  accepted             \(counters.accepted)\n"
-        s += "  duplicate            \(counters.duplicate)\n"
-        s += "  rejected             \(counters.rejectedTotal)\n"
-        for (r, n) in counters.rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    \(r.code.padding(toLength: 19, withPad: " ", startingAt: 0))\(n)\n" }
-        s += "  conservation         in = accepted + duplicate + rejected: \(counters.input) = \(counters.accepted) + \(counters.duplicate) + \(counters.rejectedTotal) \(counters.balanced ? "holds" : "FAILS")\n"
+        s += counters.outcomeLines
         s += "  late revisions       \(counters.revisions)\n"
         s += "  key ≠ subject        \(counters.keyMismatch)\n"
         s += "  billing events       \(outputs.billingEvents) (read back \(billingReadBack))\n"

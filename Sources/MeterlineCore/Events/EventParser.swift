@@ -138,7 +138,7 @@ public struct EventParser {
     /// A member name with its quotes and colon (`"id":`) as little-endian words: the first 8 bytes, the last 8 bytes
     /// and bytes 8..<16 (names of more than 16 bytes). `count` 0 ends the list.
     @usableFromInline
-    struct NameLiteral: Sendable {
+    struct NameLiteral {
         @usableFromInline var count: Int
         @usableFromInline var bit: UInt8
         @usableFromInline var first: UInt64
