@@ -1,3 +1,4 @@
+import Glibc
 import MeterlineCore
 
 /// CloudEvents binary-mode attributes taken from `ce_*` message headers.
@@ -35,6 +36,8 @@ public final class Pipeline {
     let aheadReadings: UnsafeMutableBufferPointer<MeterReading>
     /// The look-ahead entries' parsed events (ParsedEvent holds only plain values: no deinitialization needed).
     let aheadEvents: UnsafeMutablePointer<ParsedEvent>
+    /// The look-ahead entries' first window keys (`firstRollupKey`; plain values too).
+    let aheadKeys: UnsafeMutablePointer<RollupKey?>
     let meterCount: Int
     /// `resolvePrice` results by (contract, meter, dimensions, window start).
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
@@ -59,8 +62,10 @@ public final class Pipeline {
         self.duplicatesToDLQ = config.settings.duplicatesToDLQ
         self.meterCount = max(1, catalog.meters.count)
         self.aheadReadings = .allocate(capacity: Pipeline.lookahead * max(1, catalog.meters.count))
-        precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self), "look-ahead buffers hold plain values only")
+        precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self) && _isPOD(RollupKey?.self), "look-ahead buffers hold plain values only")
         self.aheadEvents = .allocate(capacity: Pipeline.lookahead)
+        self.aheadKeys = .allocate(capacity: Pipeline.lookahead)
+        aheadKeys.initialize(repeating: nil, count: Pipeline.lookahead)
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
 
@@ -92,6 +97,7 @@ public final class Pipeline {
     deinit {
         aheadReadings.deallocate()
         aheadEvents.deallocate()
+        aheadKeys.deallocate()
     }
 
     /// The next input offset of a partition (where a restored partition resumes), if it has state.
@@ -166,11 +172,14 @@ public final class Pipeline {
 
     /// Accepts a parsed event whose readings are `readings` (the parser's, or kept from an earlier parse); a
     /// buffer pointer, so passing them costs no reference counting per event.
+    /// `firstKey` is the window key of the first reading when the caller computed it already (`.some(nil)`: none).
     func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64,
-                readings: UnsafeBufferPointer<MeterReading>) throws(Rejection) {
+                readings: UnsafeBufferPointer<MeterReading>, firstKey: RollupKey?? = nil) throws(Rejection) {
         if let k = key, k.count > 0 {
-            let subj = UnsafeRawBufferPointer(rebasing: base[e.subject.start..<e.subject.end])
-            if e.subject.escaped || !k.elementsEqual(subj) { states[s].counters.keyMismatch += 1 }
+            let n = e.subject.end - e.subject.start
+            if e.subject.escaped || k.count != n || memcmp(k.baseAddress!, base.baseAddress! + e.subject.start, n) != 0 {
+                states[s].counters.keyMismatch += 1
+            }
         }
         if let r = acceptRange, !r.contains(e.timeMicros) {
             states[s].counters.input -= 1
@@ -181,7 +190,7 @@ public final class Pipeline {
         states[s].seen.prefetch(e.identity)
         let contractIndex: Int
         var firstSlot: Int? = nil
-        if let key = firstRollupKey(subject: e.subjectHash, time: e.timeMicros, readings), let slot = states[s].windows.slot(forKey: key) {
+        if let key = firstKey ?? firstRollupKey(subject: e.subjectHash, time: e.timeMicros, readings), let slot = states[s].windows.slot(forKey: key) {
             // A window of this subject exists, so its contract is known (contracts are fixed per subject).
             contractIndex = states[s].windows.values[slot].contract
             firstSlot = slot
@@ -447,44 +456,6 @@ public final class Pipeline {
         states[s].windows.values[slot].closed = true
         states[s].windows.values[slot].quantity = q
         states[s].windows.values[slot].amount = amount
-    }
-
-    /// A billing event's lineage reference, "<source>#<key text>", built in one allocation.
-    static func lineageReference(_ source: String, _ keyText: String) -> String {
-        var a = source, b = keyText
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                String(unsafeUninitializedCapacity: x.count + 1 + y.count) { out in
-                    let p = UnsafeMutableRawPointer(out.baseAddress!)
-                    if let xa = x.baseAddress { p.copyMemory(from: xa, byteCount: x.count) }
-                    p.storeBytes(of: UInt8(ascii: "#"), toByteOffset: x.count, as: UInt8.self)
-                    if let ya = y.baseAddress { (p + x.count + 1).copyMemory(from: ya, byteCount: y.count) }
-                    return x.count + 1 + y.count
-                }
-            }
-        }
-    }
-
-    /// Per-tier difference between two breakdowns (what this window added to each tier).
-    static func tierDelta(after: [TierLine], before: [TierLine]) -> [TierLine] {
-        var out: [TierLine] = []
-        out.reserveCapacity(after.count + before.count)
-        for a in after {
-            if let b = before.first(where: { $0.tier == a.tier }) {
-                guard let dq = try? a.quantity.subtracting(b.quantity), let da = try? a.amount.subtracting(b.amount) else { continue }
-                if dq.raw == 0 && da.raw == 0 { continue }
-                out.append(TierLine(tier: a.tier, quantity: dq, unitAmount: a.unitAmount, flatAmount: .zero, amount: da))
-            } else {
-                out.append(a)
-            }
-        }
-        for b in before where !after.contains(where: { $0.tier == b.tier }) {
-            out.append(TierLine(tier: b.tier, quantity: Quantity(raw: -b.quantity.raw), unitAmount: b.unitAmount,
-                                flatAmount: Amount(raw: -b.flatAmount.raw), amount: Amount(raw: -b.amount.raw)))
-        }
-        // Usually in tier order already (graduated tiers only grow): sort only when a before-only tier was appended.
-        if zip(out, out.dropFirst()).allSatisfy({ $0.tier < $1.tier }) { return out }
-        return out.sorted { $0.tier < $1.tier }
     }
 
     /// Closes periods whose correction horizon the watermark passed (or, with `force`, those ending by `upTo`):

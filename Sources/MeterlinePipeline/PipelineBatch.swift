@@ -80,14 +80,15 @@ extension Pipeline {
                     ahead[k].parsed = true
                     ahead[k].readingCount = count
                     states[s].seen.prefetch(aheadEvents[k].identity)
-                    if let key = firstRollupKey(subject: aheadEvents[k].subjectHash, time: aheadEvents[k].timeMicros, readings(k)) { states[s].windows.prefetch(key) }
+                    // The first reading's window key, computed once: prefetched now and two messages later, looked up at acceptance.
+                    aheadKeys[k] = firstRollupKey(subject: aheadEvents[k].subjectHash, time: aheadEvents[k].timeMicros, readings(k))
+                    if let key = aheadKeys[k] { states[s].windows.prefetch(key) }
                 } catch {
                     ahead[k].rejection = error
                 }
             }
             let mid = j - d / 2
-            if mid >= 0 && mid < n, ahead[mid % d].parsed,
-               let key = firstRollupKey(subject: aheadEvents[mid % d].subjectHash, time: aheadEvents[mid % d].timeMicros, readings(mid % d)) {
+            if mid >= 0 && mid < n, ahead[mid % d].parsed, let key = aheadKeys[mid % d] {
                 states[slot(records[mid].partition)].windows.prefetchSlot(of: key)
             }
             j += 1
@@ -142,7 +143,7 @@ extension Pipeline {
         let v = value(bytes, r)
         if ahead[k].parsed {
             do throws(Rejection) {
-                try accept(s, aheadEvents[k], v, key: key, offset: r.offset, readings: readings(k))
+                try accept(s, aheadEvents[k], v, key: key, offset: r.offset, readings: readings(k), firstKey: .some(aheadKeys[k]))
             } catch {
                 reject(s, offset: r.offset, error, payload: v)
             }

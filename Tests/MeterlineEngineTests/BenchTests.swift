@@ -25,6 +25,8 @@ import Testing
         // The workload mixes in exact duplicates, malformed JSON and unknown event types: all three paths ran.
         #expect(one.counters.duplicate > 0 && one.counters.rejected[.malformedJSON, default: 0] > 0 && one.counters.rejected[.unknownMeter, default: 0] > 0)
         #expect(one.billingEvents > 0 && one.lineageEvents == one.counters.accepted)
+        // Every message's Kafka key is its subject (the malformed ones are not parsed far enough to compare).
+        #expect(one.counters.keyMismatch == 0)
         // Every accepted id is remembered (the workload spans hours, the horizon days), at 17 bytes per slot and a
         // load of at least maxLoad / 2 = 0.375 (right after a growth): at most 45.3 bytes each.
         #expect(one.dedupIds == one.counters.accepted)

@@ -1,0 +1,44 @@
+import MeterlineCore
+
+// Owns: the parts of a billing event that `Pipeline.publish` derives from a window's rating: the per-tier
+// difference of two price breakdowns and the lineage reference that leads from the event to its rollup key.
+
+extension Pipeline {
+    /// A billing event's lineage reference, "<source>#<key text>", built in one allocation.
+    static func lineageReference(_ source: String, _ keyText: String) -> String {
+        var a = source, b = keyText
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                String(unsafeUninitializedCapacity: x.count + 1 + y.count) { out in
+                    let p = UnsafeMutableRawPointer(out.baseAddress!)
+                    if let xa = x.baseAddress { p.copyMemory(from: xa, byteCount: x.count) }
+                    p.storeBytes(of: UInt8(ascii: "#"), toByteOffset: x.count, as: UInt8.self)
+                    if let ya = y.baseAddress { (p + x.count + 1).copyMemory(from: ya, byteCount: y.count) }
+                    return x.count + 1 + y.count
+                }
+            }
+        }
+    }
+
+    /// Per-tier difference between two breakdowns (what this window added to each tier).
+    static func tierDelta(after: [TierLine], before: [TierLine]) -> [TierLine] {
+        var out: [TierLine] = []
+        out.reserveCapacity(after.count + before.count)
+        for a in after {
+            if let b = before.first(where: { $0.tier == a.tier }) {
+                guard let dq = try? a.quantity.subtracting(b.quantity), let da = try? a.amount.subtracting(b.amount) else { continue }
+                if dq.raw == 0 && da.raw == 0 { continue }
+                out.append(TierLine(tier: a.tier, quantity: dq, unitAmount: a.unitAmount, flatAmount: .zero, amount: da))
+            } else {
+                out.append(a)
+            }
+        }
+        for b in before where !after.contains(where: { $0.tier == b.tier }) {
+            out.append(TierLine(tier: b.tier, quantity: Quantity(raw: -b.quantity.raw), unitAmount: b.unitAmount,
+                                flatAmount: Amount(raw: -b.flatAmount.raw), amount: Amount(raw: -b.amount.raw)))
+        }
+        // Usually in tier order already (graduated tiers only grow): sort only when a before-only tier was appended.
+        if zip(out, out.dropFirst()).allSatisfy({ $0.tier < $1.tier }) { return out }
+        return out.sorted { $0.tier < $1.tier }
+    }
+}
