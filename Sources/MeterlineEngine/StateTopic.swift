@@ -96,7 +96,7 @@ enum StateChunks {
         let header = [("meterline_checkpoint", Array(String(checkpoint).utf8))]
         let parts = length > partSize ? (length + partSize - 1) / partSize : 0
         for k in (0..<parts).map({ "\(key)~part~\($0)" }) + [key] {
-            var kb = Array(k.utf8)
+            let kb = Array(k.utf8)
             try kb.withUnsafeBytes { try producer.produce(topic: topic, partition: partition, key: $0, value: UnsafeRawBufferPointer(start: nil, count: 0), headers: header) }
         }
         return parts + 1

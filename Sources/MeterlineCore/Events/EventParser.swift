@@ -62,6 +62,12 @@ public struct EventParser {
     /// Parses a structured-mode event (the whole message is the CloudEvent JSON) and evaluates its meters.
     /// `nowMicros` is processing time for the FUTURE_TIME check.
     public mutating func parse(_ message: UnsafeRawBufferPointer, nowMicros: Int64) throws(Rejection) -> ParsedEvent {
+        if let e = try parseCanonical(message, nowMicros: nowMicros) { return e }
+        return try parseGeneral(message, nowMicros: nowMicros)
+    }
+
+    /// `parse` for any member order, whitespace and escapes: the member loop.
+    mutating func parseGeneral(_ message: UnsafeRawBufferPointer, nowMicros: Int64) throws(Rejection) -> ParsedEvent {
         guard message.count <= limits.maxMessageBytes else {
             throw Rejection(.tooLarge, "message of \(message.count) bytes exceeds \(limits.maxMessageBytes)")
         }
@@ -482,6 +488,12 @@ public struct EventParser {
     /// owning shard parses it): scans top-level members only. Nil when there is no string `subject`
     /// (the event will be rejected by whichever shard gets it).
     public static func peekSubjectHash(_ message: UnsafeRawBufferPointer) -> Hash128? {
+        if let h = canonicalSubjectHash(message) { return h }
+        return peekSubjectHashGeneral(message)
+    }
+
+    /// `peekSubjectHash` for any member order: the member loop.
+    static func peekSubjectHashGeneral(_ message: UnsafeRawBufferPointer) -> Hash128? {
         var s = JSONScanner(message, maxDepth: 64)
         s.skipWhitespace()
         guard s.peek() == UInt8(ascii: "{") else { return nil }
