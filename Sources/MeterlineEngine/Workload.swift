@@ -33,19 +33,21 @@ public struct Workload: Sendable {
     }
 
     static func uuid(_ g: inout SeededGenerator) -> String {
-        let hex: [Character] = Array("0123456789abcdef")
-        var s = ""
-        s.reserveCapacity(36)
         let a = g.next(), b = g.next()
-        for i in 0..<32 {
-            if i == 8 || i == 12 || i == 16 || i == 20 { s.append("-") }
-            let word = i < 16 ? a : b
-            var nib = Int((word >> UInt64((i % 16) * 4)) & 15)
-            if i == 12 { nib = 4 }
-            if i == 16 { nib = 8 | (nib & 3) }
-            s.append(hex[nib])
+        return String(unsafeUninitializedCapacity: 36) { out in
+            let hex: StaticString = "0123456789abcdef"
+            var o = 0
+            for i in 0..<32 {
+                if i == 8 || i == 12 || i == 16 || i == 20 { out[o] = UInt8(ascii: "-"); o += 1 }
+                let word = i < 16 ? a : b
+                var nib = Int((word >> UInt64((i % 16) * 4)) & 15)
+                if i == 12 { nib = 4 }
+                if i == 16 { nib = 8 | (nib & 3) }
+                out[o] = hex.utf8Start[nib]
+                o += 1
+            }
+            return o
         }
-        return s
     }
 
     /// Generates all messages, calling `body` for each in order.
