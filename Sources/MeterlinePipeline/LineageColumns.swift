@@ -24,8 +24,12 @@ public struct LineageColumns: Sendable {
     public private(set) var offsets: [Int64] = []
     public private(set) var idEnds: [UInt32] = []
     public private(set) var idBytes: [UInt8] = []
-    /// UTF-8 of `sources.last`, compared with each event's source bytes (one source per input is the norm).
-    var lastSource: [UInt8] = []
+    /// UTF-8 of each of `sources`, and the index of each by the hash of those bytes: a source seen before is
+    /// found without building a `String` (several producers, hence sources, often share one partition).
+    var sourceBytes: [[UInt8]] = []
+    var sourceByHash: [Hash128: UInt32] = [:]
+    /// The index of the previous event's source, compared first (one source per input is the norm).
+    var lastSource: UInt32 = 0
 
     public init() {}
 
@@ -62,18 +66,10 @@ public struct LineageColumns: Sendable {
     mutating func append(key: UInt32, id: UnsafeRawBufferPointer, source: UnsafeRawBufferPointer,
                          timeMicros: Int64, value: Int128, offset: Int64) {
         assert(offsets.last.map { $0 <= offset } ?? true, "lineage offsets must not decrease")
-        if sources.isEmpty || !LineageColumns.equal(source, lastSource) {
-            lastSource = Array(source)
-            let text = String(decoding: source, as: UTF8.self)
-            if let found = sources.firstIndex(of: text) {
-                sourceIndex.append(UInt32(found))
-            } else {
-                sources.append(text)
-                sourceIndex.append(UInt32(sources.count - 1))
-            }
-        } else {
-            sourceIndex.append(sourceIndex.last ?? UInt32(sources.count - 1))
+        if sources.isEmpty || !LineageColumns.equal(source, sourceBytes[Int(lastSource)]) {
+            lastSource = sourceNumber(source)
         }
+        sourceIndex.append(lastSource)
         keyIndex.append(key)
         times.append(timeMicros)
         values.append(value)
@@ -81,6 +77,27 @@ public struct LineageColumns: Sendable {
         idBytes.append(contentsOf: id)
         precondition(idBytes.count <= Int(UInt32.max), "lineage of one checkpoint holds under 4 GiB of ids")
         idEnds.append(UInt32(truncatingIfNeeded: idBytes.count))
+    }
+
+    /// The index in `sources` of `source` (UTF-8), registering it when it is new. Slow path: only when the source
+    /// differs from the previous event's; allocates only for a source not seen in this checkpoint.
+    @inline(never)
+    mutating func sourceNumber(_ source: UnsafeRawBufferPointer) -> UInt32 {
+        var h = Hasher128()
+        h.combine(source)
+        let hash = h.finalize()
+        let known = sourceByHash[hash]
+        if let i = known {
+            if LineageColumns.equal(source, sourceBytes[Int(i)]) { return i }
+            // A 128-bit collision is not assumed away: the bytes decide (the first source keeps the hash entry,
+            // later ones with the same hash are found by this scan).
+            if let j = sourceBytes.firstIndex(where: { LineageColumns.equal(source, $0) }) { return UInt32(j) }
+        }
+        let i = UInt32(sources.count)
+        sources.append(String(decoding: source, as: UTF8.self))
+        sourceBytes.append(Array(source))
+        if known == nil { sourceByHash[hash] = i }
+        return i
     }
 
     /// Whether two byte strings are equal (`memcmp`; the generic `elementsEqual` compared byte by byte).
@@ -96,7 +113,9 @@ public struct LineageColumns: Sendable {
         keys.removeAll(keepingCapacity: true)
         pendingKeySlots.removeAll(keepingCapacity: true)
         sources.removeAll()
-        lastSource.removeAll()
+        sourceBytes.removeAll()
+        sourceByHash.removeAll(keepingCapacity: true)
+        lastSource = 0
         keyIndex.removeAll(keepingCapacity: true)
         sourceIndex.removeAll(keepingCapacity: true)
         times.removeAll(keepingCapacity: true)

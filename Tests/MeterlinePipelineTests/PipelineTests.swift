@@ -563,3 +563,38 @@ extension BatchProcessingTests {
         #expect(!expected.isEmpty)
     }
 }
+
+/// Lineage names each event's CloudEvents `source`: with many producers interleaved in one partition (and
+/// escaped sources), each source is listed once per checkpoint, in first-use order, and every event points to its own.
+@Suite struct LineageSourceTests {
+    @Test func interleavedSourcesAreListedOnceAndEachEventPointsToItsOwn() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var g = SeededGenerator(seed: seed)
+        let names = (0..<40).map { "producer-\($0)" } + [#"esc\"aped"#, "x"]
+        let decoded = (0..<40).map { "producer-\($0)" } + [#"esc"aped"#, "x"]
+        let p = Pipeline(config: try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml"))
+        var expected: [String] = []
+        var k = 0
+        for i in 0..<2_000 {
+            // Runs of one source, and switches to any other (both paths of the lookup).
+            if g.next() % 4 == 0 { k = Int(g.next() % UInt64(names.count)) }
+            expected.append(decoded[k])
+            let json = #"{"specversion":"1.0","id":"e\#(i)","source":"\#(names[k])","type":"llm_tokens","subject":"c-1","time":"2026-10-01T00:00:00Z","data":{"tokens":1}}"#
+            var bytes = Array(json.utf8)
+            bytes.withUnsafeMutableBytes { p.process(partition: 0, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        }
+        let c = p.checkpoint()
+        let events = try #require(c.lineage.first?.events)
+        #expect(c.lineage.count == 1)
+        #expect(events.count == expected.count, "seed \(seed)")
+        var firstUse: [String] = []
+        for s in expected where !firstUse.contains(s) { firstUse.append(s) }
+        #expect(events.sources == firstUse, "seed \(seed)")
+        #expect(events.sourceIndex.map { events.sources[Int($0)] } == expected, "seed \(seed)")
+        // The next checkpoint starts its own list.
+        var bytes = Array(#"{"specversion":"1.0","id":"last","source":"x","type":"llm_tokens","subject":"c-1","time":"2026-10-01T00:01:00Z","data":{"tokens":1}}"#.utf8)
+        bytes.withUnsafeMutableBytes { p.process(partition: 0, offset: 2_000, value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        let next = try #require(p.checkpoint().lineage.first?.events)
+        #expect(next.sources == ["x"] && next.sourceIndex == [0])
+    }
+}

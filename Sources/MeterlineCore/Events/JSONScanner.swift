@@ -5,13 +5,24 @@ public enum JSONKind: UInt8, Sendable {
 
 /// A located JSON value: byte offsets into the scanned buffer. For strings, `start..<end` is the
 /// content between the quotes and `escaped` says whether it holds backslash escapes.
+/// Invariant: offsets fit 32 bits (`JSONScanner` scans buffers of at most `Int32.max` bytes; events are at most
+/// 16 MiB). Stored in 10 bytes, so a parsed event (six of these and its hashes) is copied in registers, not by `memcpy`.
 public struct JSONValueRef: Sendable, Equatable {
+    @usableFromInline var storedStart: Int32
+    @usableFromInline var storedEnd: Int32
     public var kind: JSONKind
-    public var start: Int
-    public var end: Int
     public var escaped: Bool
+    @inlinable public var start: Int {
+        get { Int(storedStart) }
+        set { storedStart = Int32(newValue) }
+    }
+    @inlinable public var end: Int {
+        get { Int(storedEnd) }
+        set { storedEnd = Int32(newValue) }
+    }
     @inlinable public init(kind: JSONKind, start: Int, end: Int, escaped: Bool) {
-        self.kind = kind; self.start = start; self.end = end; self.escaped = escaped
+        storedStart = Int32(truncatingIfNeeded: start); storedEnd = Int32(truncatingIfNeeded: end)
+        self.kind = kind; self.escaped = escaped
     }
 }
 
@@ -26,6 +37,7 @@ public struct JSONScanner {
 
     @inlinable
     public init(_ base: UnsafeRawBufferPointer, start: Int = 0, end: Int? = nil, maxDepth: Int = 32) {
+        precondition(base.count <= Int(Int32.max), "JSONScanner scans buffers of at most 2 GiB (offsets are 32-bit)")
         self.base = base
         self.pos = start
         self.end = end ?? base.count
