@@ -22,25 +22,25 @@ struct LineageFiles {
         let sourceHandles = parts.map { p in p.sources.map { writer.sourceHandle(for: $0) } }
         var next = [Int](repeating: 0, count: parts.count)
         var first = Int64.max, last = Int64.min
-        // The columns as separate arrays (one retain each, once): indexing `parts[p].x[i]` per event can copy the part.
-        let offsets = parts.map(\.offsets), keyIndex = parts.map(\.keyIndex), sourceIndex = parts.map(\.sourceIndex)
-        let times = parts.map(\.times), values = parts.map(\.values), idEnds = parts.map(\.idEnds), idBytes = parts.map(\.idBytes)
+        // The rows and ids as separate arrays (one retain each, once): indexing `parts[p].rows[i]` per event can copy the part.
+        let rows = parts.map(\.rows), idBytes = parts.map(\.idBytes)
         for _ in 0..<total {
             // The part whose next event has the lowest offset (parts are few: one per shard).
             var best = -1
             var bestOffset = Int64.max
-            for p in parts.indices where next[p] < offsets[p].count && offsets[p][next[p]] < bestOffset {
+            for p in parts.indices where next[p] < rows[p].count && rows[p][next[p]].offset < bestOffset {
                 best = p
-                bestOffset = offsets[p][next[p]]
+                bestOffset = rows[p][next[p]].offset
             }
             let i = next[best]
             next[best] = i + 1
-            let key = keyHandles[best][Int(keyIndex[best][i])]
-            let source = sourceHandles[best][Int(sourceIndex[best][i])]
-            let idStart = i == 0 ? 0 : Int(idEnds[best][i - 1]), idEnd = Int(idEnds[best][i])
+            let row = rows[best][i]
+            let key = keyHandles[best][Int(row.key)]
+            let source = sourceHandles[best][Int(row.source)]
+            let idStart = i == 0 ? 0 : Int(rows[best][i - 1].idEnd), idEnd = Int(row.idEnd)
             idBytes[best].withUnsafeBytes { b in
                 writer.append(key, source: source, id: UnsafeRawBufferPointer(rebasing: b[idStart..<idEnd]),
-                              timeMicros: times[best][i], value: values[best][i], offset: bestOffset)
+                              timeMicros: row.timeMicros, value: row.value, offset: bestOffset)
             }
             first = min(first, bestOffset)
             last = max(last, bestOffset)

@@ -114,7 +114,7 @@ public struct LineageWriter: Sendable {
                                  key: key, source: source, kind: uuid.kind))
         } else {
             let start = idBytes.count
-            idBytes.append(contentsOf: id)
+            idBytes.append(contentsOf: id.assumingMemoryBound(to: UInt8.self))
             rows.append(EventRow(time: timeMicros, offset: offset, value: value, id0: UInt64(start), id1: UInt64(idBytes.count),
                                  key: key, source: source, kind: Format.idString))
         }

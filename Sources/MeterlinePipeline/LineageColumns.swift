@@ -5,25 +5,33 @@ import MeterlineCore
 // integers and id bytes instead of building strings per event. The engine turns it into lineage files
 // (MeterlineLineage); this module never imports MeterlineLineage or CZstd.
 
-/// The accepted events of one input partition since the last checkpoint, by rollup key, in columns.
+/// One reading of an accepted event, as `LineageColumns` keeps it: plain values only (48 bytes), so appending
+/// one is a single array append on the accept path.
+/// Invariant: `key` and `source` index the columns' `keys` and `sources`; `idEnd` is where this event's id ends
+/// in the columns' `idBytes` (it starts where the previous row's ends, at 0 for the first row).
+public struct LineageRow: Sendable, Equatable {
+    /// The reading's value, raw 9-decimal fixed point (`Quantity.raw`).
+    public var value: Int128
+    public var timeMicros: Int64
+    public var offset: Int64
+    public var key: UInt32
+    public var source: UInt32
+    public var idEnd: UInt32
+}
+
+/// The accepted events of one input partition since the last checkpoint, by rollup key: one row per reading.
 ///
-/// Invariants: every per-event column has `count` elements; `offsets` never decreases (events are appended in
-/// input order, several readings of one event share its offset, in reading order); `keyIndex[i] < keys.count`
-/// once `resolveKeys` has run (always so for columns taken by a checkpoint);
-/// `sourceIndex[i] < sources.count`; event `i`'s id is `idBytes[idEnd(i - 1)..<idEnds[i]]` (UTF-8, unescaped).
+/// Invariants: `rows[i].offset` never decreases (events are appended in input order, several readings of one
+/// event share its offset, in reading order); `rows[i].key < keys.count` once `resolveKeys` has run (always so
+/// for columns taken by a checkpoint); `rows[i].source < sources.count`; row `i`'s id is
+/// `idBytes[idStart(i)..<rows[i].idEnd]` (UTF-8, unescaped).
 public struct LineageColumns: Sendable {
     /// Rollup key texts referenced by this checkpoint's events, in first-use order.
     public private(set) var keys: [String] = []
     /// CloudEvents `source` values, in first-use order.
     public private(set) var sources: [String] = []
-    public private(set) var keyIndex: [UInt32] = []
-    public private(set) var sourceIndex: [UInt32] = []
-    public private(set) var times: [Int64] = []
-    /// Reading values, raw 9-decimal fixed point (`Quantity.raw`).
-    public private(set) var values: [Int128] = []
-    public private(set) var offsets: [Int64] = []
-    public private(set) var idEnds: [UInt32] = []
-    public private(set) var idBytes: [UInt8] = []
+    public private(set) var rows: [LineageRow] = []
+    public private(set) var idBytes = ByteColumn()
     /// UTF-8 of each of `sources`, and the index of each by the hash of those bytes: a source seen before is
     /// found without building a `String` (several producers, hence sources, often share one partition).
     var sourceBytes: [[UInt8]] = []
@@ -33,8 +41,17 @@ public struct LineageColumns: Sendable {
 
     public init() {}
 
-    public var count: Int { times.count }
-    public var isEmpty: Bool { times.isEmpty }
+    public var count: Int { rows.count }
+    public var isEmpty: Bool { rows.isEmpty }
+
+    /// Where row `i`'s id starts in `idBytes`.
+    @inline(__always)
+    public func idStart(_ i: Int) -> Int { i == 0 ? 0 : Int(rows[i - 1].idEnd) }
+
+    /// The rows' offsets, in row order (a copy: for tests and tools, not for per-event loops).
+    public var offsets: [Int64] { rows.map(\.offset) }
+    /// The rows' source indexes into `sources`, in row order (a copy, like `offsets`).
+    public var sourceIndex: [UInt32] { rows.map(\.source) }
 
     /// Window slots whose key texts are registered but not yet copied into `keys` (they follow `keys` in index
     /// order). Reading a window's key text costs a cache miss on a cold `String`; taking them all in one loop at
@@ -65,24 +82,34 @@ public struct LineageColumns: Sendable {
     @inline(__always)
     mutating func append(key: UInt32, id: UnsafeRawBufferPointer, source: UnsafeRawBufferPointer,
                          timeMicros: Int64, value: Int128, offset: Int64) {
-        assert(offsets.last.map { $0 <= offset } ?? true, "lineage offsets must not decrease")
+        assert(rows.last.map { $0.offset <= offset } ?? true, "lineage offsets must not decrease")
         if sources.isEmpty || !LineageColumns.equal(source, sourceBytes[Int(lastSource)]) {
             lastSource = sourceNumber(source)
         }
-        sourceIndex.append(lastSource)
-        keyIndex.append(key)
-        times.append(timeMicros)
-        values.append(value)
-        offsets.append(offset)
-        idBytes.append(contentsOf: id)
+        idBytes.append(id)
         precondition(idBytes.count <= Int(UInt32.max), "lineage of one checkpoint holds under 4 GiB of ids")
-        idEnds.append(UInt32(truncatingIfNeeded: idBytes.count))
+        rows.append(LineageRow(value: value, timeMicros: timeMicros, offset: offset, key: key, source: lastSource,
+                               idEnd: UInt32(truncatingIfNeeded: idBytes.count)))
     }
 
-    /// The index in `sources` of `source` (UTF-8), registering it when it is new. Slow path: only when the source
-    /// differs from the previous event's; allocates only for a source not seen in this checkpoint.
-    @inline(never)
+    /// The index in `sources` of `source` (UTF-8), registering it when it is new. Only when the source differs
+    /// from the previous event's; allocates only for a source not seen in this checkpoint.
+    @inline(__always)
     mutating func sourceNumber(_ source: UnsafeRawBufferPointer) -> UInt32 {
+        // A few producers interleaved in one partition is common (each switch lands here): compare their bytes
+        // directly, cheaper than hashing and a dictionary lookup.
+        if sourceBytes.count <= LineageColumns.scannedSources {
+            for i in sourceBytes.indices where LineageColumns.equal(source, sourceBytes[i]) { return UInt32(i) }
+        }
+        return sourceNumberByHash(source)
+    }
+
+    /// Up to how many distinct sources `sourceNumber` compares bytes before it looks the hash up.
+    static let scannedSources = 8
+
+    /// `sourceNumber` by hash, for a partition with many sources or a new source (the slow path).
+    @inline(never)
+    mutating func sourceNumberByHash(_ source: UnsafeRawBufferPointer) -> UInt32 {
         var h = Hasher128()
         h.combine(source)
         let hash = h.finalize()
@@ -116,12 +143,63 @@ public struct LineageColumns: Sendable {
         sourceBytes.removeAll()
         sourceByHash.removeAll(keepingCapacity: true)
         lastSource = 0
-        keyIndex.removeAll(keepingCapacity: true)
-        sourceIndex.removeAll(keepingCapacity: true)
-        times.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
-        idEnds.removeAll(keepingCapacity: true)
-        idBytes.removeAll(keepingCapacity: true)
+        rows.removeAll(keepingCapacity: true)
+        idBytes.removeAll()
+    }
+}
+
+/// Bytes appended in place: the id column of `LineageColumns`. One capacity check and one copy per append, where
+/// `Array.append(contentsOf:)` spent ~100 instructions per 36-byte id on its generic sequence handling.
+///
+/// Value semantics by copy-on-write: a mutation of storage that another copy shares copies it first (a checkpoint
+/// hands its columns out, then the partition empties and refills its own).
+/// Invariant: `storage.count <= storage.capacity`; bytes `0..<count` of `storage.base` are initialized.
+public struct ByteColumn: Sendable {
+    /// Why `@unchecked Sendable`: it is mutated only through `ByteColumn`'s mutating methods, and only while
+    /// uniquely referenced, so storage shared between threads is never written.
+    final class Storage: @unchecked Sendable {
+        let base: UnsafeMutableRawPointer
+        var count = 0
+        let capacity: Int
+        init(capacity: Int) {
+            self.capacity = capacity
+            base = .allocate(byteCount: max(1, capacity), alignment: 16)
+        }
+        deinit { base.deallocate() }
+    }
+
+    var storage = Storage(capacity: 0)
+
+    public init() {}
+
+    public var count: Int { storage.count }
+
+    /// Appends `bytes` (copying the column first when another copy shares it, growing it when full).
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        if !isKnownUniquelyReferenced(&storage) || storage.count &+ n > storage.capacity { reallocate(minimumCapacity: storage.count + n) }
+        let s = storage
+        if let from = bytes.baseAddress, n > 0 { (s.base + s.count).copyMemory(from: from, byteCount: n) }
+        s.count &+= n
+    }
+
+    /// Moves the bytes into new storage of at least `minimumCapacity` (at least twice the old capacity).
+    @inline(never)
+    mutating func reallocate(minimumCapacity: Int) {
+        let new = Storage(capacity: max(minimumCapacity, 2 * storage.capacity, 4096))
+        new.base.copyMemory(from: storage.base, byteCount: storage.count)
+        new.count = storage.count
+        storage = new
+    }
+
+    /// Forgets the bytes; keeps the capacity (new storage of the same size when another copy shares this one).
+    mutating func removeAll() {
+        if isKnownUniquelyReferenced(&storage) { storage.count = 0 } else { storage = Storage(capacity: storage.capacity) }
+    }
+
+    /// Runs `body` with the bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) { try body(UnsafeRawBufferPointer(start: storage.base, count: storage.count)) }
     }
 }

@@ -27,7 +27,8 @@ public struct MessageBatch: Sendable {
     public mutating func append(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
                                 binary: BinaryAttributes? = nil) {
         let start = Int32(bytes.count)
-        bytes.append(contentsOf: value)
+        // Typed bytes: appending an `UnsafeRawBufferPointer` takes the generic sequence path, a typed buffer a plain copy.
+        bytes.append(contentsOf: value.assumingMemoryBound(to: UInt8.self))
         var r = BatchRecord(partition: partition, offset: offset, start: start, count: Int32(value.count))
         if let key, key.count > 0 { (r.keyStart, r.keyCount) = copy(key) }
         if let b = binary {
@@ -42,7 +43,7 @@ public struct MessageBatch: Sendable {
     private mutating func copy(_ b: UnsafeRawBufferPointer?) -> (Int32, Int32) {
         guard let b else { return (0, -1) }
         let start = Int32(bytes.count)
-        bytes.append(contentsOf: b)
+        bytes.append(contentsOf: b.assumingMemoryBound(to: UInt8.self))
         return (start, Int32(b.count))
     }
 

@@ -32,7 +32,8 @@ public final class Pipeline {
     let rules: AcceptRules
     /// Parsed events waiting for acceptance in `process(batch:records:nowMicros:)`, and their readings:
     /// `lookahead` rows of `meterCount` (an event has at most one reading per meter).
-    var ahead: [LookaheadEntry] = []
+    let ahead: UnsafeMutablePointer<LookaheadEntry>
+    var aheadRejections: [Rejection?] = Array(repeating: nil, count: Pipeline.lookahead)
     let aheadReadings: UnsafeMutableBufferPointer<MeterReading>
     /// The look-ahead entries' parsed events (ParsedEvent holds only plain values: no deinitialization needed).
     let aheadEvents: UnsafeMutablePointer<ParsedEvent>
@@ -62,9 +63,11 @@ public final class Pipeline {
         self.duplicatesToDLQ = config.settings.duplicatesToDLQ
         self.meterCount = max(1, catalog.meters.count)
         self.aheadReadings = .allocate(capacity: Pipeline.lookahead * max(1, catalog.meters.count))
-        precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self) && _isPOD(RollupKey?.self), "look-ahead buffers hold plain values only")
+        precondition(_isPOD(ParsedEvent.self) && _isPOD(MeterReading.self) && _isPOD(RollupKey?.self) && _isPOD(LookaheadEntry.self), "look-ahead buffers hold plain values only")
         self.aheadEvents = .allocate(capacity: Pipeline.lookahead)
         self.aheadKeys = .allocate(capacity: Pipeline.lookahead)
+        self.ahead = .allocate(capacity: Pipeline.lookahead)
+        ahead.initialize(repeating: LookaheadEntry(), count: Pipeline.lookahead)
         aheadKeys.initialize(repeating: nil, count: Pipeline.lookahead)
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
     }
@@ -98,6 +101,7 @@ public final class Pipeline {
         aheadReadings.deallocate()
         aheadEvents.deallocate()
         aheadKeys.deallocate()
+        ahead.deallocate()
     }
 
     /// The next input offset of a partition (where a restored partition resumes), if it has state.
@@ -159,7 +163,7 @@ public final class Pipeline {
 
     /// Accepts the event the parser parsed last, with the parser's readings.
     func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64) throws(Rejection) {
-        let result: Result<Void, Rejection> = parser.readings.withUnsafeBufferPointer { readings in
+        let result: Result<Void, Rejection> = parser.withReadings { readings in
             do throws(Rejection) {
                 try accept(s, e, base, key: key, offset: offset, readings: readings)
                 return .success(())
@@ -550,7 +554,7 @@ public final class Pipeline {
             if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
             states[s].resolveLineageKeys()
             if !states[s].lineage.isEmpty {
-                out.lineage.append((states[s].sourceName, states[s].lineage.offsets.first!, states[s].lineage.offsets.last!, states[s].lineage))
+                out.lineage.append((states[s].sourceName, states[s].lineage.rows.first!.offset, states[s].lineage.rows.last!.offset, states[s].lineage))
             }
             if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
             states[s].billing.removeAll(keepingCapacity: true)

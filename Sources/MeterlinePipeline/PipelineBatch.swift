@@ -34,10 +34,10 @@ public struct BatchBinary: Sendable {
 }
 
 /// A message waiting for acceptance: parsed (its event and readings are in `Pipeline.aheadEvents` and
-/// `aheadReadings`, raw buffers, so completing it copies no 200-byte struct) or rejected by the parser.
+/// `aheadReadings`, raw buffers, so completing it copies no 200-byte struct) or rejected by the parser (its
+/// rejection is in `Pipeline.aheadRejections`). Plain values, kept in a raw buffer: no uniqueness check per write.
 struct LookaheadEntry {
     var parsed = false
-    var rejection: Rejection? = nil
     var readingCount = 0
 }
 
@@ -55,7 +55,6 @@ extension Pipeline {
                         binaries: UnsafeBufferPointer<BatchBinary> = UnsafeBufferPointer(start: nil, count: 0), nowMicros: Int64) {
         let n = records.count
         let d = Pipeline.lookahead
-        if ahead.count < d { ahead = [LookaheadEntry](repeating: LookaheadEntry(), count: d) }
         var j = 0
         while j < n + d {
             // Entry j % d holds event j − d: accept it before event j is parsed into its place.
@@ -71,9 +70,9 @@ extension Pipeline {
                 let k = j % d
                 do throws(Rejection) {
                     aheadEvents[k] = try parser.parse(value(bytes, r), nowMicros: nowMicros)
-                    let count = parser.readings.count
+                    let count = parser.readingCount
                     precondition(count <= meterCount, "more readings than meters")
-                    parser.readings.withUnsafeBufferPointer { source in
+                    parser.withReadings { source in
                         guard let from = source.baseAddress, count > 0 else { return }
                         aheadReadings.baseAddress!.advanced(by: k * meterCount).initialize(from: from, count: count)
                     }
@@ -84,7 +83,7 @@ extension Pipeline {
                     aheadKeys[k] = firstRollupKey(subject: aheadEvents[k].subjectHash, time: aheadEvents[k].timeMicros, readings(k))
                     if let key = aheadKeys[k] { states[s].windows.prefetch(key) }
                 } catch {
-                    ahead[k].rejection = error
+                    aheadRejections[k] = error
                 }
             }
             let mid = j - d / 2
@@ -149,8 +148,8 @@ extension Pipeline {
             }
             ahead[k].parsed = false
         } else {
-            reject(s, offset: r.offset, ahead[k].rejection!, payload: v)
-            ahead[k].rejection = nil
+            reject(s, offset: r.offset, aheadRejections[k]!, payload: v)
+            aheadRejections[k] = nil
         }
         assert(states[s].counters.balanced)
     }

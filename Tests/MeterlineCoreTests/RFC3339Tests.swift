@@ -110,6 +110,42 @@ import Testing
         }
     }
 
+    /// The memoized fast path (`parseMicros(_:memo:)`) must answer exactly what the general parser answers, whatever
+    /// came before: runs of one minute and of one day, switches of either, and a remembered date and minute followed
+    /// by a damaged timestamp.
+    @Test func dateMemoNeverChangesAnAnswer() {
+        let seed = testSeed(default: 0xDA7E_3E30)
+        var g = SeededGenerator(seed: seed)
+        var memo = RFC3339.DateMemo()
+        var hits = 0
+        let alphabet = Array("0123456789-:.TtZz+ x".utf8)
+        var day = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        var minute: Int64 = 0
+        for i in 0..<40_000 {
+            if g.below(500) == 0 { day += Int64(g.int(-40 ... 40)) * 86_400_000_000 }
+            if g.below(50) == 0 { minute = Int64(g.below(1_440)) * 60_000_000 }
+            let t = day + minute + Int64(g.below(60_000_000))
+            // Both fast-path layouts: with microseconds (27 bytes) and whole seconds (20 bytes).
+            var text = Array(RFC3339.format(micros: g.below(4) == 0 ? t - t % 1_000_000 : t).utf8)
+            // One in four is damaged: a byte replaced (in the date or the time of day), cut short or made longer.
+            switch g.below(16) {
+            case 0: text[Int(g.below(UInt64(text.count)))] = alphabet[Int(g.below(UInt64(alphabet.count)))]
+            case 1: text[10 + Int(g.below(UInt64(text.count - 10)))] = alphabet[Int(g.below(UInt64(alphabet.count)))]
+            case 2: text.removeLast(Int(g.below(3)))
+            case 3: text.insert(alphabet[Int(g.below(UInt64(alphabet.count)))], at: 19)
+            default: break
+            }
+            let (general, memoized) = text.withUnsafeBytes { b in
+                let before = (memo.word0, memo.word1)
+                let m = RFC3339.parseMicros(b, memo: &memo)
+                if before == (memo.word0, memo.word1) && before.0 != 0 && m != nil { hits += 1 }
+                return (RFC3339.parseGeneral(b), m)
+            }
+            #expect(memoized == general, "seed \(seed), event \(i): \(String(decoding: text, as: UTF8.self))")
+        }
+        #expect(hits > 25_000, "seed \(seed): the memo answered \(hits) times")
+    }
+
     @Test func civilDaysRoundTrip() {
         for day in stride(from: -800_000, through: 3_000_000, by: 997) {
             let (y, m, d) = RFC3339.civilFromDays(day)

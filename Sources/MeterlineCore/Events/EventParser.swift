@@ -32,8 +32,15 @@ public struct ParsedEvent: Sendable {
 public struct EventParser {
     public let catalog: MeterCatalog
     public var limits: EventLimits
-    /// Readings of the last accepted event, one per meter of its type.
-    public private(set) var readings: [MeterReading] = []
+    /// Readings of the last accepted event, one per meter of its type: the first `readingCount` of `readingStore`,
+    /// which holds one slot per catalog meter (a type has at most that many), so a parse overwrites them in place
+    /// instead of emptying and growing an array.
+    @usableFromInline var readingStore: [MeterReading]
+    public private(set) var readingCount = 0
+    /// The date of the last event's time (consecutive events mostly share the day).
+    @usableFromInline var dateMemo = RFC3339.DateMemo()
+    /// A copy of the last accepted event's readings (for tests and tools; the accept path uses `withReadings`).
+    public var readings: [MeterReading] { Array(readingStore[0..<readingCount]) }
     @usableFromInline var scratch: [UInt8] = []
     /// The catalog compiled to flat tables of trivial values for the accept path.
     @usableFromInline let plan: ParserPlan
@@ -42,7 +49,8 @@ public struct EventParser {
         self.catalog = catalog
         self.limits = limits
         self.plan = ParserPlan(catalog)
-        readings.reserveCapacity(8)
+        readingStore = Array(repeating: MeterReading(meterIndex: 0, value: Quantity(raw: 0), uniqueKey: .zero, dimensionsHash: .zero),
+                             count: catalog.meters.count)
         scratch.reserveCapacity(4096)
     }
 
@@ -287,6 +295,12 @@ public struct EventParser {
         }
     }
 
+    /// Runs `body` with the last accepted event's readings, in place.
+    @inlinable
+    public func withReadings<R>(_ body: (UnsafeBufferPointer<MeterReading>) throws -> R) rethrows -> R {
+        try readingStore.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<readingCount])) }
+    }
+
     /// The buffer that the last `parseBinary` result's ranges point into.
     public func withScratchBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try scratch.withUnsafeBytes(body)
@@ -331,7 +345,7 @@ public struct EventParser {
         if timeRef.escaped {
             parsedTime = JSONScanner.unescape(s.base, timeRef).withUnsafeBytes { RFC3339.parseMicros($0) }
         } else {
-            parsedTime = RFC3339.parseMicros(UnsafeRawBufferPointer(rebasing: s.base[timeRef.start..<timeRef.end]))
+            parsedTime = RFC3339.parseMicros(UnsafeRawBufferPointer(rebasing: s.base[timeRef.start..<timeRef.end]), memo: &dateMemo)
         }
         guard let t = parsedTime else {
             throw Rejection(.badTime, "time \"\(String(decoding: JSONScanner.unescape(s.base, timeRef), as: UTF8.self))\" is not a valid RFC 3339 date-time")
@@ -350,7 +364,7 @@ public struct EventParser {
         EventParser.combineString(&hs, s.base, subjectRef)
         let subjectHash = hs.finalize()
 
-        readings.removeAll(keepingCapacity: true)
+        readingCount = 0
         var j = plan.typeStart[typeIndex]
         let jEnd = plan.typeStart[typeIndex &+ 1]
         while j < jEnd {
@@ -412,7 +426,8 @@ public struct EventParser {
                 }
                 g &+= 1
             }
-            readings.append(MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: hd.finalize()))
+            readingStore[readingCount] = MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: hd.finalize())
+            readingCount &+= 1
         }
         return ParsedEvent(id: idRef, source: sourceRef, type: typeRef, subject: subjectRef, timeMicros: t, data: data,
                            identity: identity, subjectHash: subjectHash, typeIndex: typeIndex)

@@ -40,17 +40,26 @@ public struct Hasher128 {
     }
 
     @inlinable @inline(__always)
-    mutating func word(_ w: UInt64) {
+    mutating func word(_ w: UInt64) { Hasher128.mix(&a, &b, w) }
+
+    /// One 8-byte word into lanes held in locals (the loop keeps them in registers, not in `self`).
+    @inlinable @inline(__always)
+    static func mix(_ a: inout UInt64, _ b: inout UInt64, _ w: UInt64) {
         a = Hasher128.fold(a ^ w, 0xA076_1D64_78BD_642F)
-        b = Hasher128.fold(b ^ (w &+ 0x9E37_79B9_7F4A_7C15), 0xE703_7ED1_A0B4_28DB) &+ (a >> 29)
+        b = Hasher128.fold(b ^ (w &+ 0x9E37_79B9_7F4A_7C15), 0xE703_7ED1_A0B4_28DB) &+ (a &>> 29)
     }
 
     @inlinable
     public mutating func combine(_ bytes: UnsafeRawBufferPointer) {
-        var i = 0
         let n = bytes.count
-        while i + 8 <= n {
-            word(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        guard let base = bytes.baseAddress else {
+            word(0)  // the length word of an empty input (0 × the length constant)
+            return
+        }
+        var a = self.a, b = self.b
+        var i = 0
+        while n &- i >= 8 {
+            Hasher128.mix(&a, &b, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             i &+= 8
         }
         if i < n {
@@ -59,22 +68,24 @@ public struct Hasher128 {
             let r = n &- i
             let tail: UInt64
             if n >= 8 {
-                tail = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) &>> UInt64((8 &- r) &* 8)
+                tail = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) &>> UInt64((8 &- r) &* 8)
             } else if r >= 4 {
-                let lo = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
-                let hi = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)))
+                let lo = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                let hi = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)))
                 tail = lo | hi &<< UInt64((r &- 4) &* 8)
             } else if r >= 2 {
-                let lo = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
-                let hi = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: n &- 2, as: UInt16.self)))
+                let lo = UInt64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
+                let hi = UInt64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: n &- 2, as: UInt16.self)))
                 tail = lo | hi &<< UInt64((r &- 2) &* 8)
             } else {
-                tail = UInt64(bytes[i])
+                tail = UInt64(base.load(fromByteOffset: i, as: UInt8.self))
             }
-            word(tail ^ (UInt64(n & 7) << 56))
+            Hasher128.mix(&a, &b, tail ^ (UInt64(n & 7) &<< 56))
         }
         length &+= UInt64(n)
-        word(UInt64(n) &* 0x8EBC_6AF0_9C88_C6E3)
+        Hasher128.mix(&a, &b, UInt64(n) &* 0x8EBC_6AF0_9C88_C6E3)
+        self.a = a
+        self.b = b
     }
 
     @inlinable

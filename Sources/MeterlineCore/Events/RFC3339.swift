@@ -120,39 +120,102 @@ public enum RFC3339 {
     @inlinable @inline(__always)
     static func byte(_ x: UInt64, _ k: Int) -> Int { Int(truncatingIfNeeded: (x &>> UInt64(k &* 8)) & 0xFF) }
 
+    /// The date and minute of the last timestamp `parseMicros(_:memo:)` took by its fast path: consecutive events
+    /// of one producer almost always share the minute, so the date and the hour and minute are validated and
+    /// converted once per minute, not once per event.
+    /// Invariant: when `word0 != 0`, the 16 bytes `YYYY-MM-DDThh:mm` held by `word0` and `word1` are a valid date
+    /// and time of day in the fast-path layout, `days` is that date's day number and `minuteMicros` the instant of
+    /// the minute they name.
+    public struct DateMemo: Sendable {
+        @usableFromInline var word0: UInt64 = 0
+        @usableFromInline var word1: UInt64 = 0
+        @usableFromInline var days = 0
+        @usableFromInline var minuteMicros: Int64 = 0
+        @inlinable public init() {}
+    }
+
+    /// `parseMicros(_:)`, remembering the last fast-path date and minute in `memo` (the same result for every input).
+    @inlinable
+    public static func parseMicros(_ b: UnsafeRawBufferPointer, memo: inout DateMemo) -> Int64? {
+        let n = b.count
+        if n == 27 || n == 20 {
+            let w0 = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            let w1 = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            if w0 != memo.word0 || memo.word0 == 0 || UInt16(truncatingIfNeeded: w1) != UInt16(truncatingIfNeeded: memo.word1) {
+                // Another day: validate it (and the minute) in full, or leave the answer to the general parser.
+                if let days = commonDate(w0, w1), let minute = commonMinute(w1) {
+                    memo.word0 = w0; memo.word1 = w1; memo.days = days
+                    memo.minuteMicros = Int64(days) &* 86_400_000_000 &+ minute
+                } else {
+                    return parseGeneral(b)
+                }
+            } else if w1 != memo.word1 {
+                // The same day, another minute.
+                guard let minute = commonMinute(w1) else { return parseGeneral(b) }
+                memo.word1 = w1
+                memo.minuteMicros = Int64(memo.days) &* 86_400_000_000 &+ minute
+            }
+            if let micros = commonSeconds(b) { return memo.minuteMicros &+ micros }
+        }
+        return parseGeneral(b)
+    }
+
     /// The layouts producers send almost always, `YYYY-MM-DDThh:mm:ss.ffffffZ` (27 bytes) and `YYYY-MM-DDThh:mm:ssZ`
     /// (20 bytes), checked with three word loads. Nil when `b` is not exactly one of them (the general parser decides).
     @inlinable
     static func parseCommonUTC(_ b: UnsafeRawBufferPointer) -> Int64? {
+        let w0 = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let w1 = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard let days = commonDate(w0, w1), let minute = commonMinute(w1), let micros = commonSeconds(b) else { return nil }
+        return Int64(days) * 86_400_000_000 + minute + micros
+    }
+
+    /// The day number of the date `YYYY-MM-DD` in the first 10 bytes of a fast-path timestamp (`w0`: bytes 0..<8,
+    /// `w1`: bytes 8..<16); nil when those bytes are not a valid date in that layout.
+    @inlinable @inline(__always)
+    static func commonDate(_ w0: UInt64, _ w1: UInt64) -> Int? {
+        // "YYYY-MM-": '-' at bytes 4 and 7; "DD" at bytes 0 and 1 of w1.
+        guard w0 & 0xFF00_00FF_0000_0000 == 0x2D00_002D_0000_0000,
+              let x0 = digits8(w0, 0x0080_8000_8080_8080), let x1 = digits8(w1, 0x0000_0000_0000_8080) else { return nil }
+        let year = ((byte(x0, 0) &* 10 &+ byte(x0, 1)) &* 10 &+ byte(x0, 2)) &* 10 &+ byte(x0, 3)
+        let month = byte(x0, 5) &* 10 &+ byte(x0, 6)
+        let day = byte(x1, 0) &* 10 &+ byte(x1, 1)
+        guard month >= 1, month <= 12, day >= 1, day <= daysInMonth(year, month) else { return nil }
+        return daysFromCivil(year: year, month: month, day: day)
+    }
+
+    /// Microseconds from midnight to the minute `Thh:mm` at bytes 10..<16 of a fast-path timestamp (`w1`: bytes
+    /// 8..<16); nil when those bytes are not that layout or not a valid hour and minute.
+    @inlinable @inline(__always)
+    static func commonMinute(_ w1: UInt64) -> Int64? {
+        // "DDThh:mm": 'T' at byte 2, ':' at byte 5.
+        guard w1 & 0x0000_FF00_00FF_0000 == 0x0000_3A00_0054_0000, let x1 = digits8(w1, 0x8080_0080_8000_0000) else { return nil }
+        let hour = byte(x1, 3) &* 10 &+ byte(x1, 4)
+        let minute = byte(x1, 6) &* 10 &+ byte(x1, 7)
+        guard hour <= 23, minute <= 59 else { return nil }
+        return Int64(hour &* 60 &+ minute) &* 60_000_000
+    }
+
+    /// Microseconds from the minute of the `:ss[.ffffff]Z` part (bytes 16..<n) of a fast-path timestamp of 20 or 27
+    /// bytes; nil when it is not exactly that layout or not a valid second.
+    @inlinable @inline(__always)
+    static func commonSeconds(_ b: UnsafeRawBufferPointer) -> Int64? {
         let n = b.count
-        @inline(__always) func load(_ o: Int) -> UInt64 { UInt64(littleEndian: b.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
-        let w0 = load(0), w1 = load(8)
-        // "YYYY-MM-": '-' at bytes 4 and 7. "DDThh:mm": 'T' at byte 2, ':' at byte 5.
-        guard w0 & 0xFF00_00FF_0000_0000 == 0x2D00_002D_0000_0000, w1 & 0x0000_FF00_00FF_0000 == 0x0000_3A00_0054_0000,
-              let x0 = digits8(w0, 0x0080_8000_8080_8080), let x1 = digits8(w1, 0x8080_0080_8000_8080),
-              b[16] == UInt8(ascii: ":") else { return nil }
+        guard b[16] == UInt8(ascii: ":") else { return nil }
         let s1 = Int(b[17]) &- 0x30, s2 = Int(b[18]) &- 0x30
         guard UInt(bitPattern: s1) < 10, UInt(bitPattern: s2) < 10 else { return nil }
         var micros = 0
         if n == 27 {
             // ".ffffffZ" at bytes 19..<27.
-            let w2 = load(19)
+            let w2 = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 19, as: UInt64.self))
             guard w2 & 0xFF00_0000_0000_00FF == 0x5A00_0000_0000_002E, let x2 = digits8(w2, 0x0080_8080_8080_8000) else { return nil }
             micros = ((((byte(x2, 1) &* 10 &+ byte(x2, 2)) &* 10 &+ byte(x2, 3)) &* 10 &+ byte(x2, 4)) &* 10 &+ byte(x2, 5)) &* 10 &+ byte(x2, 6)
         } else {
             guard b[19] == UInt8(ascii: "Z") else { return nil }
         }
-        let year = ((byte(x0, 0) &* 10 &+ byte(x0, 1)) &* 10 &+ byte(x0, 2)) &* 10 &+ byte(x0, 3)
-        let month = byte(x0, 5) &* 10 &+ byte(x0, 6)
-        let day = byte(x1, 0) &* 10 &+ byte(x1, 1)
-        let hour = byte(x1, 3) &* 10 &+ byte(x1, 4)
-        let minute = byte(x1, 6) &* 10 &+ byte(x1, 7)
         let second = s1 &* 10 &+ s2
-        guard month >= 1, month <= 12, day >= 1, day <= daysInMonth(year, month),
-              hour <= 23, minute <= 59, second <= 59 else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second
-        return Int64(seconds) * 1_000_000 + Int64(micros)
+        guard second <= 59 else { return nil }
+        return Int64(second) &* 1_000_000 &+ Int64(micros)
     }
 
     /// Formats UTC microseconds as `YYYY-MM-DDThh:mm:ssZ`, with `.ffffff` only when micros are non-zero.
