@@ -69,9 +69,12 @@ public enum BillingRecords {
     public static func write(_ events: [BillingEvent], to path: String) throws {
         // Streamed in chunks through a temporary file (`LineFileWriter`): never the whole file in memory.
         var w = try LineFileWriter(path: path)
+        var json = JSONWriter()
         do {
             for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
-                try w.append(line: events[i].jsonBytes())
+                json.reset()
+                events[i].writeJSON(to: &json)
+                try json.output.withUnsafeBytes { try w.append(line: $0) }
             }
             try w.finish()
         } catch {

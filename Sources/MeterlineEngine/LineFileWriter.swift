@@ -28,6 +28,12 @@ struct LineFileWriter {
         if chunk.count >= 4 << 20 { try flush() }
     }
 
+    mutating func append(line bytes: UnsafeRawBufferPointer) throws {
+        chunk.append(contentsOf: bytes)
+        chunk.append(0x0A)
+        if chunk.count >= 4 << 20 { try flush() }
+    }
+
     mutating func append(line text: String) throws {
         chunk += text.utf8
         chunk.append(0x0A)

@@ -225,10 +225,48 @@ public struct LineageWriter: Sendable {
                    fileName: Self.fileName(source: source, firstOffset: firstOffset, lastOffset: lastOffset))
     }
 
+    /// The indexes of `names` for which `include` holds, in ascending UTF-8 byte order of the names (the order of
+    /// `lexicographicallyPrecedes` on their bytes). Names are compared by their first 16 bytes as two big-endian
+    /// words (zero-padded: a byte string sorts before its extensions either way), and by `memcmp` past them only on
+    /// a tie; the generic byte-by-byte comparison was ~280 instructions per lineage event.
+    static func utf8Order(_ names: [String], where include: (Int) -> Bool) -> [Int] {
+        struct Entry { var w0: UInt64; var w1: UInt64; var start: Int; var count: Int; var index: Int }
+        var bytes: [UInt8] = []
+        var entries: [Entry] = []
+        for i in names.indices where include(i) {
+            let start = bytes.count
+            bytes.append(contentsOf: names[i].utf8)
+            entries.append(Entry(w0: 0, w1: 0, start: start, count: bytes.count - start, index: i))
+        }
+        bytes.append(contentsOf: repeatElement(0, count: 16)) // so every prefix load stays in the buffer
+        return bytes.withUnsafeBytes { b -> [Int] in
+            @inline(__always) func word(_ e: Entry, _ o: Int) -> UInt64 {
+                guard e.count > o else { return 0 }
+                let w = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: e.start + o, as: UInt64.self))
+                let valid = min(8, e.count - o)
+                return valid == 8 ? w : w & ~(UInt64.max >> UInt64(valid * 8))
+            }
+            for k in entries.indices {
+                entries[k].w0 = word(entries[k], 0)
+                entries[k].w1 = word(entries[k], 8)
+            }
+            entries.sort { x, y in
+                if x.w0 != y.w0 { return x.w0 < y.w0 }
+                if x.w1 != y.w1 { return x.w1 < y.w1 }
+                let n = min(x.count, y.count)
+                if n > 16 {
+                    let c = memcmp(b.baseAddress! + x.start + 16, b.baseAddress! + y.start + 16, n - 16)
+                    if c != 0 { return c < 0 }
+                }
+                return x.count < y.count
+            }
+            return entries.map(\.index)
+        }
+    }
+
     private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String) throws(LineageError) -> [UInt8] {
         // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
-        let keyUTF8 = keyNames.map { Array($0.utf8) }
-        let order = keyNames.indices.filter { keyCounts[$0] > 0 }.sorted { keyUTF8[$0].lexicographicallyPrecedes(keyUTF8[$1]) }
+        let order = Self.utf8Order(keyNames) { keyCounts[$0] > 0 }
         // Events grouped by key in that order, append order within a key (stable counting sort), and Σ value per key.
         var keyStart = [Int](repeating: 0, count: keyNames.count)
         var next = 0
@@ -312,7 +350,7 @@ public struct LineageWriter: Sendable {
         footer.appendVarint(keyEntries.count)
         var previous: [UInt8] = []
         for entry in keyEntries {
-            let bytes = keyUTF8[entry.key]
+            let bytes = Array(keyNames[entry.key].utf8)
             var shared = 0
             while shared < previous.count && shared < bytes.count && previous[shared] == bytes[shared] { shared += 1 }
             footer.appendVarint(shared)

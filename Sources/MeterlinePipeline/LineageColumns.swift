@@ -31,7 +31,7 @@ public struct LineageColumns: Sendable {
     /// CloudEvents `source` values, in first-use order.
     public private(set) var sources: [String] = []
     public private(set) var rows: [LineageRow] = []
-    public private(set) var idBytes = ByteColumn()
+    public private(set) var idBytes = GrowableBytes()
     /// UTF-8 of each of `sources`, and the index of each by the hash of those bytes: a source seen before is
     /// found without building a `String` (several producers, hence sources, often share one partition).
     var sourceBytes: [[UInt8]] = []
@@ -145,61 +145,5 @@ public struct LineageColumns: Sendable {
         lastSource = 0
         rows.removeAll(keepingCapacity: true)
         idBytes.removeAll()
-    }
-}
-
-/// Bytes appended in place: the id column of `LineageColumns`. One capacity check and one copy per append, where
-/// `Array.append(contentsOf:)` spent ~100 instructions per 36-byte id on its generic sequence handling.
-///
-/// Value semantics by copy-on-write: a mutation of storage that another copy shares copies it first (a checkpoint
-/// hands its columns out, then the partition empties and refills its own).
-/// Invariant: `storage.count <= storage.capacity`; bytes `0..<count` of `storage.base` are initialized.
-public struct ByteColumn: Sendable {
-    /// Why `@unchecked Sendable`: it is mutated only through `ByteColumn`'s mutating methods, and only while
-    /// uniquely referenced, so storage shared between threads is never written.
-    final class Storage: @unchecked Sendable {
-        let base: UnsafeMutableRawPointer
-        var count = 0
-        let capacity: Int
-        init(capacity: Int) {
-            self.capacity = capacity
-            base = .allocate(byteCount: max(1, capacity), alignment: 16)
-        }
-        deinit { base.deallocate() }
-    }
-
-    var storage = Storage(capacity: 0)
-
-    public init() {}
-
-    public var count: Int { storage.count }
-
-    /// Appends `bytes` (copying the column first when another copy shares it, growing it when full).
-    @inline(__always)
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        let n = bytes.count
-        if !isKnownUniquelyReferenced(&storage) || storage.count &+ n > storage.capacity { reallocate(minimumCapacity: storage.count + n) }
-        let s = storage
-        if let from = bytes.baseAddress, n > 0 { (s.base + s.count).copyMemory(from: from, byteCount: n) }
-        s.count &+= n
-    }
-
-    /// Moves the bytes into new storage of at least `minimumCapacity` (at least twice the old capacity).
-    @inline(never)
-    mutating func reallocate(minimumCapacity: Int) {
-        let new = Storage(capacity: max(minimumCapacity, 2 * storage.capacity, 4096))
-        new.base.copyMemory(from: storage.base, byteCount: storage.count)
-        new.count = storage.count
-        storage = new
-    }
-
-    /// Forgets the bytes; keeps the capacity (new storage of the same size when another copy shares this one).
-    mutating func removeAll() {
-        if isKnownUniquelyReferenced(&storage) { storage.count = 0 } else { storage = Storage(capacity: storage.capacity) }
-    }
-
-    /// Runs `body` with the bytes.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withExtendedLifetime(storage) { try body(UnsafeRawBufferPointer(start: storage.base, count: storage.count)) }
     }
 }

@@ -84,6 +84,12 @@ public struct BillingEvent: Sendable, Equatable {
 
     func jsonWriter() -> JSONWriter {
         var w = JSONWriter()
+        writeJSON(to: &w)
+        return w
+    }
+
+    /// Writes `json()` to `w` (as one top-level value): for writing many events through one reused writer.
+    public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
         w.field("id", id)
         w.field("kind", kind.rawValue)
@@ -131,99 +137,5 @@ public struct BillingEvent: Sendable, Equatable {
         for l in lineage { w.element(); w.string(l) }
         w.endArray()
         w.endObject()
-        return w
-    }
-}
-
-/// A minimal canonical JSON writer: keys in the order written, strings escaped per RFC 8259, built as UTF-8 bytes.
-/// Invariant: produces one line; the same calls give the same bytes.
-public struct JSONWriter {
-    /// The document so far, UTF-8.
-    public private(set) var bytes: [UInt8] = []
-    /// Nesting depth → whether the next member needs a comma (bit per level; up to 64 levels).
-    var commaBits: UInt64 = 0
-    var depth = 0
-    public init() { bytes.reserveCapacity(512) }
-
-    /// The document as a String (one copy).
-    public var text: String { String(decoding: bytes, as: UTF8.self) }
-
-    @inline(__always) mutating func separator() {
-        guard depth > 0 else { return }
-        let bit: UInt64 = 1 << UInt64(depth - 1)
-        if commaBits & bit != 0 { bytes.append(UInt8(ascii: ",")) }
-        commaBits |= bit
-    }
-    @inline(__always) mutating func open(_ c: Unicode.Scalar) {
-        precondition(depth < 64, "JSONWriter nests at most 64 levels")
-        bytes.append(UInt8(ascii: c))
-        depth += 1
-        commaBits &= ~(1 << UInt64(depth - 1))
-    }
-    @inline(__always) mutating func close(_ c: Unicode.Scalar) {
-        precondition(depth > 0, "JSONWriter: close without open")
-        depth -= 1
-        bytes.append(UInt8(ascii: c))
-    }
-    public mutating func beginObject() { open("{") }
-    public mutating func endObject() { close("}") }
-    public mutating func beginArray() { open("[") }
-    public mutating func endArray() { close("]") }
-    /// Marks the start of an array element (writes the comma).
-    public mutating func element() { separator() }
-    public mutating func key(_ k: String) {
-        separator()
-        string(k)
-        bytes.append(UInt8(ascii: ":"))
-    }
-    public mutating func field(_ k: String, _ v: String) { key(k); string(v) }
-    public mutating func field(_ k: String, _ v: Int) { key(k); FixedPoint.append(Int128(v), scale: 0, to: &bytes) }
-    public mutating func field(_ k: String, _ v: Int64) { key(k); FixedPoint.append(Int128(v), scale: 0, to: &bytes) }
-    public mutating func field(_ k: String, _ v: Bool) { key(k); raw(v ? "true" : "false") }
-    /// A decimal as a JSON string (`"12.5"`), formatted as `description` is.
-    public mutating func field(_ k: String, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
-    public mutating func field(_ k: String, _ v: Amount) { key(k); decimal(v.raw, scale: Amount.scale) }
-    /// A time as an RFC 3339 UTC string, formatted as `RFC3339.format(micros:)` is.
-    public mutating func field(_ k: String, micros: Int64) {
-        key(k)
-        bytes.append(UInt8(ascii: "\""))
-        RFC3339.append(micros: micros, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
-    mutating func decimal(_ raw: Int128, scale: Int) {
-        bytes.append(UInt8(ascii: "\""))
-        FixedPoint.append(raw, scale: scale, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
-    public mutating func raw(_ json: String) { bytes.append(contentsOf: json.utf8) }
-    public mutating func null() { raw("null") }
-    public mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // Fast path: nothing to escape (the common case for ids, decimals, times) → append as a whole.
-        var copy = s
-        let clean = copy.withUTF8 { u -> Bool in
-            for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
-            bytes.append(contentsOf: u)
-            return true
-        }
-        if clean {
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for u in s.utf8 {
-            switch u {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case UInt8(ascii: "\n"): raw("\\n")
-            case UInt8(ascii: "\r"): raw("\\r")
-            case UInt8(ascii: "\t"): raw("\\t")
-            case 0..<0x20:
-                let h = String(u, radix: 16)
-                raw("\\u" + String(repeating: "0", count: 4 - h.count) + h)
-            default:
-                bytes.append(u)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -228,6 +228,53 @@ public enum RFC3339 {
 
     /// Appends `format(micros:)` as UTF-8 to `out` (no intermediate strings).
     public static func append(micros: Int64, to out: inout [UInt8]) {
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        let written = withUnsafeMutableBytes(of: &buffer) { b -> Bool in
+            guard let n = writeUsualRange(micros: micros, to: b.baseAddress!) else { return false }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[0..<n]))
+            return true
+        }
+        if !written { appendGeneral(micros: micros, to: &out) }
+    }
+
+    /// The longest text `format(micros:)` gives for an `Int64` (a six-digit negative year, with microseconds).
+    public static let maxFormattedCount = 40
+
+    /// Writes `format(micros:)` as UTF-8 at `p` (room for `maxFormattedCount` bytes); returns its length.
+    public static func write(micros: Int64, to p: UnsafeMutableRawPointer) -> Int {
+        if let n = writeUsualRange(micros: micros, to: p) { return n }
+        var out: [UInt8] = []
+        appendGeneral(micros: micros, to: &out)
+        out.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return out.count
+    }
+
+    /// `write(micros:to:)` for years 0000 through 9999, digits stored directly; nil for other years.
+    @inline(__always)
+    static func writeUsualRange(micros: Int64, to p: UnsafeMutableRawPointer) -> Int? {
+        let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let frac = Int(micros - totalSeconds * 1_000_000)
+        let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
+        let secOfDay = Int(totalSeconds - Int64(days) * 86_400)
+        let (y, m, d) = civilFromDays(days)
+        guard y >= 0 && y <= 9999 else { return nil }
+        @inline(__always) func put(_ c: UInt8, _ at: Int) { p.storeBytes(of: c, toByteOffset: at, as: UInt8.self) }
+        @inline(__always) func digits(_ v: Int, _ width: Int, _ at: Int) {
+            var x = v
+            var i = at &+ width
+            while i > at { i &-= 1; put(UInt8(truncatingIfNeeded: x % 10) &+ 0x30, i); x /= 10 }
+        }
+        digits(y, 4, 0); put(UInt8(ascii: "-"), 4); digits(m, 2, 5); put(UInt8(ascii: "-"), 7); digits(d, 2, 8)
+        put(UInt8(ascii: "T"), 10)
+        digits(secOfDay / 3600, 2, 11); put(UInt8(ascii: ":"), 13); digits(secOfDay / 60 % 60, 2, 14); put(UInt8(ascii: ":"), 16)
+        digits(secOfDay % 60, 2, 17)
+        guard frac != 0 else { put(UInt8(ascii: "Z"), 19); return 20 }
+        put(UInt8(ascii: "."), 19); digits(frac, 6, 20); put(UInt8(ascii: "Z"), 26)
+        return 27
+    }
+
+    /// `append(micros:to:)` for any year (the general digit loop; years outside 0000...9999 take this path).
+    static func appendGeneral(micros: Int64, to out: inout [UInt8]) {
         let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let frac = Int(micros - totalSeconds * 1_000_000)
         let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)

@@ -195,6 +195,55 @@ public enum FixedPoint {
         }
     }
 
+    /// The longest text `format` gives: a sign, 39 digits, a point and a leading zero.
+    public static let maxFormattedCount = 48
+
+    /// Writes `format(raw, scale:)` as UTF-8 at `p` (room for `maxFormattedCount` bytes); returns its length.
+    /// Magnitudes and scales that fit 64 bits (all real amounts and quantities) take 64-bit arithmetic.
+    public static func write(_ raw: Int128, scale: Int, to p: UnsafeMutableRawPointer) -> Int {
+        precondition(scale >= 0 && scale <= 38, "scale out of range: \(scale)")
+        if raw == 0 { p.storeBytes(of: UInt8(ascii: "0"), as: UInt8.self); return 1 }
+        var n = 0
+        if raw < 0 { p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self); n = 1 }
+        let magnitude = raw.magnitude
+        guard magnitude <= UInt128(UInt64.max) && scale <= 19 else {
+            var out: [UInt8] = []
+            append(raw, scale: scale, to: &out)
+            out.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            return out.count
+        }
+        var unit: UInt64 = 1
+        for _ in 0..<scale { unit &*= 10 }
+        let m = UInt64(magnitude)
+        n &+= writeDigits(m / unit, minWidth: 1, to: p + n)
+        var frac = m % unit
+        if frac != 0 {
+            var width = scale
+            while frac % 10 == 0 { frac /= 10; width &-= 1 }
+            p.storeBytes(of: UInt8(ascii: "."), toByteOffset: n, as: UInt8.self)
+            n &+= 1
+            n &+= writeDigits(frac, minWidth: width, to: p + n)
+        }
+        return n
+    }
+
+    /// Decimal digits of `v` at `p`, zero-padded on the left to `minWidth` (at most 20); returns their count.
+    @inline(__always)
+    static func writeDigits(_ v: UInt64, minWidth: Int, to p: UnsafeMutableRawPointer) -> Int {
+        var count = 1
+        var t = v
+        while t >= 10 { t /= 10; count &+= 1 }
+        let width = Swift.max(count, minWidth)
+        var x = v
+        var i = width
+        while i > 0 {
+            i &-= 1
+            p.storeBytes(of: UInt8(truncatingIfNeeded: x % 10) &+ 0x30, toByteOffset: i, as: UInt8.self)
+            x /= 10
+        }
+        return width
+    }
+
     /// Decimal digits of `v`, zero-padded on the left to `minWidth`.
     static func appendDigits(_ v: UInt128, minWidth: Int, to out: inout [UInt8]) {
         // 39 digits hold any UInt128; fill from the right.

@@ -1,0 +1,128 @@
+/// A minimal canonical JSON writer: keys in the order written, strings escaped per RFC 8259, built as UTF-8 bytes.
+/// Invariant: produces one line; the same calls give the same bytes.
+public struct JSONWriter {
+    /// The document so far, UTF-8.
+    public private(set) var output: GrowableBytes
+    /// Nesting depth → whether the next member needs a comma (bit per level; up to 64 levels).
+    var commaBits: UInt64 = 0
+    var depth = 0
+    public init() { output = GrowableBytes(capacity: 1024) }
+
+    /// The document as bytes (a copy).
+    public var bytes: [UInt8] { output.array }
+    /// The document as a String (one copy).
+    public var text: String { output.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// Empties the document (keeps its buffer), to write the next one.
+    public mutating func reset() {
+        output.removeAll()
+        commaBits = 0
+        depth = 0
+    }
+
+    @inline(__always) mutating func separator() {
+        guard depth > 0 else { return }
+        let bit: UInt64 = 1 << UInt64(depth - 1)
+        if commaBits & bit != 0 { output.append(UInt8(ascii: ",")) }
+        commaBits |= bit
+    }
+    @inline(__always) mutating func open(_ c: Unicode.Scalar) {
+        precondition(depth < 64, "JSONWriter nests at most 64 levels")
+        output.append(UInt8(ascii: c))
+        depth += 1
+        commaBits &= ~(1 << UInt64(depth - 1))
+    }
+    @inline(__always) mutating func close(_ c: Unicode.Scalar) {
+        precondition(depth > 0, "JSONWriter: close without open")
+        depth -= 1
+        output.append(UInt8(ascii: c))
+    }
+    public mutating func beginObject() { open("{") }
+    public mutating func endObject() { close("}") }
+    public mutating func beginArray() { open("[") }
+    public mutating func endArray() { close("]") }
+    /// Marks the start of an array element (writes the comma).
+    public mutating func element() { separator() }
+    public mutating func key(_ k: String) {
+        separator()
+        string(k)
+        output.append(UInt8(ascii: ":"))
+    }
+    public mutating func field(_ k: String, _ v: String) { key(k); string(v) }
+    public mutating func field(_ k: String, _ v: Int) { key(k); number(Int128(v), scale: 0) }
+    public mutating func field(_ k: String, _ v: Int64) { key(k); number(Int128(v), scale: 0) }
+    public mutating func field(_ k: String, _ v: Bool) { key(k); output.append(v ? "true" : "false") }
+    /// A decimal as a JSON string (`"12.5"`), formatted as `description` is.
+    public mutating func field(_ k: String, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
+    public mutating func field(_ k: String, _ v: Amount) { key(k); decimal(v.raw, scale: Amount.scale) }
+    /// A time as an RFC 3339 UTC string, formatted as `RFC3339.format(micros:)` is.
+    public mutating func field(_ k: String, micros: Int64) {
+        key(k)
+        output.append(UInt8(ascii: "\""))
+        output.append(upTo: RFC3339.maxFormattedCount) { RFC3339.write(micros: micros, to: $0) }
+        output.append(UInt8(ascii: "\""))
+    }
+    mutating func number(_ raw: Int128, scale: Int) {
+        output.append(upTo: FixedPoint.maxFormattedCount) { FixedPoint.write(raw, scale: scale, to: $0) }
+    }
+    mutating func decimal(_ raw: Int128, scale: Int) {
+        output.append(UInt8(ascii: "\""))
+        number(raw, scale: scale)
+        output.append(UInt8(ascii: "\""))
+    }
+    public mutating func raw(_ json: String) {
+        var copy = json
+        copy.withUTF8 { output.append(UnsafeRawBufferPointer($0)) }
+    }
+    public mutating func null() { output.append("null") }
+
+    /// Whether `u` holds a byte that a JSON string must escape: '"', '\\' or a control character (< 0x20).
+    /// Eight bytes per step; each test is the exact "some byte is zero / below n" bit trick, so no false answer.
+    @inline(__always)
+    static func needsEscape(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = u.count
+        guard let p = UnsafeRawPointer(u.baseAddress) else { return false }
+        @inline(__always) func flagged(_ w: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            let q = w ^ 0x2222_2222_2222_2222, b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            return ((q &- ones) & ~q | (b &- ones) & ~b | (w &- 0x2020_2020_2020_2020) & ~w) & high != 0
+        }
+        var i = 0
+        while n &- i >= 8 {
+            if flagged(p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return true }
+            i &+= 8
+        }
+        while i < n {
+            let c = p.load(fromByteOffset: i, as: UInt8.self)
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            i &+= 1
+        }
+        return false
+    }
+
+    public mutating func string(_ s: String) {
+        output.append(UInt8(ascii: "\""))
+        var copy = s
+        copy.withUTF8 { u in
+            // Nothing to escape (ids, keys, decimals, times: the common case) → one copy.
+            guard JSONWriter.needsEscape(u) else { output.append(UnsafeRawBufferPointer(u)); return }
+            for c in u {
+                switch c {
+                case UInt8(ascii: "\""): output.append(#"\""#)
+                case UInt8(ascii: "\\"): output.append(#"\\"#)
+                case UInt8(ascii: "\n"): output.append(#"\n"#)
+                case UInt8(ascii: "\r"): output.append(#"\r"#)
+                case UInt8(ascii: "\t"): output.append(#"\t"#)
+                case 0..<0x20:
+                    let hex: StaticString = "0123456789abcdef"
+                    output.append(#"\u00"#)
+                    output.append(hex.utf8Start[Int(c >> 4)])
+                    output.append(hex.utf8Start[Int(c & 15)])
+                default:
+                    output.append(c)
+                }
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}
