@@ -1,5 +1,5 @@
 import Foundation
-import MeterlineCore
+@testable import MeterlineCore
 import Testing
 
 @Suite struct JSONWriterTests {
@@ -22,5 +22,51 @@ import Testing
         let o = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
         #expect(o["s"] as? String == nasty)
         #expect((o["arr"] as? [Any])?.count == 3)
+    }
+}
+
+/// The in-place writers behind `JSONWriter` must give exactly the text of the general formatting code.
+@Suite struct InPlaceFormattingTests {
+    /// Decimals: reference text built from the magnitude's digits (`String(_:)`), a point inserted, trailing zeros cut.
+    @Test func decimalsMatchTheirDigits() {
+        let seed = testSeed(default: 0xDEC1_3A15)
+        var g = SeededGenerator(seed: seed)
+        for i in 0..<20_000 {
+            let scale = i % 3 == 0 ? 9 : i % 3 == 1 ? 12 : g.int(0 ... 38)
+            // Small, 64-bit and 128-bit magnitudes, with runs of zeros in the fraction.
+            var raw: Int128 = switch g.below(4) {
+            case 0: Int128(g.below(1_000_000))
+            case 1: Int128(g.next() >> 1)
+            case 2: g.below128(Int128.max)
+            default: Int128(g.below(1_000)) * FixedPoint.pow10(min(scale, 30))
+            }
+            if g.below(2) == 0 { raw = -raw }
+            let digits = String(raw.magnitude)
+            let padded = String(repeating: "0", count: max(0, scale + 1 - digits.count)) + digits
+            var intPart = String(padded.dropLast(scale)), frac = String(padded.suffix(scale))
+            while frac.last == "0" { frac.removeLast() }
+            if intPart.isEmpty { intPart = "0" }
+            let expected = raw == 0 ? "0" : (raw < 0 ? "-" : "") + intPart + (frac.isEmpty ? "" : "." + frac)
+            var buffer = [UInt8](repeating: 0, count: FixedPoint.maxFormattedCount)
+            let n = buffer.withUnsafeMutableBytes { FixedPoint.write(raw, scale: scale, to: $0.baseAddress!) }
+            #expect(String(decoding: buffer[0..<n], as: UTF8.self) == expected, "seed \(seed): raw \(raw), scale \(scale)")
+        }
+    }
+
+    /// Times: the in-place writer against the general digit loop, over the whole Int64 range and near the usual years.
+    @Test func timesMatchTheGeneralFormatter() {
+        let seed = testSeed(default: 0x7135_3339)
+        var g = SeededGenerator(seed: seed)
+        for i in 0..<20_000 {
+            var micros = Int64(bitPattern: g.next())
+            if i % 2 == 0 { micros = micros % 400_000_000_000_000_000 }                    // about ±12,700 years
+            if i % 4 == 0 { micros = micros - micros % 1_000_000 }                          // whole seconds
+            if i == 0 { micros = .min } else if i == 1 { micros = .max }
+            var general: [UInt8] = []
+            RFC3339.appendGeneral(micros: micros, to: &general)
+            var buffer = [UInt8](repeating: 0, count: RFC3339.maxFormattedCount)
+            let n = buffer.withUnsafeMutableBytes { RFC3339.write(micros: micros, to: $0.baseAddress!) }
+            #expect(Array(buffer[0..<n]) == general, "seed \(seed): \(micros)")
+        }
     }
 }

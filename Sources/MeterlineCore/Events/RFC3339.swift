@@ -252,10 +252,13 @@ public enum RFC3339 {
     /// `write(micros:to:)` for years 0000 through 9999, digits stored directly; nil for other years.
     @inline(__always)
     static func writeUsualRange(micros: Int64, to p: UnsafeMutableRawPointer) -> Int? {
-        let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let frac = Int(micros - totalSeconds * 1_000_000)
-        let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
-        let secOfDay = Int(totalSeconds - Int64(days) * 86_400)
+        // Floor divisions written with quotient and remainder, so Int64.min cannot overflow.
+        let (q, r) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        let totalSeconds = r < 0 ? q - 1 : q
+        let frac = Int(r < 0 ? r + 1_000_000 : r)
+        let (dq, dr) = totalSeconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = Int(dr < 0 ? dq - 1 : dq)
+        let secOfDay = Int(dr < 0 ? dr + 86_400 : dr)
         let (y, m, d) = civilFromDays(days)
         guard y >= 0 && y <= 9999 else { return nil }
         @inline(__always) func put(_ c: UInt8, _ at: Int) { p.storeBytes(of: c, toByteOffset: at, as: UInt8.self) }
@@ -275,10 +278,13 @@ public enum RFC3339 {
 
     /// `append(micros:to:)` for any year (the general digit loop; years outside 0000...9999 take this path).
     static func appendGeneral(micros: Int64, to out: inout [UInt8]) {
-        let totalSeconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let frac = Int(micros - totalSeconds * 1_000_000)
-        let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
-        let secOfDay = Int(totalSeconds - Int64(days) * 86_400)
+        // Floor divisions written with quotient and remainder, so Int64.min cannot overflow.
+        let (q, r) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        let totalSeconds = r < 0 ? q - 1 : q
+        let frac = Int(r < 0 ? r + 1_000_000 : r)
+        let (dq, dr) = totalSeconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = Int(dr < 0 ? dq - 1 : dq)
+        let secOfDay = Int(dr < 0 ? dr + 86_400 : dr)
         let (y, m, d) = civilFromDays(days)
         @inline(__always) func pad(_ v: Int, _ w: Int) {
             if v < 0 || w > 6 || v >= 1_000_000 {
