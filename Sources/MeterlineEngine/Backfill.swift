@@ -182,9 +182,20 @@ public struct Backfill {
         book.add(billing)
         let journal = book.finish()
         guard book.unbalanced.isEmpty else { throw BackfillError("\(book.unbalanced.count) journal entries do not balance: \(book.unbalanced[0])") }
+        // Summed by (entity, currency, period start) first: the report's "entity|currency|YYYY-MM" key is formatted
+        // once per period, not once per billing event.
+        struct PeriodKey: Hashable { var entity: String; var currency: String; var periodStart: Int64 }
+        var sums: [PeriodKey: Amount] = [:]
+        func overflow(_ k: String) -> BackfillError { BackfillError("the report's total for \(k) overflows the amount range") }
         for e in billing {
-            let k = "\(e.entity)|\(e.currency.code)|\(String(RFC3339.format(micros: e.periodStart).prefix(7)))"
-            report.totals[k] = (try? (report.totals[k] ?? .zero).adding(e.postedAmount)) ?? report.totals[k]
+            let k = PeriodKey(entity: e.entity, currency: e.currency.code, periodStart: e.periodStart)
+            guard let sum = try? (sums[k] ?? .zero).adding(e.postedAmount) else { throw overflow("\(k.entity)|\(k.currency)") }
+            sums[k] = sum
+        }
+        for (p, sum) in sums {
+            let k = "\(p.entity)|\(p.currency)|\(String(RFC3339.format(micros: p.periodStart).prefix(7)))"
+            guard let total = try? (report.totals[k] ?? .zero).adding(sum) else { throw overflow(k) }
+            report.totals[k] = total
         }
 
         try writeLines(journal.map { $0.json() }, to: periodDir + "/journal-entries.jsonl")

@@ -89,12 +89,7 @@ extension BillingRecords {
     /// Sorts small (postedAt, 8-byte id prefix, index) rows and moves each event once: sorting the events
     /// themselves moved ~400-byte structs and compared heap strings at every step of the merge.
     public static func inOutputOrder(_ events: [BillingEvent]) -> [BillingEvent] {
-        var rows = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in
-            var prefix: UInt64 = 0
-            var n = 0
-            for b in events[i].id.utf8 { prefix = prefix << 8 | UInt64(b); n += 1; if n == 8 { break } }
-            return (events[i].postedAt, prefix << UInt64(8 * (8 - n)), i)
-        }
+        var rows = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (events[i].postedAt, events[i].idPrefix, i) }
         rows.sort { a, b in
             if a.posted != b.posted { return a.posted < b.posted }
             if a.prefix != b.prefix { return a.prefix < b.prefix }

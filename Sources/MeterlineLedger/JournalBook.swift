@@ -168,8 +168,10 @@ public struct JournalBook {
     }
 
     mutating func postInterval(_ start: Int64, _ events: [BillingEvent]) -> [JournalEntry] {
-        // Canonical order: by id, so the cumulative rounding sequence is the same in every run.
-        let sorted = events.sorted { $0.id < $1.id }
+        // Canonical order: by id, so the cumulative rounding sequence is the same in every run. Small (prefix, index)
+        // rows are sorted, not the events (moving ~400-byte structs and comparing heap strings at every step).
+        var order = events.indices.map { (prefix: events[$0].idPrefix, index: $0) }
+        order.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : events[a.index].id < events[b.index].id }
         struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
         struct Group { var lines: [LineKey: (amount: Int128, events: [String], memo: String)] = [:]; var periods: Set<Int64> = [] }
         var groups: [String: Group] = [:] // "entity|currency"
@@ -179,8 +181,12 @@ public struct JournalBook {
             if line.events.last != id { line.events.append(id) }
         }
         var lastGroup: (entity: String, currency: String, key: String)? = nil
-        for e in sorted {
-            guard let entity = entities[e.entity] else { continue }
+        var lastEntity: LegalEntity? = nil
+        for (_, i) in order {
+            let e = events[i]
+            // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
+            if lastEntity?.id != e.entity { lastEntity = entities[e.entity] }
+            guard let entity = lastEntity, entity.id == e.entity else { continue }
             let ck = CumulativeKey(entity: e.entity, subject: e.subject, meter: e.meter, periodStart: e.periodStart)
             // One lookup: the cumulative position is advanced in place; `now` is what this event posts.
             let now = JournalBook.advance(&cumulative[ck, default: (Amount.zero, 0)], by: e.postedAmount,
@@ -200,10 +206,12 @@ public struct JournalBook {
                 let positive = now > 0
                 let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
                 let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
-                for k in [dr, cr] {
+                func post(_ k: LineKey) {
                     let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
                     add(&groups[gk]!.lines[k, default: (0, [], memo)], Int128(now.magnitude), e.id)
                 }
+                post(dr)
+                post(cr)
             }
         }
         var out: [JournalEntry] = []

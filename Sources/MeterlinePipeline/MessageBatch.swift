@@ -7,7 +7,7 @@ import MeterlineCore
 /// Invariant: every range in `records` and `binaries` lies inside `bytes`; `bytes` stays under 2 GiB (Int32 ranges):
 /// callers check `bytes.count` against `MessageBatch.maxBytes` and process the batch before it would pass it.
 public struct MessageBatch: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    public private(set) var bytes = GrowableBytes()
     public private(set) var records: [BatchRecord] = []
     public private(set) var binaries: [BatchBinary] = []
     /// Processing time for the batch (the router's clock when it was filled).
@@ -16,7 +16,7 @@ public struct MessageBatch: Sendable {
     public static let maxBytes = Int(Int32.max) / 2
 
     public init(capacity: Int = 0) {
-        bytes.reserveCapacity(capacity * 256)
+        bytes = GrowableBytes(capacity: capacity * 256)
         records.reserveCapacity(capacity)
     }
 
@@ -27,8 +27,7 @@ public struct MessageBatch: Sendable {
     public mutating func append(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
                                 binary: BinaryAttributes? = nil) {
         let start = Int32(bytes.count)
-        // Typed bytes: appending an `UnsafeRawBufferPointer` takes the generic sequence path, a typed buffer a plain copy.
-        bytes.append(contentsOf: value.assumingMemoryBound(to: UInt8.self))
+        bytes.append(value)
         var r = BatchRecord(partition: partition, offset: offset, start: start, count: Int32(value.count))
         if let key, key.count > 0 { (r.keyStart, r.keyCount) = copy(key) }
         if let b = binary {
@@ -43,13 +42,13 @@ public struct MessageBatch: Sendable {
     private mutating func copy(_ b: UnsafeRawBufferPointer?) -> (Int32, Int32) {
         guard let b else { return (0, -1) }
         let start = Int32(bytes.count)
-        bytes.append(contentsOf: b.assumingMemoryBound(to: UInt8.self))
+        bytes.append(b)
         return (start, Int32(b.count))
     }
 
     /// Empties the batch, keeping its buffers.
     public mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
+        bytes.removeAll()
         records.removeAll(keepingCapacity: true)
         binaries.removeAll(keepingCapacity: true)
     }

@@ -76,6 +76,15 @@ public struct BillingEvent: Sendable, Equatable {
 
     public static func == (a: BillingEvent, b: BillingEvent) -> Bool { a.json() == b.json() }
 
+    /// The first 8 bytes of `id` as a big-endian word (zero-padded): ordering by it, then by `id` on a tie, is
+    /// ordering by `id` (ids are ASCII hex, so String order is byte order), without comparing heap strings.
+    public var idPrefix: UInt64 {
+        var prefix: UInt64 = 0
+        var n = 0
+        for b in id.utf8 { prefix = prefix << 8 | UInt64(b); n += 1; if n == 8 { break } }
+        return n == 0 ? 0 : prefix << UInt64(8 * (8 - n))
+    }
+
     /// Canonical JSON (one line, keys in the contract's order, decimals as strings).
     public func json() -> String { jsonWriter().text }
 
