@@ -128,7 +128,7 @@ extension PartitionState {
             w.closed = true // arrives after its window closed: published as a late window
             w.revision = -1
         } else {
-            openByEnd[windowEnd, default: []].append(rk)
+            openByEnd.add(rk, end: windowEnd)
         }
         return windows.insert(rk, w)
     }

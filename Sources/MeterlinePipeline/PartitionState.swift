@@ -170,7 +170,7 @@ struct PartitionState {
     var seen = DedupTable()
     var windows = WindowTable()
     /// Open windows by end time, for event-time-ordered close.
-    var openByEnd: [Int64: [RollupKey]] = [:]
+    var openByEnd = OpenWindows()
     var periods = PeriodTable()
     /// Window keys with pending late data.
     var pendingRevisions: Set<RollupKey> = []

@@ -235,9 +235,7 @@ public final class Pipeline {
     }
 
     func closeWindows(_ s: Int, upTo wm: Int64) {
-        let ends = states[s].openByEnd.keys.filter { $0 <= wm }.sorted()
-        for end in ends {
-            let keys = states[s].openByEnd.removeValue(forKey: end)!
+        for (_, keys) in states[s].openByEnd.take(upTo: wm) {
             // One billing event per window at least: room for all of them is made once here (geometrically, so
             // many small closes between two checkpoints do not copy the array each time).
             let needed = states[s].billing.count + keys.count

@@ -251,7 +251,7 @@ extension PartitionState {
         openByEnd.removeAll()
         pendingRevisions.removeAll()
         for (k, w) in zip(windows.keys, windows.values) {
-            if !w.closed { openByEnd[w.windowEnd, default: []].append(k) }
+            if !w.closed { openByEnd.add(k, end: w.windowEnd) }
             if w.pendingLate != nil { pendingRevisions.insert(k) }
         }
         for p in periods.values {
