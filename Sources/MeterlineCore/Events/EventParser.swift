@@ -400,11 +400,15 @@ public struct EventParser {
                     throw badValueKind(meterIndex, v)
                 }
             }
-            var hd = Hasher128()
+            // The hash of the (name, value) list: each name, then 1 and the value's bytes, or 0 when absent or null.
+            // It starts from the state after the first name (the same for every reading of the meter).
+            var hd = m.firstNameState
             var g = m.groupStart
             while g < m.groupEnd {
                 let group = plan.groups[g]
-                plan.names.withUnsafeBytes { hd.combine(UnsafeRawBufferPointer(rebasing: $0[group.nameStart..<group.nameEnd])) }
+                if g != m.groupStart {
+                    plan.names.withUnsafeBytes { hd.combine(UnsafeRawBufferPointer(rebasing: $0[group.nameStart..<group.nameEnd])) }
+                }
                 let found: JSONValueRef?
                 if let d = data {
                     found = group.slot >= 0 ? slots[group.slot]
@@ -426,7 +430,8 @@ public struct EventParser {
                 }
                 g &+= 1
             }
-            readingStore[readingCount] = MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: hd.finalize())
+            let dimensionsHash = m.groupStart == m.groupEnd ? m.noDimensions : hd.finalize()
+            readingStore[readingCount] = MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: dimensionsHash)
             readingCount &+= 1
         }
         return ParsedEvent(id: idRef, source: sourceRef, type: typeRef, subject: subjectRef, timeMicros: t, data: data,

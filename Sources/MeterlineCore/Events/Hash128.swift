@@ -26,7 +26,7 @@ public struct Hash128: Hashable, Sendable, Comparable, CustomStringConvertible {
 /// Streaming builder of `Hash128`. Two 64-bit lanes, each a multiply-fold over 8-byte words, with
 /// the total length mixed into the result. Fields are separated by `combine(separator:)` so that
 /// ("ab","c") and ("a","bc") differ.
-public struct Hasher128 {
+public struct Hasher128: Sendable {
     @usableFromInline var a: UInt64 = 0x243F_6A88_85A3_08D3
     @usableFromInline var b: UInt64 = 0x1319_8A2E_0370_7344
     @usableFromInline var length: UInt64 = 0

@@ -21,7 +21,7 @@ struct DataSlots {
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func set(_ i: Int, _ v: JSONValueRef) {
         filled |= 1 << UInt8(i)
         switch i {
@@ -47,6 +47,10 @@ struct ParserPlan: Sendable {
         @usableFromInline var valueSlot: Int8
         @usableFromInline var groupStart: Int
         @usableFromInline var groupEnd: Int
+        /// The dimensions hasher after the first group's name (every reading of the meter starts with it); for a
+        /// meter without groupBy, `noDimensions` is the whole (constant) hash.
+        @usableFromInline var firstNameState: Hasher128
+        @usableFromInline var noDimensions: Hash128
     }
     @usableFromInline struct GroupPlan: Sendable {
         @usableFromInline var slot: Int8
@@ -70,9 +74,11 @@ struct ParserPlan: Sendable {
     @usableFromInline let wantedStart: [Int]
     @usableFromInline let wantedCount: Int
     /// For each recorded key of at most 8 bytes: its bytes as a little-endian word (zero above the key) and its
-    /// length, so a data member's name is matched by one masked load; −1 for longer keys (compared byte-wise).
-    @usableFromInline let wantedWord: [UInt64]
-    @usableFromInline let wantedShortLength: [Int]
+    /// length, so a data member's name is matched by one masked load and two compares per key; longer keys (and
+    /// unused entries) have length 0xFF, which no name of at most 8 bytes has. Tuples, not arrays: the match
+    /// loads no array buffer and checks no bounds (`maxSlots` entries).
+    @usableFromInline let shortWord: (UInt64, UInt64, UInt64, UInt64)
+    @usableFromInline let shortLength: (UInt8, UInt8, UInt8, UInt8)
 
     init(_ catalog: MeterCatalog) {
         var wantedKeys: [[UInt8]] = []
@@ -93,9 +99,12 @@ struct ParserPlan: Sendable {
                 names += Array(name.utf8)
                 groups.append(GroupPlan(slot: slot(path), nameStart: n0, nameEnd: names.count))
             }
+            var first = Hasher128()
+            if let (name, _) = m.groupBy.first { first.combine(name) }
             meters.append(MeterPlan(hasValue: m.valueProperty != nil, isUnique: m.aggregation == .uniqueCount,
                                     readsData: m.valueProperty != nil || !m.groupBy.isEmpty,
-                                    valueSlot: m.valueProperty.map(slot) ?? -1, groupStart: start, groupEnd: groups.count))
+                                    valueSlot: m.valueProperty.map(slot) ?? -1, groupStart: start, groupEnd: groups.count,
+                                    firstNameState: first, noDimensions: Hasher128().finalize()))
         }
         var typeStart = [0], typeMeters: [Int] = []
         for list in catalog.metersByType { typeMeters += list; typeStart.append(typeMeters.count) }
@@ -113,16 +122,54 @@ struct ParserPlan: Sendable {
         self.wanted = wanted
         self.wantedStart = wantedStart
         self.wantedCount = wantedKeys.count
-        self.wantedWord = wantedKeys.map { k in
-            k.count <= 8 ? k.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) } : 0
+        precondition(ParserPlan.maxSlots == 4 && wantedKeys.count <= ParserPlan.maxSlots, "the short-key tuples hold maxSlots entries")
+        let words = (0..<4).map { i -> UInt64 in
+            guard i < wantedKeys.count, wantedKeys[i].count <= 8 else { return 0 }
+            return wantedKeys[i].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
         }
-        self.wantedShortLength = wantedKeys.map { $0.count <= 8 ? $0.count : -1 }
+        let lengths = (0..<4).map { i -> UInt8 in i < wantedKeys.count && wantedKeys[i].count <= 8 ? UInt8(wantedKeys[i].count) : 0xFF }
+        let typeWords = (0..<4).map { i -> (UInt64, UInt64) in
+            guard i < catalog.types.count, catalog.types[i].count <= 16 else { return (0, 0) }
+            var w: (UInt64, UInt64) = (0, 0)
+            for (k, b) in catalog.types[i].enumerated() {
+                if k < 8 { w.0 |= UInt64(b) << UInt64(8 * k) } else { w.1 |= UInt64(b) << UInt64(8 * (k - 8)) }
+            }
+            return w
+        }
+        let typeLengths = (0..<4).map { i -> UInt8 in i < catalog.types.count && catalog.types[i].count <= 16 ? UInt8(catalog.types[i].count) : 0xFF }
+        self.shortTypeWords = (typeWords[0], typeWords[1], typeWords[2], typeWords[3])
+        self.shortTypeLength = (typeLengths[0], typeLengths[1], typeLengths[2], typeLengths[3])
+        self.allTypesShort = catalog.types.allSatisfy { $0.count <= 16 }
+        self.shortWord = (words[0], words[1], words[2], words[3])
+        self.shortLength = (lengths[0], lengths[1], lengths[2], lengths[3])
     }
+
+    /// The first `maxShortTypes` event types of at most 16 bytes as two little-endian words (zero above the type)
+    /// and their lengths (0xFF: no such type), so the usual types are matched by two masked loads.
+    @usableFromInline static let maxShortTypes = 4
+    /// Whether every type is at most 16 bytes (then, with at most `maxShortTypes` types, the words decide alone).
+    @usableFromInline let allTypesShort: Bool
+    @usableFromInline let shortTypeWords: ((UInt64, UInt64), (UInt64, UInt64), (UInt64, UInt64), (UInt64, UInt64))
+    @usableFromInline let shortTypeLength: (UInt8, UInt8, UInt8, UInt8)
 
     /// `MeterCatalog.typeIndex` for an unescaped string: the first type with the same bytes.
     @inlinable
     func typeIndex(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> Int? {
         let n = ref.end &- ref.start
+        if n <= 16 && ref.start &+ 16 <= base.count {
+            // The 16 bytes from the type's start, masked to its length (in the message the type is followed by more).
+            let lo = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: ref.start, as: UInt64.self))
+            let hi = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: ref.start &+ 8, as: UInt64.self))
+            let w0 = n >= 8 ? lo : lo & ((1 << UInt64(n &* 8)) &- 1)
+            let w1 = n >= 16 ? hi : n <= 8 ? 0 : hi & ((1 << UInt64((n &- 8) &* 8)) &- 1)
+            let len = UInt8(truncatingIfNeeded: n)
+            if len == shortTypeLength.0 && w0 == shortTypeWords.0.0 && w1 == shortTypeWords.0.1 { return 0 }
+            if len == shortTypeLength.1 && w0 == shortTypeWords.1.0 && w1 == shortTypeWords.1.1 { return 1 }
+            if len == shortTypeLength.2 && w0 == shortTypeWords.2.0 && w1 == shortTypeWords.2.1 { return 2 }
+            if len == shortTypeLength.3 && w0 == shortTypeWords.3.0 && w1 == shortTypeWords.3.1 { return 3 }
+            // Not one of the first four short types: a later type, a long one, or none (the loop decides).
+            if typeBytesStart.count &- 1 <= ParserPlan.maxShortTypes && allTypesShort { return nil }
+        }
         return typeBytes.withUnsafeBytes { tb -> Int? in
             var k = 0
             let count = typeBytesStart.count &- 1
@@ -168,20 +215,35 @@ struct ParserPlan: Sendable {
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func record(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
         let n = k.end &- k.start
         if !k.escaped && n <= 8 && k.start &+ 8 <= s.end {
             // Short unescaped names (all real traffic): the name's bytes and the 8 − n after it, masked to the name.
             let mask: UInt64 = n == 8 ? ~0 : (1 << UInt64(n &* 8)) &- 1
             let w = UInt64(littleEndian: s.base.loadUnaligned(fromByteOffset: k.start, as: UInt64.self)) & mask
-            var i = 0
-            while i < wantedCount {
-                if slots.filled & (1 << UInt8(i)) == 0 && wantedShortLength[i] == n && wantedWord[i] == w { slots.set(i, v); return }
-                i &+= 1
-            }
+            let i = shortSlot(w, UInt8(truncatingIfNeeded: n))
+            // Keys are distinct, so at most one matches; a key seen before keeps its first value.
+            if i >= 0 && slots.filled & (1 << UInt8(i)) == 0 { slots.set(i, v) }
             return
         }
+        recordLong(s, k, v, &slots)
+    }
+
+    /// The recorded key whose short form is (`w`, `n`), or −1.
+    @inlinable @inline(__always)
+    func shortSlot(_ w: UInt64, _ n: UInt8) -> Int {
+        if n == shortLength.0 && w == shortWord.0 { return 0 }
+        if n == shortLength.1 && w == shortWord.1 { return 1 }
+        if n == shortLength.2 && w == shortWord.2 { return 2 }
+        if n == shortLength.3 && w == shortWord.3 { return 3 }
+        return -1
+    }
+
+    /// `record` for escaped or long names (byte-wise compares), out of line.
+    @usableFromInline @inline(never)
+    func recordLong(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
+        let n = k.end &- k.start
         wanted.withUnsafeBytes { wb in
             var i = 0
             while i < wantedCount {

@@ -1,0 +1,103 @@
+import Testing
+@testable import MeterlineCore
+
+/// The parser plan's word-compare shortcuts (event types and data keys matched by masked loads, the dimensions
+/// hash started from a precomputed state) against the plain definitions they stand in for.
+@Suite struct ParserPlanTests {
+    static func path(_ s: String) -> JSONPath { try! JSONPath(s) }
+
+    /// Types of every length around the 8- and 16-byte word boundaries, sharing prefixes, more than the four the
+    /// plan keeps as words: each is found, and strings one byte off are not.
+    @Test func eventTypesAroundTheWordBoundaries() throws {
+        let types = ["a", "llm_toke", "llm_token", "llm_tokens_v2_xy", "llm_tokens_v2_xyz", "api_request",
+                     "a_type_name_of_thirty_bytes_xx", "llm_tokens_v2_xz"]
+        let meters = types.enumerated().map { i, t in
+            Meter(slug: "m\(i)", eventType: t, aggregation: .count, valueProperty: nil)
+        }
+        let catalog = MeterCatalog(meters)
+        let plan = ParserPlan(catalog)
+        var probes = types
+        for t in types {
+            probes.append(String(t.dropLast()))
+            probes.append(t + "x")
+            var b = Array(t.utf8)
+            for i in b.indices { b[i] ^= 1; probes.append(String(decoding: b, as: UTF8.self)); b[i] ^= 1 }
+        }
+        for p in probes {
+            // As in a message: the type is followed by more bytes, so the plan's 16-byte loads stay inside.
+            let message = Array(#"{"type":""#.utf8) + Array(p.utf8) + Array(#"","subject":"cust-1","time":"x"}"#.utf8)
+            message.withUnsafeBytes { b in
+                let ref = JSONValueRef(kind: .string, start: 9, end: 9 + p.utf8.count, escaped: false)
+                #expect(plan.typeIndex(b, ref) == catalog.typeIndex(b, ref), "type \(p)")
+                #expect(plan.typeIndex(b, ref) == types.firstIndex(of: p), "type \(p)")
+            }
+        }
+    }
+
+    /// With at most four types, all short, an unknown type is decided by the words alone; still exact.
+    @Test func unknownTypesWithFewShortTypes() {
+        let catalog = MeterCatalog([Meter(slug: "t", eventType: "llm_tokens", aggregation: .count, valueProperty: nil),
+                                    Meter(slug: "c", eventType: "api_request", aggregation: .count, valueProperty: nil)])
+        let plan = ParserPlan(catalog)
+        for p in ["llm_tokens", "api_request", "llm_token", "llm_tokensx", "api_requesT", "x", "api_request_long_name"] {
+            let message = Array(#"{"type":""#.utf8) + Array(p.utf8) + Array(#"","subject":"cust-1","time":"x"}"#.utf8)
+            message.withUnsafeBytes { b in
+                let ref = JSONValueRef(kind: .string, start: 9, end: 9 + p.utf8.count, escaped: false)
+                #expect(plan.typeIndex(b, ref) == catalog.typeIndex(b, ref), "type \(p)")
+            }
+        }
+    }
+
+    /// The dimensions hash is the hash of each canonical group's name followed by 1 and the value's bytes, or 0
+    /// when the value is absent or null; a meter without groupBy has the hash of nothing. Computed here from that
+    /// definition, not by the parser's code.
+    @Test func dimensionsHashFollowsItsDefinition() throws {
+        let meters = [
+            Meter(slug: "two", eventType: "t", aggregation: .sum, valueProperty: ParserPlanTests.path("$.v"),
+                  groupBy: [("region", ParserPlanTests.path("$.region")), ("model", ParserPlanTests.path("$.model"))]),
+            Meter(slug: "one", eventType: "t", aggregation: .count, valueProperty: nil, groupBy: [("model", ParserPlanTests.path("$.model"))]),
+            Meter(slug: "none", eventType: "t", aggregation: .count, valueProperty: nil),
+        ]
+        var parser = EventParser(catalog: MeterCatalog(meters))
+        func expected(_ groups: [(String, String?)]) -> Hash128 {
+            var h = Hasher128()
+            for (name, value) in groups {
+                h.combine(name)
+                if let value { h.combine(1); h.combine(value) } else { h.combine(0) }
+            }
+            return h.finalize()
+        }
+        for (data, model, region) in [(#"{"v":1,"model":"large","region":"eu"}"#, "large", "eu"),
+                                      (#"{"v":1,"region":"us"}"#, nil, "us"),
+                                      (#"{"v":1,"model":7,"region":null}"#, "7", nil),
+                                      (#"{"v":1}"#, nil, nil)] as [(String, String?, String?)] {
+            let text = #"{"specversion":"1.0","id":"e","source":"s","type":"t","subject":"c","time":"2026-03-01T11:00:00Z","data":"#
+                + data + "}"
+            let bytes = Array(text.utf8)
+            let readings = try bytes.withUnsafeBytes { b in
+                _ = try parser.parse(b, nowMicros: 1 << 60)
+                return parser.readings
+            }
+            #expect(readings.count == 3, "\(data)")
+            // Canonical group order is by name: model before region.
+            #expect(readings[0].dimensionsHash == expected([("model", model), ("region", region)]), "\(data)")
+            #expect(readings[1].dimensionsHash == expected([("model", model)]), "\(data)")
+            #expect(readings[2].dimensionsHash == expected([]), "\(data)")
+        }
+    }
+
+    /// Data keys of every length up to and past 8 bytes, a key that extends a wanted one and one a byte off:
+    /// the first value of each wanted key is recorded, nothing else.
+    @Test func dataKeysAroundTheWordBoundary() throws {
+        let keys = ["t", "tokens", "eightchr", "ninechars"]
+        let meters = keys.map { k in Meter(slug: k, eventType: "t", aggregation: .sum, valueProperty: ParserPlanTests.path("$." + k)) }
+        var parser = EventParser(catalog: MeterCatalog(meters))
+        let text = #"{"specversion":"1.0","id":"e","source":"s","type":"t","subject":"c","time":"2026-03-01T11:00:00Z","data":"#
+            + #"{"tokenz":9,"t":1,"eightchrs":9,"tokens":2,"eightchr":3,"ninechar":9,"ninechars":4,"t":9,"tokens":9}}"#
+        let values = try Array(text.utf8).withUnsafeBytes { b in
+            _ = try parser.parse(b, nowMicros: 1 << 60)
+            return parser.readings.map(\.value)
+        }
+        #expect(values == ["1", "2", "3", "4"].map { Quantity(raw: Int128($0)! * Quantity.one) })
+    }
+}
