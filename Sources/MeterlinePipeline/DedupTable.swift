@@ -181,6 +181,47 @@ public struct DedupTable {
         }
     }
 
+    /// Where a lookup of a key ended: its slot when it is remembered, else the empty slot an insert would fill
+    /// (−1 for the reserved all-zero key, which lives in a flag). Valid until the table is next mutated.
+    public struct Probe {
+        public let found: Bool
+        let slot: Int
+    }
+
+    /// `contains`, keeping where the probe ended, so that `insert(_:day:at:)` does not walk the cluster again.
+    public func probe(_ k: Hash128) -> Probe {
+        if DedupTable.isEmpty(k) { return Probe(found: hasReservedKey, slot: -1) }
+        let s = storage
+        let n = s.slotCount
+        var i = DedupTable.home(k.high, n)
+        // Bounded: at least one slot is empty (entries < slotCount).
+        while true {
+            let e = s.keys[i]
+            if e.high == k.high && e.low == k.low { return Probe(found: true, slot: i) }
+            if DedupTable.isEmpty(e) { return Probe(found: false, slot: i) }
+            i &+= 1
+            if i == n { i = 0 }
+        }
+    }
+
+    /// `insert(_:day:)` for a key whose `probe` found it absent, with no mutation of the table since: fills the
+    /// empty slot the probe ended at, unless the table must grow or rebase first (then the full insert runs).
+    /// - Returns: what `insert(_:day:)` returns (true: the key was absent).
+    @discardableResult
+    public mutating func insert(_ k: Hash128, day: Int32, at p: Probe) -> Bool {
+        precondition(!p.found, "insert(at:) of a probe that found its key")
+        guard p.slot >= 0, entries < growAt, dayFits(day) else { return insert(k, day: day) }
+        makeUnique()
+        let s = storage
+        assert(DedupTable.isEmpty(s.keys[p.slot]) && probe(k).slot == p.slot, "the table changed between probe and insert")
+        s.keys[p.slot] = k
+        s.days[p.slot] = relativeDay(day)
+        entries &+= 1
+        insertsSinceExpire &+= 1
+        assert(entries <= growAt && entries < s.slotCount)
+        return true
+    }
+
     /// Prefetches the home slot of `k` (`__builtin_prefetch` through the CPrefetch C shim), to be called before
     /// other work that does not depend on the table (the accept path calls it right after the parse, before
     /// the contract and window lookups), so the slot's cache line is on its way when `insert`/`contains`

@@ -1,5 +1,8 @@
 // Owns: the close queue of a partition's open windows (by window end), with its earliest end kept beside it so the
-// per-event watermark check is one compare: a watermark that moves within an hour closes nothing most of the time.
+// per-event watermark check is one compare: a watermark that moves within an hour closes nothing most of the time;
+// and the window-start memo of the accept path.
+
+import MeterlineCore
 
 /// Open (not yet rated) windows grouped by window end.
 /// Invariant: `earliestEnd` is the smallest key of `byEnd`, or `Int64.max` when it is empty; every key's list is non-empty.
@@ -31,5 +34,23 @@ struct OpenWindows {
     mutating func removeAll() {
         byEnd.removeAll()
         earliestEnd = .max
+    }
+}
+
+/// `UTC.floor` for window starts, remembering the last window: consecutive events mostly fall in the same window,
+/// so most events skip the division (a 64-bit divide by a run-time window size takes tens of cycles). A cache of a
+/// pure function: the result is `UTC.floor(t, unit)` for every input.
+/// Invariant: when `unit > 0`, `start == UTC.floor(start, unit)`.
+struct WindowFloorMemo {
+    private var unit: Int64 = 0
+    private var start: Int64 = 0
+
+    @inline(__always)
+    mutating func floor(_ t: Int64, _ unit: Int64) -> Int64 {
+        // t ≥ start makes the difference exact as an unsigned number, even where `t − start` would overflow Int64.
+        if unit == self.unit && t >= start && UInt64(bitPattern: t &- start) < UInt64(bitPattern: unit) { return start }
+        start = UTC.floor(t, unit)
+        self.unit = unit
+        return start
     }
 }

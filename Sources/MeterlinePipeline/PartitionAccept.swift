@@ -42,7 +42,8 @@ extension PartitionState {
     mutating func accept(_ e: ParsedEvent, _ base: UnsafeRawBufferPointer, offset: Int64, contract: Int,
                          readings: UnsafeBufferPointer<MeterReading>, firstSlot: Int? = nil, rules: AcceptRules,
                          duplicatesToDLQ: Bool) throws(Rejection) -> Int64? {
-        if seen.contains(e.identity) {
+        let probe = seen.probe(e.identity)
+        if probe.found {
             counters.duplicate += 1
             if duplicatesToDLQ {
                 dlq.append(DLQRecord(source: sourceName, partition: partition, offset: offset,
@@ -65,7 +66,7 @@ extension PartitionState {
         }
         for (n, r) in readings.enumerated() {
             let windowMicros = rules.meterWindowMicros[r.meterIndex]
-            let ws = UTC.floor(t, windowMicros)
+            let ws = windowFloor.floor(t, windowMicros)
             let rk = RollupKey(subject: e.subjectHash, meter: Int32(r.meterIndex), dimensions: r.dimensionsHash, windowStart: ws)
             // At most one hashed lookup per reading: insert if new, then work on the window in place by its slot.
             let known = n == 0 ? firstSlot : nil
@@ -88,7 +89,8 @@ extension PartitionState {
         }
         // Accepted: the id is seen from now on, in the checkpoint that accounts for the event.
         let day = Int32(truncatingIfNeeded: UTC.floor(t, UTC.microsPerDay) / UTC.microsPerDay)
-        seen.insert(e.identity, day: day)
+        // The probe above still holds: nothing between it and here touches `seen`.
+        seen.insert(e.identity, day: day, at: probe)
         if trackChanges { changes.newIds.append(LoggedId(identity: e.identity, day: day)) }
         counters.accepted += 1
         guard t > maxEventTime else { return nil }

@@ -179,6 +179,8 @@ struct PartitionState {
     var lineageGeneration: UInt32 = 0
     /// The billing period [start, end) of the last accepted event's anchor day (a cache for `accept`).
     var periodCache: (anchorDay: Int, start: Int64, end: Int64) = (0, 0, 0)
+    /// The window start of the last reading (a cache for `accept`).
+    var windowFloor = WindowFloorMemo()
     /// The RFC 3339 text of the last window start a new window's key text was built with (windows open in bursts
     /// per window start, so formatting it once per burst instead of once per window). A cache: not state.
     var windowStartText: (micros: Int64, text: [UInt8]) = (.min, [])

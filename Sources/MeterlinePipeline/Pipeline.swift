@@ -40,6 +40,8 @@ public final class Pipeline {
     /// The look-ahead entries' first window keys (`firstRollupKey`; plain values too).
     let aheadKeys: UnsafeMutablePointer<RollupKey?>
     let meterCount: Int
+    /// The window start of the last first-reading key (`firstRollupKey`; a cache, not state).
+    var firstKeyFloor = WindowFloorMemo()
     /// `resolvePrice` results by (contract, meter, dimensions, window start).
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
     /// Prefix of per-partition source names ("usage" → "usage-3").

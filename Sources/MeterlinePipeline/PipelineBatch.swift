@@ -122,7 +122,7 @@ extension Pipeline {
     func firstRollupKey(subject: Hash128, time: Int64, _ readings: UnsafeBufferPointer<MeterReading>) -> RollupKey? {
         guard let r0 = readings.first else { return nil }
         return RollupKey(subject: subject, meter: Int32(r0.meterIndex), dimensions: r0.dimensionsHash,
-                         windowStart: UTC.floor(time, rules.meterWindowMicros[r0.meterIndex]))
+                         windowStart: firstKeyFloor.floor(time, rules.meterWindowMicros[r0.meterIndex]))
     }
 
     /// The part of `process` after the parse, for a look-ahead entry (a binary-mode message is processed whole here).

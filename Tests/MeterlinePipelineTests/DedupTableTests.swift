@@ -50,6 +50,32 @@ func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.inser
         #expect(t.count == keys.count, "seed \(seed)")
     }
 
+    /// `probe` + `insert(_:day:at:)` (the accept path) against `contains` + `insert`: the same answers and the same
+    /// table, byte for byte, through growth, rebases (days jumping past 255), expiries, repeats and the zero key.
+    @Test func probeThenInsertIsInsert() throws {
+        let seed = testSeed()
+        var g = SeededGenerator(seed: seed)
+        var a = DedupTable(expectedCount: 8), b = DedupTable(expectedCount: 8)
+        var recent: [Hash128] = []
+        var day: Int32 = 20_000
+        for n in 0..<60_000 {
+            let roll = g.next() % 100
+            let k = roll < 10 && !recent.isEmpty ? recent[Int(g.next() % UInt64(recent.count))] : roll == 10 ? .zero : randomKey(&g)
+            if roll == 11 { day += Int32(g.next() % 300) }      // sometimes far ahead: a rebase
+            let d = day - Int32(g.next() % 40)                     // and out of order
+            let p = a.probe(k)
+            let found = b.contains(k)
+            #expect(p.found == found, "seed \(seed), step \(n)")
+            let insertedA = p.found ? false : a.insert(k, day: d, at: p)
+            let insertedB = b.insert(k, day: d)
+            #expect(insertedA == insertedB, "seed \(seed), step \(n)")
+            if recent.count < 1_000 { recent.append(k) } else { recent[Int(g.next() % 1_000)] = k }
+            if n % 7_000 == 6_999 { a.expire(before: day - 20); b.expire(before: day - 20) }
+        }
+        #expect(a.count == b.count && a.verifyInvariants(), "seed \(seed)")
+        #expect(a.serialize() == b.serialize(), "seed \(seed): the tables differ")
+    }
+
     @Test func sameHomeSlotDifferentLowWordsAndTheReservedKey() {
         var t = DedupTable(expectedCount: 4)
         // One `high` for all: one home slot, one long cluster; only `low` tells them apart.
