@@ -10,6 +10,12 @@ public struct BinaryAttributes {
     }
 }
 
+/// A price of the catalog in a box: passing it retains one object instead of copying a struct of arrays.
+final class PriceEntry: Sendable {
+    let price: Price
+    init(_ price: Price) { self.price = price }
+}
+
 /// The metering pipeline: parse → validate → dedup → window → rate, per input partition.
 ///
 /// - Warning: not thread-safe. One pipeline per shard; a shard owns its partitions alone.
@@ -42,6 +48,10 @@ public final class Pipeline {
     let meterCount: Int
     /// The window start of the last first-reading key (`firstRollupKey`; a cache, not state).
     var firstKeyFloor = WindowFloorMemo()
+    /// `config.priceBooks.books[b].prices[p]` as `prices[b][p]`, boxed so that reading one retains one object.
+    let prices: [[PriceEntry]]
+    /// The period of the last window rated (`period(of:anchorDay:)`; a cache, not state).
+    var periodMemo: (anchorDay: Int, start: Int64, end: Int64) = (-1, 0, 0)
     /// `resolvePrice` results by (contract, meter, dimensions, window start).
     var priceMemo: [PriceMemoKey: PriceResolution] = [:]
     /// Prefix of per-partition source names ("usage" → "usage-3").
@@ -72,6 +82,7 @@ public final class Pipeline {
         ahead.initialize(repeating: LookaheadEntry(), count: Pipeline.lookahead)
         aheadKeys.initialize(repeating: nil, count: Pipeline.lookahead)
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
+        self.prices = config.priceBooks.books.map { $0.prices.map(PriceEntry.init) }
     }
 
     /// The last partition `slot` resolved (consecutive messages mostly share one): skips the dictionary lookup.
@@ -284,22 +295,22 @@ public final class Pipeline {
         let contractIndex = states[s].windows.values[slot].contract
         let aggregation = catalog.meters[meterIndex].aggregation
         let anchorDay = contracts.contracts[contractIndex].billingAnchorDay
-        let periodStart = UTC.periodStart(k.windowStart, anchorDay: anchorDay)
-        let periodEnd = UTC.periodEnd(start: periodStart, anchorDay: anchorDay)
+        let (periodStart, periodEnd) = period(of: k.windowStart, anchorDay: anchorDay)
         let resolved = resolvePrice(contract: contractIndex, meter: meterIndex, dimensionsHash: k.dimensions,
                                     dimensions: states[s].windows.values[slot].dimensions, windowStart: k.windowStart)
-        let book = resolved.book.map { config.priceBooks.books[$0] }
-        let match = resolved.match
+        // Indexes into the price catalog, not copies of the book and price (each copy retains their arrays).
+        let book = resolved.book
+        let priceIndex = resolved.priceIndex
         let scope = ScopeKey(subject: k.subject, meter: k.meter, discriminator: resolved.discriminator, periodStart: periodStart)
         // The period's state is read and changed in place by its slot too.
         let pslot = states[s].periods.slot(forKey: scope) ?? states[s].periods.insert(scope, PeriodState(
             periodEnd: periodEnd, contract: contractIndex, subject: states[s].windows.values[slot].subject, meter: meterIndex,
-            dimensions: aggregation.isAdditive && match != nil ? [] : states[s].windows.values[slot].dimensions))
+            dimensions: aggregation.isAdditive && priceIndex != nil ? [] : states[s].windows.values[slot].dimensions))
         if states[s].trackChanges { states[s].changes.periods.insert(scope) }
-        if let m = match, let b = book {
-            states[s].periods.values[pslot].priceBookId = b.id
-            states[s].periods.values[pslot].priceBookVersion = b.version
-            states[s].periods.values[pslot].priceIndex = m.index
+        if let pi = priceIndex, let b = book {
+            states[s].periods.values[pslot].priceBookId = config.priceBooks.books[b].id
+            states[s].periods.values[pslot].priceBookVersion = config.priceBooks.books[b].version
+            states[s].periods.values[pslot].priceIndex = pi
         }
         let order = { (a: RollupKey, aText: String, b: RollupKey, bText: String) -> Bool in
             a.windowStart != b.windowStart ? a.windowStart < b.windowStart : KeyText.less(aText, bText)
@@ -324,7 +335,7 @@ public final class Pipeline {
                     after = try states[s].periods.values[pslot].aggregate.quantity(aggregation)
                 }
             } catch {}
-            let (amount, tiers) = increment(match?.price, before: before, after: after)
+            let (amount, tiers) = increment(book: book, price: priceIndex, before: before, after: after)
             states[s].periods.values[pslot].members.append(k)
             states[s].periods.values[pslot].quantity = after
             let posted = states[s].periods.values[pslot].posted
@@ -359,8 +370,9 @@ public final class Pipeline {
                     after = try runningAggregate.quantity(mm.aggregation)
                 }
             } catch {}
-            let bm = config.priceBooks.book(id: contract.priceBook, at: m.windowStart)
-            let (amount, tiers) = increment(bm?.price(meter: mm.slug, dimensions: wm.dimensions)?.price, before: before, after: after)
+            let bm = config.priceBooks.bookIndex(id: contract.priceBook, at: m.windowStart)
+            let pm = bm.flatMap { config.priceBooks.books[$0].price(meter: mm.slug, dimensions: wm.dimensions)?.index }
+            let (amount, tiers) = increment(book: bm, price: pm, before: before, after: after)
             running = after
             posted = (try? posted.adding(amount)) ?? posted
             let unpublished = wm.revision == -1 || (m == k && firstClose)
@@ -392,7 +404,8 @@ public final class Pipeline {
     /// and the discriminator of its rating scope (the price's filter for additive meters, else the dimensions).
     struct PriceResolution {
         var book: Int?
-        var match: (index: Int, price: Price)?
+        /// The matching price: `config.priceBooks.books[book].prices[priceIndex]`.
+        var priceIndex: Int?
         var discriminator: Hash128
     }
 
@@ -412,19 +425,32 @@ public final class Pipeline {
             for (fk, fv) in mm.price.filter.sorted(by: { $0.key < $1.key }) { h.combine(fk); h.combine(fv) }
             disc = h.finalize()
         }
-        let r = PriceResolution(book: bookIndex, match: match, discriminator: disc)
+        let r = PriceResolution(book: bookIndex, priceIndex: match?.index, discriminator: disc)
         if priceMemo.count >= 1 << 16 { priceMemo.removeAll(keepingCapacity: true) } // bounded: a cache, not state
         priceMemo[key] = r
         return r
     }
 
-    /// `price(after) − price(before)` with the per-tier difference; zero without a price.
-    func increment(_ price: Price?, before: Quantity?, after: Quantity) -> (Amount, [TierLine]) {
-        guard let price else { return (.zero, []) }
+    /// The billing period [start, end) holding `t` for a contract anchor day, remembered for the next window (windows
+    /// close in end order, so consecutive ones mostly share a period). A cache of `UTC.periodStart`/`periodEnd`.
+    @inline(__always)
+    func period(of t: Int64, anchorDay: Int) -> (start: Int64, end: Int64) {
+        if anchorDay == periodMemo.anchorDay && t >= periodMemo.start && t < periodMemo.end { return (periodMemo.start, periodMemo.end) }
+        let start = UTC.periodStart(t, anchorDay: anchorDay)
+        periodMemo = (anchorDay, start, UTC.periodEnd(start: start, anchorDay: anchorDay))
+        return (periodMemo.start, periodMemo.end)
+    }
+
+    /// `price(after) − price(before)` with the per-tier difference, for `config.priceBooks.books[book].prices[price]`;
+    /// zero without a price.
+    func increment(book: Int?, price: Int?, before: Quantity?, after: Quantity) -> (Amount, [TierLine]) {
+        guard let bi = book, let p = price else { return (.zero, []) }
         do {
             // `Price.increment(before:after:)`, keeping the before breakdown for the tier delta (each side priced once).
-            let a = try price.price(after, rounding: config.settings.rounding)
-            let b = try before.map { (q) throws(DecimalError) in try price.price(q, rounding: config.settings.rounding) }
+            // The price is read through its box: a retain, not a copy of the struct and its tier arrays.
+            let price = prices[bi][p]
+            let a = try price.price.price(after, rounding: config.settings.rounding)
+            let b = try before.map { (q) throws(DecimalError) in try price.price.price(q, rounding: config.settings.rounding) }
             let amount = try a.usageAmount.subtracting(b?.usageAmount ?? .zero)
             return (amount, Pipeline.tierDelta(after: a.tiers, before: b?.tiers ?? []))
         } catch {
@@ -434,26 +460,27 @@ public final class Pipeline {
 
     /// Appends a billing event for the window in `slot` (key `k`) and records in it what was published.
     func publish(_ s: Int, _ k: RollupKey, slot: Int, kind: BillingKind, amount: Amount, delta: Amount?,
-                 periodQuantity: Quantity, tiers: [TierLine], book: PriceBook?, postedAt: Int64) {
+                 periodQuantity: Quantity, tiers: [TierLine], book bookIndex: Int?, postedAt: Int64) {
         let meterIndex = states[s].windows.values[slot].meter, contractIndex = states[s].windows.values[slot].contract
         let aggregation = catalog.meters[meterIndex].aggregation
         let anchorDay = contracts.contracts[contractIndex].billingAnchorDay
         let entity = contracts.contracts[contractIndex].entity
         let slug = catalog.meters[meterIndex].slug
-        let periodStart = UTC.periodStart(k.windowStart, anchorDay: anchorDay)
+        let (periodStart, periodEnd) = period(of: k.windowStart, anchorDay: anchorDay)
         let q = (try? states[s].windows.values[slot].aggregate.quantity(aggregation)) ?? states[s].windows.values[slot].quantity
-        let currency = book?.currency ?? config.entity(entity)?.currency ?? Currency(code: "USD")!
+        let currency = bookIndex.map { config.priceBooks.books[$0].currency } ?? config.entity(entity)?.currency ?? Currency(code: "USD")!
+        let version = bookIndex.map { config.priceBooks.books[$0].version }
         let subject = states[s].windows.values[slot].subject
         let dimensions = states[s].windows.values[slot].dimensions
         let revision = states[s].windows.values[slot].revision
         let event = BillingEvent(
             id: BillingEvent.deriveId(subject: subject, meter: slug, dimensions: dimensions, windowStart: k.windowStart,
-                                      kind: kind, priceBookVersion: book?.version, revision: revision),
+                                      kind: kind, priceBookVersion: version, revision: revision),
             kind: kind, revision: revision, subject: subject, entity: entity, meter: slug, dimensions: dimensions,
             windowStart: k.windowStart, windowEnd: states[s].windows.values[slot].windowEnd, periodStart: periodStart,
-            periodEnd: UTC.periodEnd(start: periodStart, anchorDay: anchorDay),
+            periodEnd: periodEnd,
             quantity: q, periodQuantity: periodQuantity, amount: amount, amountDelta: delta, currency: currency,
-            priceBookId: book?.id, priceBookVersion: book?.version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
+            priceBookId: bookIndex.map { config.priceBooks.books[$0].id }, priceBookVersion: version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
             lineage: [Pipeline.lineageReference(states[s].sourceName, states[s].windows.values[slot].keyText)], postedAt: postedAt)
         states[s].billing.append(event)
         if states[s].trackChanges { states[s].changes.windows.insert(k) }

@@ -39,4 +39,19 @@ import Testing
             #expect(n == 0 || expected != Hash128Tests.hash([Array(bytes[0..<(n - 1)])]), "length \(n)")
         }
     }
+
+    /// The 32 hex digits (billing event ids) against `String(_:radix:)`, zero-padded: every digit value in every
+    /// position, and random words (seeded).
+    @Test func descriptionIsThirtyTwoLowercaseHexDigits() {
+        func reference(_ h: Hash128) -> String {
+            func pad(_ x: UInt64) -> String { let t = String(x, radix: 16); return String(repeating: "0", count: 16 - t.count) + t }
+            return pad(h.high) + pad(h.low)
+        }
+        var cases: [Hash128] = [.zero, Hash128(high: .max, low: .max), Hash128(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)]
+        for d in 0..<16 { for pos in 0..<16 { let w = UInt64(d) << UInt64(4 * pos); cases.append(Hash128(high: w, low: ~w)) } }
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var g = SeededGenerator(seed: seed)
+        for _ in 0..<10_000 { cases.append(Hash128(high: g.next(), low: g.next())) }
+        for h in cases { #expect(h.description == reference(h), "seed \(seed)") }
+    }
 }

@@ -10,16 +10,36 @@ public struct Hash128: Hashable, Sendable, Comparable, CustomStringConvertible {
     @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(low) }
     @inlinable public static func == (a: Hash128, b: Hash128) -> Bool { a.high == b.high && a.low == b.low }
     @inlinable public static func < (a: Hash128, b: Hash128) -> Bool { (a.high, a.low) < (b.high, b.low) }
-    /// 32 lowercase hex digits.
+    /// 32 lowercase hex digits (`high` then `low`, most significant digit first).
     public var description: String {
-        String(unsafeUninitializedCapacity: 32) { b in
-            let digits: StaticString = "0123456789abcdef"
-            for i in 0..<16 {
-                b[i] = digits.utf8Start[Int(truncatingIfNeeded: high >> UInt64(60 - 4 * i)) & 15]
-                b[16 + i] = digits.utf8Start[Int(truncatingIfNeeded: low >> UInt64(60 - 4 * i)) & 15]
-            }
+        // Each word's 16 digits as two 8-byte words, built by spreading nibbles (no loop over digits): a billing
+        // event id is formatted per published window.
+        let (a, b) = Hash128.hexWords(high), (c, d) = Hash128.hexWords(low)
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            let p = UnsafeMutableRawPointer(buffer.baseAddress!)
+            p.storeBytes(of: a, toByteOffset: 0, as: UInt64.self)
+            p.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: c, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: d, toByteOffset: 24, as: UInt64.self)
             return 32
         }
+    }
+
+    /// The 16 lowercase hex digits of `x`, most significant first, as the bytes of two little-endian words.
+    @inlinable
+    static func hexWords(_ x: UInt64) -> (UInt64, UInt64) {
+        @inline(__always) func digits(_ half: UInt32) -> UInt64 {
+            // Spread 8 nibbles to 8 bytes (most significant nibble in the lowest byte: text order).
+            var v = UInt64(half)
+            v = (v | v << 16) & 0x0000_FFFF_0000_FFFF
+            v = (v | v << 8) & 0x00FF_00FF_00FF_00FF
+            v = (v | v << 4) & 0x0F0F_0F0F_0F0F_0F0F
+            v = v.byteSwapped                                   // first digit in the lowest byte
+            // '0'...'9' for 0...9, 'a'...'f' for 10...15: add '0', and 39 more where the nibble is ≥ 10.
+            let ge10 = ((v &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+            return v &+ 0x3030_3030_3030_3030 &+ ge10 &* 39
+        }
+        return (digits(UInt32(truncatingIfNeeded: x >> 32)).littleEndian, digits(UInt32(truncatingIfNeeded: x)).littleEndian)
     }
 }
 

@@ -266,6 +266,11 @@ public struct PriceCatalog: Sendable {
     public init(_ books: [PriceBook]) {
         self.books = books.sorted { ($0.id, $0.version) < ($1.id, $1.version) }
     }
+    /// The index in `books` of `book(id:at:)`.
+    public func bookIndex(id: String, at t: Int64) -> Int? {
+        books.lastIndex { $0.id == id && $0.isEffective(at: t) }
+    }
+
     /// The highest version of book `id` effective at `t`.
     public func book(id: String, at t: Int64) -> PriceBook? {
         books.last { $0.id == id && $0.isEffective(at: t) }
