@@ -170,7 +170,7 @@ public struct Backfill {
             throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
         }
 
-        billing = BillingRecords.inOutputOrder(billing)
+        BillingRecords.sortInOutputOrder(&billing)
         dlq.sort { ($0.source, $0.offset) < ($1.source, $1.offset) }
         // billing-events.jsonl is encoded and written on its own thread while the journal is computed (both only read it).
         let periodDir = previous == nil ? staging : staging + "/period"

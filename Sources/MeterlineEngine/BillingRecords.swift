@@ -89,12 +89,31 @@ extension BillingRecords {
     /// Sorts small (postedAt, 8-byte id prefix, index) rows and moves each event once: sorting the events
     /// themselves moved ~400-byte structs and compared heap strings at every step of the merge.
     public static func inOutputOrder(_ events: [BillingEvent]) -> [BillingEvent] {
-        var rows = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (events[i].postedAt, events[i].idPrefix, i) }
-        rows.sort { a, b in
+        var sorted = events
+        sortInOutputOrder(&sorted)
+        return sorted
+    }
+
+    /// `inOutputOrder` in place: the permutation is applied by swaps along its cycles, which move events
+    /// (no copy of an event's strings and arrays, hence no retain of each, as building a new array does).
+    public static func sortInOutputOrder(_ events: inout [BillingEvent]) {
+        var order = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (events[i].postedAt, events[i].idPrefix, i) }
+        order.sort { a, b in
             if a.posted != b.posted { return a.posted < b.posted }
             if a.prefix != b.prefix { return a.prefix < b.prefix }
             return events[a.index].id < events[b.index].id
         }
-        return rows.map { events[$0.index] }
+        // Position p receives the event now at order[p].index. Follow each cycle once, marking placed positions.
+        var placed = [Bool](repeating: false, count: events.count)
+        for start in events.indices where !placed[start] {
+            var p = start
+            while true {
+                placed[p] = true
+                let from = order[p].index
+                if from == start { break }
+                events.swapAt(p, from)   // the event for p arrives; what was at p moves to `from`, whose turn is next
+                p = from
+            }
+        }
     }
 }

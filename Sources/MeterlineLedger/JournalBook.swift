@@ -182,36 +182,38 @@ public struct JournalBook {
         }
         var lastGroup: (entity: String, currency: String, key: String)? = nil
         var lastEntity: LegalEntity? = nil
-        for (_, i) in order {
-            let e = events[i]
-            // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
-            if lastEntity?.id != e.entity { lastEntity = entities[e.entity] }
-            guard let entity = lastEntity, entity.id == e.entity else { continue }
-            let ck = CumulativeKey(entity: e.entity, subject: e.subject, meter: e.meter, periodStart: e.periodStart)
-            // One lookup: the cumulative position is advanced in place; `now` is what this event posts.
-            let now = JournalBook.advance(&cumulative[ck, default: (Amount.zero, 0)], by: e.postedAmount,
-                                          digits: e.currency.minorUnitDigits, rounding: rounding)
-            // The group key of the previous event is reused when entity and currency repeat (the common case).
-            let gk: String
-            if let g = lastGroup, g.entity == e.entity, g.currency == e.currency.code { gk = g.key } else {
-                gk = "\(e.entity)|\(e.currency.code)"
-                lastGroup = (e.entity, e.currency.code, gk)
-            }
-            // Mutate the group in place: a local copy would copy its line dictionary per event (quadratic).
-            groups[gk, default: Group()].periods.insert(e.periodStart)
-            if now != 0 {
-                let subject: String? = detail == .customer ? e.subject : nil
-                let revenue = entity.revenueAccount(meter: e.meter)
-                // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
-                let positive = now > 0
-                let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
-                let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
-                func post(_ k: LineKey) {
-                    let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
-                    add(&groups[gk]!.lines[k, default: (0, [], memo)], Int128(now.magnitude), e.id)
+        // Fields are read in place through the buffer: copying each event retained its dozen strings and arrays.
+        events.withUnsafeBufferPointer { ev in
+            for (_, i) in order {
+                // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
+                if lastEntity?.id != ev[i].entity { lastEntity = entities[ev[i].entity] }
+                guard let entity = lastEntity, entity.id == ev[i].entity else { continue }
+                let ck = CumulativeKey(entity: ev[i].entity, subject: ev[i].subject, meter: ev[i].meter, periodStart: ev[i].periodStart)
+                // One lookup: the cumulative position is advanced in place; `now` is what this event posts.
+                let now = JournalBook.advance(&cumulative[ck, default: (Amount.zero, 0)], by: ev[i].postedAmount,
+                                              digits: ev[i].currency.minorUnitDigits, rounding: rounding)
+                // The group key of the previous event is reused when entity and currency repeat (the common case).
+                let gk: String
+                if let g = lastGroup, g.entity == ev[i].entity, g.currency == ev[i].currency.code { gk = g.key } else {
+                    gk = "\(ev[i].entity)|\(ev[i].currency.code)"
+                    lastGroup = (ev[i].entity, ev[i].currency.code, gk)
                 }
-                post(dr)
-                post(cr)
+                // Mutate the group in place: a local copy would copy its line dictionary per event (quadratic).
+                groups[gk, default: Group()].periods.insert(ev[i].periodStart)
+                if now != 0 {
+                    let subject: String? = detail == .customer ? ev[i].subject : nil
+                    let revenue = entity.revenueAccount(meter: ev[i].meter)
+                    // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
+                    let positive = now > 0
+                    let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
+                    let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
+                    func post(_ k: LineKey) {
+                        let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
+                        add(&groups[gk]!.lines[k, default: (0, [], memo)], Int128(now.magnitude), ev[i].id)
+                    }
+                    post(dr)
+                    post(cr)
+                }
             }
         }
         var out: [JournalEntry] = []

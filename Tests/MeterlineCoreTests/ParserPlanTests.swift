@@ -101,3 +101,27 @@ import Testing
         #expect(values == ["1", "2", "3", "4"].map { Quantity(raw: Int128($0)! * Quantity.one) })
     }
 }
+
+/// `JSONScanner.specialMask`: its lowest set bit is the first byte that is '"', '\\', below 0x20 or above 0x7F,
+/// and it is zero exactly when there is none. Words of bytes drawn mostly from around those boundaries (seeded).
+@Suite struct SpecialMaskTests {
+    @Test func lowestBitIsTheFirstSpecialByte() {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var g = SeededGenerator(seed: seed)
+        let interesting: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0x81, 0xA2, 0xDC, 0xFF, 0x41, 0x61]
+        var failures = 0
+        for _ in 0..<500_000 {
+            var bytes = [UInt8](repeating: 0, count: 8)
+            for i in 0..<8 {
+                bytes[i] = g.next() % 4 == 0 ? UInt8(truncatingIfNeeded: g.next()) : interesting[Int(g.next() % UInt64(interesting.count))]
+                if g.next() % 3 != 0 { bytes[i] = UInt8(0x41 + g.next() % 26) }   // plain letters, mostly
+            }
+            let w = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            let first = bytes.firstIndex { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 >= 0x80 }
+            let m = JSONScanner.specialMask(UInt64(littleEndian: w))
+            let found = m == 0 ? nil : m.trailingZeroBitCount >> 3
+            if found != first { failures += 1; if failures < 5 { Issue.record("seed \(seed): bytes \(bytes): mask says \(String(describing: found)), first special \(String(describing: first))") } }
+        }
+        #expect(failures == 0, "seed \(seed)")
+    }
+}

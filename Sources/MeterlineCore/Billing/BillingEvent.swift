@@ -79,10 +79,14 @@ public struct BillingEvent: Sendable, Equatable {
     /// The first 8 bytes of `id` as a big-endian word (zero-padded): ordering by it, then by `id` on a tie, is
     /// ordering by `id` (ids are ASCII hex, so String order is byte order), without comparing heap strings.
     public var idPrefix: UInt64 {
-        var prefix: UInt64 = 0
-        var n = 0
-        for b in id.utf8 { prefix = prefix << 8 | UInt64(b); n += 1; if n == 8 { break } }
-        return n == 0 ? 0 : prefix << UInt64(8 * (8 - n))
+        var text = id
+        return text.withUTF8 { b in
+            // One load for the usual 32-digit id; byte by byte for a shorter one.
+            if b.count >= 8 { return UInt64(bigEndian: UnsafeRawBufferPointer(b).loadUnaligned(as: UInt64.self)) }
+            var prefix: UInt64 = 0
+            for (i, byte) in b.enumerated() { prefix |= UInt64(byte) << UInt64(8 * (7 - i)) }
+            return prefix
+        }
     }
 
     /// Canonical JSON (one line, keys in the contract's order, decimals as strings).

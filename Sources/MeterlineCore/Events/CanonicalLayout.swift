@@ -36,6 +36,16 @@ extension EventParser {
     static func plainStringEnd(_ b: UnsafeRawBufferPointer, _ from: Int) -> Int? {
         var p = from
         let end = b.count
+        // Two words per step while they fit (one branch per 16 bytes), then one.
+        while p &+ 16 <= end {
+            let m0 = JSONScanner.specialMask(b.loadUnaligned(fromByteOffset: p, as: UInt64.self))
+            let m1 = JSONScanner.specialMask(b.loadUnaligned(fromByteOffset: p &+ 8, as: UInt64.self))
+            if m0 | m1 != 0 {
+                p &+= m0 != 0 ? m0.trailingZeroBitCount &>> 3 : 8 &+ m1.trailingZeroBitCount &>> 3
+                return b[p] == UInt8(ascii: "\"") ? p : nil
+            }
+            p &+= 16
+        }
         while p &+ 8 <= end {
             let m = JSONScanner.specialMask(b.loadUnaligned(fromByteOffset: p, as: UInt64.self))
             if m != 0 {

@@ -93,11 +93,16 @@ public struct JSONScanner {
     /// No false negatives; a false positive can only appear above (after) a true one, so the lowest set bit is exact.
     @inlinable @inline(__always)
     static func specialMask(_ w: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
-        let q = w ^ 0x2222_2222_2222_2222
-        let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-        let t = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w
-        return t & high
+        // Per byte x of w (lowest byte first), the high bit of:
+        //   (x ^ '"') − 1   is set when x == '"', or x ≥ 0x80 (x ^ 0x22 ≥ 0x80, minus 1 stays ≥ 0x7F only from 0x80: x = 0xA2);
+        //   (x ^ '\\') − 1  likewise for '\\';
+        //   x − 0x20        is set when x < 0x20 (it wraps), or x ≥ 0xA0;
+        //   x               is set when x ≥ 0x80.
+        // A byte that is none of these sets none of them, unless a borrow comes in from the byte below, which happens
+        // only when that byte was itself special: false positives lie above the first true one, never below it.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let t = ((w ^ 0x2222_2222_2222_2222) &- ones) | ((w ^ 0x5C5C_5C5C_5C5C_5C5C) &- ones) | (w &- 0x2020_2020_2020_2020) | w
+        return t & 0x8080_8080_8080_8080
     }
 
     /// Scans a string starting at the opening quote; returns its content range.
