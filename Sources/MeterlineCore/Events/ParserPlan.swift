@@ -37,8 +37,11 @@ struct DataSlots {
 /// and the data keys read by single-key paths (`$.tokens`), which the parser records while it validates `data`
 /// instead of re-scanning `data` once per path. Other paths (nested, indexes, or more than `maxSlots` keys)
 /// fall back to `JSONPath.locate`.
+///
+/// A final class, not a struct: the parser's methods are `mutating`, and calling a method of a struct stored in
+/// `self` from one copied the whole plan (188 bytes, a `memcpy` per event) to keep `self` exclusive.
 @usableFromInline
-struct ParserPlan: Sendable {
+final class ParserPlan: Sendable {
     @usableFromInline struct MeterPlan: Sendable {
         @usableFromInline var hasValue: Bool
         @usableFromInline var isUnique: Bool
