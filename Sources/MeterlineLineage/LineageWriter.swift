@@ -21,10 +21,15 @@ public struct LineageWriter: Sendable {
     /// A block is closed once it holds at least this many events; a key never spans blocks.
     public let blockTargetEvents: Int
 
-    // Keys: Swift-equality index → dense key number. A key's events are not kept per key: each event records its
+    // Keys: dense key numbers, found by `keyIndex`. A key's events are not kept per key: each event records its
     // key number (`EventRow.key`) and `encode` groups them (a stable counting sort keeps append order per key).
-    private var keyNumbers: [String: Int32] = [:]
     private var keyNames: [String] = []
+    /// A 64-bit hash of each key's UTF-8 (`keyHash`), by key number.
+    private var keyHashes: [UInt64] = []
+    /// Open addressing over `keyHashes`: entries are key number + 1, 0 is empty; at most half full. A `[String: Int32]`
+    /// cost ~2,600 instructions per new key (SipHash of ~60 bytes, twice, and growth): a checkpoint's file
+    /// registers every window it touched, so that was ~700 instructions per event of the lineage thread.
+    private var keyIndex = [Int32](repeating: 0, count: 1024)
     /// Events per key number (0 for a key registered by `keyHandle(for:)` that has no event yet).
     private var keyCounts: [UInt32] = []
     /// Keys with at least one event.
@@ -65,12 +70,62 @@ public struct LineageWriter: Sendable {
 
     /// The handle of `key` (registered if new; a key without events is not written). Same key, same handle.
     public mutating func keyHandle(for key: String) -> KeyHandle {
-        if let found = keyNumbers[key] { return KeyHandle(number: found, generation: generation) }
+        var text = key
+        let h = text.withUTF8 { LineageWriter.keyHash(UnsafeRawBufferPointer($0)) }
+        var i = keySlot(h, key)
+        if keyIndex[i] != 0 { return KeyHandle(number: keyIndex[i] - 1, generation: generation) }
+        if (keyNames.count + 1) * 2 > keyIndex.count {
+            growKeyIndex()
+            i = keySlot(h, key)
+        }
         let k = Int32(keyNames.count)
-        keyNumbers[key] = k
+        keyIndex[i] = k + 1
         keyNames.append(key)
+        keyHashes.append(h)
         keyCounts.append(0)
+        assert(keyNames.count * 2 <= keyIndex.count && keyNames[Int(k)] == key)
         return KeyHandle(number: k, generation: generation)
+    }
+
+    /// The index entry of `key` (hash `h`), or the empty entry where it would go. Keys are equal by their text,
+    /// so a hash collision costs a compare, never a wrong key. `mutating` only so that the call from `keyHandle`
+    /// reads the writer in place: a non-mutating call from a mutating method copied the whole writer first.
+    private mutating func keySlot(_ h: UInt64, _ key: String) -> Int {
+        let mask = keyIndex.count - 1
+        var i = Int(truncatingIfNeeded: h >> 32) & mask
+        while true {
+            let e = keyIndex[i]
+            if e == 0 { return i }
+            let n = Int(e - 1)
+            if keyHashes[n] == h && keyNames[n] == key { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func growKeyIndex() {
+        keyIndex = [Int32](repeating: 0, count: keyIndex.count * 2)
+        let mask = keyIndex.count - 1
+        for (n, h) in keyHashes.enumerated() {
+            var i = Int(truncatingIfNeeded: h >> 32) & mask
+            while keyIndex[i] != 0 { i = (i + 1) & mask }
+            keyIndex[i] = Int32(n + 1)
+        }
+    }
+
+    /// A 64-bit hash of a key's bytes: one multiply per 8 bytes (an index, not an identity: equal keys are found by
+    /// comparing their text).
+    static func keyHash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
+        var i = 0
+        while i &+ 8 <= b.count {
+            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 29
+            i &+= 8
+        }
+        var tail: UInt64 = 0
+        while i < b.count { tail = tail << 8 | UInt64(b[i]); i &+= 1 }
+        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        return h ^ (h >> 32)
     }
 
     /// Appends `event` to `key`. Same file as `append(keyHandle(for: key), event:)`.
@@ -157,8 +212,9 @@ public struct LineageWriter: Sendable {
 
     /// Forgets every append; keeps array capacity for the next checkpoint.
     public mutating func reset() {
-        keyNumbers.removeAll(keepingCapacity: true)
         keyNames.removeAll(keepingCapacity: true)
+        keyHashes.removeAll(keepingCapacity: true)
+        keyIndex.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         keyCounts.removeAll(keepingCapacity: true)
         usedKeys = 0
         generation &+= 1
