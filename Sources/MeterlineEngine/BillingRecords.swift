@@ -85,17 +85,10 @@ public enum BillingRecords {
 }
 
 extension BillingRecords {
-    /// Billing events in output order, (postedAt, id) ascending (ids compare as Swift strings; they are hex).
-    /// Sorts small (postedAt, 8-byte id prefix, index) rows and moves each event once: sorting the events
-    /// themselves moved ~400-byte structs and compared heap strings at every step of the merge.
-    public static func inOutputOrder(_ events: [BillingEvent]) -> [BillingEvent] {
-        var sorted = events
-        sortInOutputOrder(&sorted)
-        return sorted
-    }
-
-    /// `inOutputOrder` in place: the permutation is applied by swaps along its cycles, which move events
-    /// (no copy of an event's strings and arrays, hence no retain of each, as building a new array does).
+    /// Sorts billing events into output order, (postedAt, id) ascending (ids compare as Swift strings; they are hex).
+    /// Sorts small (postedAt, 8-byte id prefix, index) rows, not the events (moving ~400-byte structs and comparing
+    /// heap strings at every step of the merge), then applies the permutation in place by swaps along its cycles,
+    /// which move events: no copy of an event's strings and arrays, hence no retain of each.
     public static func sortInOutputOrder(_ events: inout [BillingEvent]) {
         var order = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (events[i].postedAt, events[i].idPrefix, i) }
         order.sort { a, b in

@@ -33,7 +33,7 @@ extension Pipeline {
         if let r = priceMemo[key] { return r }
         let dimensions = dimensions()
         let meter = catalog.meters[m]
-        let bookIndex = config.priceBooks.books.lastIndex { $0.id == contracts.contracts[c].priceBook && $0.isEffective(at: windowStart) }
+        let bookIndex = config.priceBooks.bookIndex(id: contracts.contracts[c].priceBook, at: windowStart)
         let match = bookIndex.flatMap { config.priceBooks.books[$0].price(meter: meter.slug, dimensions: dimensions) }
         var disc = dimensionsHash
         if meter.aggregation.isAdditive, let mm = match {

@@ -221,7 +221,7 @@ struct BackfillTopicTests {
     }
 }
 
-/// `BillingRecords.inOutputOrder` sorts by (postedAt, id) exactly as a plain sort of the events does: ids that
+/// `BillingRecords.sortInOutputOrder` sorts by (postedAt, id) exactly as a plain sort of the events does: ids that
 /// share their first 8 bytes, ids of other lengths, equal times.
 @Suite struct OutputOrderTests {
     @Test func equalsAPlainSortByPostedAtAndId() {
@@ -239,7 +239,9 @@ struct BackfillTopicTests {
                                        priceBookId: nil, priceBookVersion: nil, tiers: [], eventCount: 1, lineage: [], postedAt: posted))
         }
         let expected = events.sorted { ($0.postedAt, $0.id) < ($1.postedAt, $1.id) }.map { "\($0.postedAt) \($0.id)" }
-        let got = BillingRecords.inOutputOrder(events).map { "\($0.postedAt) \($0.id)" }
+        var sorted = events
+        BillingRecords.sortInOutputOrder(&sorted)
+        let got = sorted.map { "\($0.postedAt) \($0.id)" }
         #expect(got == expected, "seed \(seed)")
     }
 }

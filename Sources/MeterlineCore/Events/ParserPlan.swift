@@ -126,18 +126,18 @@ final class ParserPlan: Sendable {
         self.wantedStart = wantedStart
         self.wantedCount = wantedKeys.count
         precondition(ParserPlan.maxSlots == 4 && wantedKeys.count <= ParserPlan.maxSlots, "the short-key tuples hold maxSlots entries")
+        /// Up to 8 bytes as a little-endian word, zero above them.
+        func word(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+            bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+        }
         let words = (0..<4).map { i -> UInt64 in
-            guard i < wantedKeys.count, wantedKeys[i].count <= 8 else { return 0 }
-            return wantedKeys[i].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+            i < wantedKeys.count && wantedKeys[i].count <= 8 ? word(wantedKeys[i][...]) : 0
         }
         let lengths = (0..<4).map { i -> UInt8 in i < wantedKeys.count && wantedKeys[i].count <= 8 ? UInt8(wantedKeys[i].count) : 0xFF }
         let typeWords = (0..<4).map { i -> (UInt64, UInt64) in
             guard i < catalog.types.count, catalog.types[i].count <= 16 else { return (0, 0) }
-            var w: (UInt64, UInt64) = (0, 0)
-            for (k, b) in catalog.types[i].enumerated() {
-                if k < 8 { w.0 |= UInt64(b) << UInt64(8 * k) } else { w.1 |= UInt64(b) << UInt64(8 * (k - 8)) }
-            }
-            return w
+            let t = catalog.types[i]
+            return (word(t.prefix(8)), word(t.dropFirst(8)))
         }
         let typeLengths = (0..<4).map { i -> UInt8 in i < catalog.types.count && catalog.types[i].count <= 16 ? UInt8(catalog.types[i].count) : 0xFF }
         self.shortTypeWords = (typeWords[0], typeWords[1], typeWords[2], typeWords[3])

@@ -273,6 +273,6 @@ public struct PriceCatalog: Sendable {
 
     /// The highest version of book `id` effective at `t`.
     public func book(id: String, at t: Int64) -> PriceBook? {
-        books.last { $0.id == id && $0.isEffective(at: t) }
+        bookIndex(id: id, at: t).map { books[$0] }
     }
 }
