@@ -179,18 +179,20 @@ public struct Backfill {
         let billingFile = BackgroundTask { try BillingRecords.write(finalBilling, to: periodDir + "/billing-events.jsonl") }
         defer { _ = try? billingFile.wait() }
         var book = JournalBook(configuration: cfg)
-        book.add(billing)
-        let journal = book.finish()
+        let journal = book.finish(adding: billing)
         guard book.unbalanced.isEmpty else { throw BackfillError("\(book.unbalanced.count) journal entries do not balance: \(book.unbalanced[0])") }
         // Summed by (entity, currency, period start) first: the report's "entity|currency|YYYY-MM" key is formatted
         // once per period, not once per billing event.
         struct PeriodKey: Hashable { var entity: String; var currency: String; var periodStart: Int64 }
         var sums: [PeriodKey: Amount] = [:]
         func overflow(_ k: String) -> BackfillError { BackfillError("the report's total for \(k) overflows the amount range") }
-        for e in billing {
-            let k = PeriodKey(entity: e.entity, currency: e.currency.code, periodStart: e.periodStart)
-            guard let sum = try? (sums[k] ?? .zero).adding(e.postedAmount) else { throw overflow("\(k.entity)|\(k.currency)") }
-            sums[k] = sum
+        // Read in place: `for e in billing` would copy each event (retaining its strings and arrays).
+        try billing.withUnsafeBufferPointer { ev in
+            for i in ev.indices {
+                let k = PeriodKey(entity: ev[i].entity, currency: ev[i].currency.code, periodStart: ev[i].periodStart)
+                guard let sum = try? (sums[k] ?? .zero).adding(ev[i].postedAmount) else { throw overflow("\(k.entity)|\(k.currency)") }
+                sums[k] = sum
+            }
         }
         for (p, sum) in sums {
             let k = "\(p.entity)|\(p.currency)|\(String(RFC3339.format(micros: p.periodStart).prefix(7)))"

@@ -101,14 +101,12 @@ struct BackfillDiff {
 
         // Journal: continue the previous cumulative rounding, then post only the differences.
         var book = JournalBook(configuration: config)
-        book.add(prevInRange)
-        _ = book.finish()
+        _ = book.finish(adding: prevInRange)
         var h = Hasher128()
         previousBillingBytes.withUnsafeBytes { h.combine($0) }
         h.combine(UInt64(bitPattern: from)); h.combine(UInt64(bitPattern: to))
         book.idNamespace = "backfill/" + h.finalize().description
-        book.add(out)
-        let journal = book.finish()
+        let journal = book.finish(adding: out)
         guard book.unbalanced.isEmpty else { throw BackfillError("adjustment entries do not balance: \(book.unbalanced[0])") }
 
         // Per entity, currency and customer: previous and new totals, where they differ.

@@ -71,10 +71,14 @@ public enum BillingRecords {
         var w = try LineFileWriter(path: path)
         var json = JSONWriter()
         do {
-            for i in events.indices.sorted(by: { (events[$0].postedAt, events[$0].id) < (events[$1].postedAt, events[$1].id) }) {
-                json.reset()
-                events[i].writeJSON(to: &json)
-                try json.output.withUnsafeBytes { try w.append(line: $0) }
+            // Events are read in place: iterating the array would copy each one, retaining its strings and arrays
+            // (while the backfill's journal reads the same events on another core: contended reference counts).
+            try events.withUnsafeBufferPointer { ev in
+                for i in outputOrder(ev) {
+                    json.reset()
+                    ev[i].writeJSON(to: &json)
+                    try json.output.withUnsafeBytes { try w.append(line: $0) }
+                }
             }
             try w.finish()
         } catch {
@@ -90,23 +94,35 @@ extension BillingRecords {
     /// heap strings at every step of the merge), then applies the permutation in place by swaps along its cycles,
     /// which move events: no copy of an event's strings and arrays, hence no retain of each.
     public static func sortInOutputOrder(_ events: inout [BillingEvent]) {
-        var order = events.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (events[i].postedAt, events[i].idPrefix, i) }
-        order.sort { a, b in
-            if a.posted != b.posted { return a.posted < b.posted }
-            if a.prefix != b.prefix { return a.prefix < b.prefix }
-            return events[a.index].id < events[b.index].id
-        }
-        // Position p receives the event now at order[p].index. Follow each cycle once, marking placed positions.
+        let order = events.withUnsafeBufferPointer(outputOrder)
+        // Position p receives the event now at order[p]. Follow each cycle once, marking placed positions.
+        // Swaps in the buffer: `UnsafeMutableBufferPointer.swapAt` moves the two events, `Array.swapAt` copies them.
         var placed = [Bool](repeating: false, count: events.count)
-        for start in events.indices where !placed[start] {
-            var p = start
-            while true {
-                placed[p] = true
-                let from = order[p].index
-                if from == start { break }
-                events.swapAt(p, from)   // the event for p arrives; what was at p moves to `from`, whose turn is next
-                p = from
+        events.withUnsafeMutableBufferPointer { ev in
+            for start in ev.indices where !placed[start] {
+                var p = start
+                while true {
+                    placed[p] = true
+                    let from = order[p]
+                    if from == start { break }
+                    ev.swapAt(p, from)   // the event for p arrives; what was at p moves to `from`, whose turn is next
+                    p = from
+                }
             }
         }
+    }
+
+    /// The output order of `events`, (postedAt, id) ascending, as indices into them: the identity when they are
+    /// in that order already (one pass over neighbours: what the backfill writes was sorted by `sortInOutputOrder`),
+    /// else a sort of small (postedAt, 8-byte id prefix, index) rows; full ids are compared only on a prefix tie.
+    static func outputOrder(_ ev: UnsafeBufferPointer<BillingEvent>) -> [Int] {
+        func before(_ a: (posted: Int64, prefix: UInt64, index: Int), _ b: (posted: Int64, prefix: UInt64, index: Int)) -> Bool {
+            if a.posted != b.posted { return a.posted < b.posted }
+            if a.prefix != b.prefix { return a.prefix < b.prefix }
+            return ev[a.index].id < ev[b.index].id
+        }
+        var order = ev.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (ev[i].postedAt, BillingEvent.idPrefix(of: ev[i].id), i) }
+        if order.indices.dropFirst().contains(where: { before(order[$0], order[$0 - 1]) }) { order.sort(by: before) }
+        return order.map(\.index)
     }
 }

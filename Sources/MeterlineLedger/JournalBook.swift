@@ -158,6 +158,26 @@ public struct JournalBook {
     /// Posts everything still buffered.
     public mutating func finish() -> [JournalEntry] { post(through: .max) }
 
+    /// Posts `events` and everything still buffered: the same entries as `add(events)` then `finish()`, but the
+    /// events are read in place instead of being copied into the buffer (a copy retains each event's strings and
+    /// arrays; the backfill posts a whole period's events at once).
+    public mutating func finish(adding events: [BillingEvent]) -> [JournalEntry] {
+        guard pending.isEmpty else {
+            add(events)
+            return finish()
+        }
+        var byInterval: [Int64: [Int]] = [:]
+        for i in events.indices { byInterval[UTC.floor(events[i].postedAt, interval), default: []].append(i) }
+        var out: [JournalEntry] = []
+        events.withUnsafeBufferPointer { ev in
+            for start in byInterval.keys.sorted() {
+                out.append(contentsOf: postInterval(start, ev, byInterval[start]!))
+                postedThrough = max(postedThrough, start + interval)
+            }
+        }
+        return out
+    }
+
     /// Cumulative rounding: adds `amount` to the exact total and returns `round(total) − posted before` (minor units),
     /// recording the new rounded total as posted.
     static func advance(_ c: inout (exact: Amount, posted: Int128), by amount: Amount, digits: Int, rounding: RoundingMode) -> Int128 {
@@ -168,10 +188,16 @@ public struct JournalBook {
     }
 
     mutating func postInterval(_ start: Int64, _ events: [BillingEvent]) -> [JournalEntry] {
+        events.withUnsafeBufferPointer { postInterval(start, $0, Array($0.indices)) }
+    }
+
+    /// Posts the interval starting at `start` whose events are `ev[m]` for `m` in `members`. Fields are read in
+    /// place through the buffer: copying an event retains its dozen strings and arrays.
+    mutating func postInterval(_ start: Int64, _ ev: UnsafeBufferPointer<BillingEvent>, _ members: [Int]) -> [JournalEntry] {
         // Canonical order: by id, so the cumulative rounding sequence is the same in every run. Small (prefix, index)
         // rows are sorted, not the events (moving ~400-byte structs and comparing heap strings at every step).
-        var order = events.indices.map { (prefix: events[$0].idPrefix, index: $0) }
-        order.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : events[a.index].id < events[b.index].id }
+        var order = members.map { (prefix: BillingEvent.idPrefix(of: ev[$0].id), index: $0) }
+        order.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : ev[a.index].id < ev[b.index].id }
         struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
         struct Group { var lines: [LineKey: (amount: Int128, events: [String], memo: String)] = [:]; var periods: Set<Int64> = [] }
         var groups: [String: Group] = [:] // "entity|currency"
@@ -182,8 +208,7 @@ public struct JournalBook {
         }
         var lastGroup: (entity: String, currency: String, key: String)? = nil
         var lastEntity: LegalEntity? = nil
-        // Fields are read in place through the buffer: copying each event retained its dozen strings and arrays.
-        events.withUnsafeBufferPointer { ev in
+        do {
             for (_, i) in order {
                 // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
                 if lastEntity?.id != ev[i].entity { lastEntity = entities[ev[i].entity] }

@@ -66,4 +66,45 @@ func billingEvent(_ i: Int, subject: String, amount: Amount, periodStart: Int64,
         #expect(a.map { $0.json() } == b.map { $0.json() })
         #expect(Set(a.map(\.journalId)).count == 5)
     }
+
+    /// `finish(adding:)` reads events in place; its entries must be those of `add` then `finish`, with and without
+    /// events already buffered (then it falls back to `add`), across entities, currencies, days and signs.
+    @Test func finishAddingEqualsAddThenFinish() throws {
+        let eu = LegalEntity(id: "eu", currency: Currency(code: "EUR")!, unbilledReceivable: "1220", usageRevenue: "4020")
+        let seed: UInt64 = 0x5EED_0B0C
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 11 }
+        let p = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        var events: [BillingEvent] = []
+        for i in 0..<3_000 {
+            var e = billingEvent(Int(next() % 90_000_000), subject: "c-\(next() % 40)", amount: Amount(raw: Int128(next() % 9_000_000_000_000) - 1_000_000_000_000),
+                                 periodStart: p, postedAt: p + Int64(next() % 96) * UTC.microsPerHour)
+            e.id += "-\(i)"  // unique ids
+            if next() % 3 == 0 { e.entity = "eu"; e.currency = Currency(code: "EUR")! }
+            events.append(e)
+        }
+        func book() -> JournalBook { JournalBook(entities: [entity, eu]) }
+        var a = book()
+        a.add(events)
+        let viaAdd = a.finish()
+        var b = book()
+        let inPlace = b.finish(adding: events)
+        #expect(viaAdd.count == 8, "seed \(seed)")  // 4 posting days × 2 (entity, currency)
+        #expect(inPlace.map { $0.json() } == viaAdd.map { $0.json() }, "seed \(seed)")
+        #expect(b.postedThrough == a.postedThrough)
+        // Half posted first: the cumulative positions carry over, and buffered events are posted with the rest.
+        let half = events.count / 2
+        var c = book(), d = book()
+        c.add(Array(events[..<half])); d.add(Array(events[..<half]))
+        let mid = p + 48 * UTC.microsPerHour
+        #expect(c.post(through: mid).map { $0.json() } == d.post(through: mid).map { $0.json() })
+        c.add(Array(events[half...]))
+        #expect(d.finish(adding: Array(events[half...])).map { $0.json() } == c.finish().map { $0.json() }, "seed \(seed)")
+        // Nothing buffered but positions from earlier posts: the in-place path continues them.
+        var e = book(), f = book()
+        e.add(Array(events[..<half])); f.add(Array(events[..<half]))
+        #expect(e.finish().map { $0.json() } == f.finish().map { $0.json() })
+        f.add(Array(events[half...]))
+        #expect(e.finish(adding: Array(events[half...])).map { $0.json() } == f.finish().map { $0.json() }, "seed \(seed)")
+    }
 }

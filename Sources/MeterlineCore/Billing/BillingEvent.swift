@@ -57,7 +57,7 @@ public struct BillingEvent: Sendable, Equatable {
     }
 
     /// The amount this event adds to the books: `amountDelta` for revisions, else `amount`.
-    public var postedAmount: Amount { amountDelta ?? amount }
+    @inlinable public var postedAmount: Amount { amountDelta ?? amount }
 
     /// Derives a billing event id (32 hex digits).
     public static func deriveId(subject: String, meter: String, dimensions: [(String, String)], windowStart: Int64,
@@ -78,7 +78,12 @@ public struct BillingEvent: Sendable, Equatable {
 
     /// The first 8 bytes of `id` as a big-endian word (zero-padded): ordering by it, then by `id` on a tie, is
     /// ordering by `id` (ids are ASCII hex, so String order is byte order), without comparing heap strings.
-    public var idPrefix: UInt64 {
+    public var idPrefix: UInt64 { BillingEvent.idPrefix(of: id) }
+
+    /// `idPrefix` of an event whose `id` is `id`. For events read through a buffer from another module: the
+    /// property, called on `buffer[i]`, copies the whole event first (retaining its strings and arrays), while
+    /// `idPrefix(of: buffer[i].id)` reads the one field.
+    public static func idPrefix(of id: String) -> UInt64 {
         var text = id
         return text.withUTF8 { b in
             // One load for the usual 32-digit id; byte by byte for a shorter one.
