@@ -199,51 +199,72 @@ public struct JournalBook {
         var order = members.map { (prefix: BillingEvent.idPrefix(of: ev[$0].id), index: $0) }
         order.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : ev[a.index].id < ev[b.index].id }
         struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
-        struct Group { var lines: [LineKey: (amount: Int128, events: [String], memo: String)] = [:]; var periods: Set<Int64> = [] }
-        var groups: [String: Group] = [:] // "entity|currency"
-        /// Adds to a line in place (one lookup), recording the event once.
-        func add(_ line: inout (amount: Int128, events: [String], memo: String), _ amount: Int128, _ id: String) {
-            line.amount += amount
-            if line.events.last != id { line.events.append(id) }
-        }
-        var lastGroup: (entity: String, currency: String, key: String)? = nil
+        struct Line { var key: LineKey; var amount: Int128 = 0; var events: [String] = []; var memo: String }
+        struct Group { var lineIndex: [LineKey: Int] = [:]; var lines: [Line] = []; var periods: Set<Int64> = [] }
+        /// An (entity, subject, meter, period) met in this interval: its cumulative position (read from `cumulative`
+        /// when first met, written back at the end), its group, and its lines (Dr, Cr when it posts a positive amount,
+        /// then when negative; −1 until needed). One hash lookup per event finds all of it: looking up the
+        /// position, the group and two lines by their string keys was most of the cost of posting a period.
+        struct Member { var key: CumulativeKey; var position: (exact: Amount, posted: Int128); var group: Int; var lines = (-1, -1, -1, -1) }
+        var groupIndex: [String: Int] = [:] // "entity|currency"
+        var groups: [Group] = []
+        var memberIndex: [CumulativeKey: Int] = [:]
+        var memberList: [Member] = []
+        var lastGroup: (entity: String, currency: String, group: Int)? = nil
         var lastEntity: LegalEntity? = nil
-        do {
-            for (_, i) in order {
-                // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
-                if lastEntity?.id != ev[i].entity { lastEntity = entities[ev[i].entity] }
-                guard let entity = lastEntity, entity.id == ev[i].entity else { continue }
-                let ck = CumulativeKey(entity: ev[i].entity, subject: ev[i].subject, meter: ev[i].meter, periodStart: ev[i].periodStart)
-                // One lookup: the cumulative position is advanced in place; `now` is what this event posts.
-                let now = JournalBook.advance(&cumulative[ck, default: (Amount.zero, 0)], by: ev[i].postedAmount,
-                                              digits: ev[i].currency.minorUnitDigits, rounding: rounding)
-                // The group key of the previous event is reused when entity and currency repeat (the common case).
-                let gk: String
-                if let g = lastGroup, g.entity == ev[i].entity, g.currency == ev[i].currency.code { gk = g.key } else {
-                    gk = "\(ev[i].entity)|\(ev[i].currency.code)"
-                    lastGroup = (ev[i].entity, ev[i].currency.code, gk)
-                }
-                // Mutate the group in place: a local copy would copy its line dictionary per event (quadratic).
-                groups[gk, default: Group()].periods.insert(ev[i].periodStart)
-                if now != 0 {
-                    let subject: String? = detail == .customer ? ev[i].subject : nil
-                    let revenue = entity.revenueAccount(meter: ev[i].meter)
-                    // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
-                    let positive = now > 0
-                    let dr = LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true)
-                    let cr = LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false)
-                    func post(_ k: LineKey) {
-                        let memo = k.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
-                        add(&groups[gk]!.lines[k, default: (0, [], memo)], Int128(now.magnitude), ev[i].id)
-                    }
-                    post(dr)
-                    post(cr)
-                }
-            }
+        /// The line of `key` in group `g`, created (with its memo) when new.
+        func line(_ g: Int, _ key: LineKey, _ entity: LegalEntity) -> Int {
+            if let l = groups[g].lineIndex[key] { return l }
+            let memo = key.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
+            groups[g].lines.append(Line(key: key, memo: memo))
+            groups[g].lineIndex[key] = groups[g].lines.count - 1
+            return groups[g].lines.count - 1
         }
+        for (_, i) in order {
+            // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
+            if lastEntity?.id != ev[i].entity { lastEntity = entities[ev[i].entity] }
+            guard let entity = lastEntity, entity.id == ev[i].entity else { continue }
+            let ck = CumulativeKey(entity: ev[i].entity, subject: ev[i].subject, meter: ev[i].meter, periodStart: ev[i].periodStart)
+            let m: Int
+            if let known = memberIndex[ck] { m = known } else {
+                // The group of the previous new member is reused when entity and currency repeat (the common case).
+                let g: Int
+                if let last = lastGroup, last.entity == ev[i].entity, last.currency == ev[i].currency.code { g = last.group } else {
+                    let gk = "\(ev[i].entity)|\(ev[i].currency.code)"
+                    if let known = groupIndex[gk] { g = known } else { g = groups.count; groups.append(Group()); groupIndex[gk] = g }
+                    lastGroup = (ev[i].entity, ev[i].currency.code, g)
+                }
+                groups[g].periods.insert(ev[i].periodStart)
+                m = memberList.count
+                memberList.append(Member(key: ck, position: cumulative[ck] ?? (Amount.zero, 0), group: g))
+                memberIndex[ck] = m
+            }
+            // `now` is what this event posts: the rounded cumulative total's change.
+            let now = JournalBook.advance(&memberList[m].position, by: ev[i].postedAmount, digits: ev[i].currency.minorUnitDigits, rounding: rounding)
+            guard now != 0 else { continue }
+            let g = memberList[m].group
+            // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
+            let positive = now > 0
+            if (positive ? memberList[m].lines.0 : memberList[m].lines.2) < 0 {
+                let subject: String? = detail == .customer ? ev[i].subject : nil
+                let revenue = entity.revenueAccount(meter: ev[i].meter)
+                let dr = line(g, LineKey(account: positive ? entity.unbilledReceivable : revenue, subject: subject, debitSide: true), entity)
+                let cr = line(g, LineKey(account: positive ? revenue : entity.unbilledReceivable, subject: subject, debitSide: false), entity)
+                if positive { memberList[m].lines.0 = dr; memberList[m].lines.1 = cr } else { memberList[m].lines.2 = dr; memberList[m].lines.3 = cr }
+            }
+            let (dr, cr) = positive ? (memberList[m].lines.0, memberList[m].lines.1) : (memberList[m].lines.2, memberList[m].lines.3)
+            // In place in the group's array, recording the event once per line.
+            func post(_ l: Int) {
+                groups[g].lines[l].amount += Int128(now.magnitude)
+                if groups[g].lines[l].events.last != ev[i].id { groups[g].lines[l].events.append(ev[i].id) }
+            }
+            post(dr)
+            post(cr)
+        }
+        for member in memberList { cumulative[member.key] = member.position }
         var out: [JournalEntry] = []
-        for gk in groups.keys.sorted() {
-            let g = groups[gk]!
+        for (gk, gi) in groupIndex.sorted(by: { $0.key < $1.key }) {
+            let g = groups[gi]
             let parts = gk.split(separator: "|", maxSplits: 1).map(String.init)
             let entityId = parts[0]
             let currency = Currency(code: parts[1])!
@@ -251,12 +272,12 @@ public struct JournalBook {
             h.combine("journal/v1"); if !idNamespace.isEmpty { h.combine(idNamespace) }; h.combine(entityId); h.combine(currency.code); h.combine(UInt64(bitPattern: start))
             let baseId = h.finalize().description.prefix(20)
             // Lines grouped by subject: each subject's lines balance on their own, so parts can be cut between subjects.
-            var groupsBySubject: [[(LineKey, (amount: Int128, events: [String], memo: String))]] = []
-            for (k, v) in g.lines.sorted(by: { ($0.key.subject ?? "", $0.key.debitSide ? 0 : 1, $0.key.account) < ($1.key.subject ?? "", $1.key.debitSide ? 0 : 1, $1.key.account) }) {
+            var groupsBySubject: [[Line]] = []
+            for v in g.lines.sorted(by: { ($0.key.subject ?? "", $0.key.debitSide ? 0 : 1, $0.key.account) < ($1.key.subject ?? "", $1.key.debitSide ? 0 : 1, $1.key.account) }) {
                 guard v.amount != 0 else { continue }
-                if let last = groupsBySubject.last?.last, last.0.subject == k.subject { groupsBySubject[groupsBySubject.count - 1].append((k, v)) } else { groupsBySubject.append([(k, v)]) }
+                if let last = groupsBySubject.last?.last, last.key.subject == v.key.subject { groupsBySubject[groupsBySubject.count - 1].append(v) } else { groupsBySubject.append([v]) }
             }
-            var chunks: [[(LineKey, (amount: Int128, events: [String], memo: String))]] = []
+            var chunks: [[Line]] = []
             for grp in groupsBySubject {
                 if let last = chunks.last, last.count + grp.count <= maxLines { chunks[chunks.count - 1].append(contentsOf: grp) } else { chunks.append(grp) }
             }
@@ -264,7 +285,8 @@ public struct JournalBook {
             for (pi, partLines) in chunks.enumerated() {
                 let journalId = "JE-\(baseId)-\(pi + 1)"
                 var lines: [JournalLine] = []
-                for (k, v) in partLines {
+                for v in partLines {
+                    let k = v.key
                     var lh = Hasher128()
                     lh.combine(journalId); lh.combine(k.account); lh.combine(k.subject ?? ""); lh.combine(k.debitSide ? "D" : "C")
                     let memo = k.subject.map { "\(v.memo) \($0)" } ?? v.memo
