@@ -128,42 +128,48 @@ func fnv1a64(_ bytes: ArraySlice<UInt8>) -> UInt64 {
 // MARK: - UUIDs
 
 enum UUIDText {
-    /// Per byte: its hex value (0...15), plus 0x10 for a-f, 0x20 for A-F; 0x80 for a non-hex byte.
-    static let hexClass: [UInt8] = (0..<256).map { c -> UInt8 in
-        switch c {
-        case 0x30...0x39: UInt8(c - 0x30)
-        case 0x61...0x66: UInt8(c - 0x61 + 10) | 0x10
-        case 0x41...0x46: UInt8(c - 0x41 + 10) | 0x20
-        default: 0x80
-        }
-    }
-
     /// Parses canonical 36-byte UUID text whose hex letters are all lower- or all upper-case.
     /// Returns the 128-bit value (big-endian text order) and its id kind, or nil.
+    /// Eight digits per step (`hex8`): the writer parses the id of every event, and a table lookup per digit
+    /// was the largest part of appending a row.
     @inline(__always)
     static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (hi: UInt64, lo: UInt64, kind: UInt8)? {
         guard b.count == 36, b[8] == 0x2D, b[13] == 0x2D, b[18] == 0x2D, b[23] == 0x2D else { return nil }
-        return hexClass.withUnsafeBufferPointer { t -> (hi: UInt64, lo: UInt64, kind: UInt8)? in
-            var seen: UInt8 = 0
-            /// `n` hex digits starting at `at`, appended to `v`.
-            @inline(__always) func digits(_ v: inout UInt64, _ at: Int, _ n: Int) {
-                for i in at..<(at + n) {
-                    let c = t[Int(b[i])]
-                    seen |= c
-                    v = v << 4 | UInt64(c & 0xF)
-                }
-            }
-            var hi: UInt64 = 0
-            var lo: UInt64 = 0
-            digits(&hi, 0, 8)
-            digits(&hi, 9, 4)
-            digits(&hi, 14, 4)
-            digits(&lo, 19, 4)
-            digits(&lo, 24, 12)
-            // A non-hex byte, or both lower- and upper-case letters: not a packable UUID.
-            if seen & 0x80 != 0 || seen & 0x30 == 0x30 { return nil }
-            return (hi, lo, seen & 0x20 != 0 ? Format.idUUIDUpper : Format.idUUIDLower)
+        let p = UnsafeRawPointer(b.baseAddress!)
+        @inline(__always) func word(_ at: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        @inline(__always) func halves(_ a: Int, _ b: Int) -> UInt64 {
+            UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: a, as: UInt32.self)))
+                | UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: b, as: UInt32.self))) << 32
         }
+        // Digits 0–7 | 9–12 and 14–17 | 19–22 and 24–27 | 28–35.
+        guard let a = hex8(word(0)), let c = hex8(halves(9, 14)), let d = hex8(halves(19, 24)), let e = hex8(word(28)) else { return nil }
+        let cases = a.cases | c.cases | d.cases | e.cases
+        // Both lower- and upper-case letters: not a packable UUID.
+        if cases == 3 { return nil }
+        return (UInt64(a.value) << 32 | UInt64(c.value), UInt64(d.value) << 32 | UInt64(e.value),
+                cases & 2 != 0 ? Format.idUUIDUpper : Format.idUUIDLower)
+    }
+
+    /// Eight ASCII hex digits loaded as a little-endian word (first digit in the low byte): their value, first
+    /// digit most significant, and the letter cases among them (bit 0: a–f, bit 1: A–F); nil when a byte is not a
+    /// hex digit. Each byte is classified by exact range tests on the word (all bytes below 0x80, so adding
+    /// `0x80 − n` sets a byte's high bit iff the byte is ≥ n, without a carry into the next byte).
+    @inline(__always)
+    static func hex8(_ w: UInt64) -> (value: UInt32, cases: UInt8)? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+        guard w & high == 0 else { return nil }
+        @inline(__always) func atLeast(_ n: UInt64) -> UInt64 { (w &+ ones &* (0x80 &- n)) & high }
+        let digit = atLeast(0x30) & ~atLeast(0x3A)
+        let lower = atLeast(0x61) & ~atLeast(0x67)
+        let upper = atLeast(0x41) & ~atLeast(0x47)
+        guard digit | lower | upper == high else { return nil }
+        // A digit's value is its low nibble; a letter's (0x41…/0x61…, bit 6 set) is its low nibble + 9.
+        let nibbles = (w & 0x0F0F_0F0F_0F0F_0F0F) &+ ((w >> 6) & ones) &* 9
+        // Byte i ← digit i × 16 + digit i+1 (kept at even bytes), then the four bytes side by side.
+        let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF_00FF_00FF_00FF
+        let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF
+        let value = UInt32(truncatingIfNeeded: quads | (quads >> 16)).byteSwapped
+        return (value, (lower != 0 ? 1 : 0) | (upper != 0 ? 2 : 0))
     }
 
     /// Formats 16 bytes as canonical UUID text in the case given by `kind`.

@@ -183,3 +183,49 @@ import Testing
         }
     }
 }
+
+/// `UUIDText.parse` reads eight digits per step; this checks it against a digit-by-digit reading of the same rule
+/// (36 bytes, dashes at 8/13/18/23, hex digits whose letters are all of one case) on random near-UUID texts.
+@Suite struct UUIDTextTests {
+    static func reference(_ b: [UInt8]) -> (hi: UInt64, lo: UInt64, kind: UInt8)? {
+        guard b.count == 36 else { return nil }
+        var digits: [UInt64] = []
+        var lower = false, upper = false
+        for (i, c) in b.enumerated() {
+            if [8, 13, 18, 23].contains(i) { if c != 0x2D { return nil } else { continue } }
+            switch c {
+            case 0x30...0x39: digits.append(UInt64(c - 0x30))
+            case 0x61...0x66: digits.append(UInt64(c - 0x61 + 10)); lower = true
+            case 0x41...0x46: digits.append(UInt64(c - 0x41 + 10)); upper = true
+            default: return nil
+            }
+        }
+        if lower && upper { return nil }
+        let hi = digits[0..<16].reduce(0) { $0 << 4 | $1 }, lo = digits[16..<32].reduce(0) { $0 << 4 | $1 }
+        return (hi, lo, upper ? 2 : 1)
+    }
+
+    @Test func eightDigitsAtATimeMatchesTheDigitByDigitRule() {
+        let seed: UInt64 = 0x0D1E_5EED
+        var g = SeededGenerator(seed: seed)
+        // Hex digits of both cases, and the bytes right outside each hex range, '-' and non-ASCII bytes.
+        let pool: [UInt8] = Array(0x30...0x39) + Array(0x61...0x66) + Array(0x41...0x46) + [0x2F, 0x3A, 0x40, 0x47, 0x60, 0x67, 0x2D, 0x00, 0x80, 0xB0, 0xE6, 0xFF]
+        let hexLower: [UInt8] = Array("0123456789abcdef".utf8), hexUpper: [UInt8] = Array("0123456789ABCDEF".utf8)
+        var valid = 0
+        for round in 0..<200_000 {
+            var b: [UInt8]
+            let digits = round % 3 == 0 ? hexUpper : hexLower
+            b = (0..<36).map { [8, 13, 18, 23].contains($0) ? 0x2D : digits[Int(g.next() % 16)] }
+            // Most texts get a few random bytes from the pool (often one breaks it), some stay valid.
+            for _ in 0..<Int(g.next() % 3) { b[Int(g.next() % 36)] = pool[Int(g.next() % UInt64(pool.count))] }
+            if round % 50 == 0 { b.removeLast() }
+            let got = b.withUnsafeBufferPointer { UUIDText.parse($0) }
+            let want = UUIDTextTests.reference(b)
+            #expect(got?.hi == want?.hi && got?.lo == want?.lo && got?.kind == want?.kind,
+                    "seed \(seed) round \(round): \(String(decoding: b, as: UTF8.self))")
+            if want != nil { valid += 1 }
+            if got?.hi != want?.hi || got?.kind != want?.kind { break }
+        }
+        #expect(valid > 50_000 && valid < 190_000, "both outcomes exercised (seed \(seed))")
+    }
+}
