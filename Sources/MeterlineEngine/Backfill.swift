@@ -115,14 +115,19 @@ public struct Backfill {
                 let partition = Int32(index)
                 var carry: [UInt8] = []
                 var lineNumber: Int64 = 0
+                // Lines are routed a chunk at a time (`routeLines`), up to the next checkpoint's line.
+                let pipeline = sharded()
                 func consume(_ buf: UnsafeRawBufferPointer) throws {
                     var start = 0
                     let n = buf.count
-                    while let nl = memchrIndex(buf, from: start) {
-                        if nl > start { route(UnsafeRawBufferPointer(rebasing: buf[start..<nl]), partition: partition, offset: lineNumber); report.linesRead += 1 }
-                        lineNumber += 1
-                        sinceCheckpoint += 1
-                        start = nl + 1
+                    while start < n {
+                        let r = pipeline.routeLines(UnsafeRawBufferPointer(rebasing: buf[start...]), partition: partition, firstOffset: lineNumber,
+                                                    maxLines: max(1, checkpointLines - sinceCheckpoint), nowMicros: now)
+                        guard r.lines > 0 else { break }  // no newline in the rest
+                        start += r.bytes
+                        lineNumber += Int64(r.lines)
+                        sinceCheckpoint += r.lines
+                        report.linesRead += r.messages
                         if sinceCheckpoint >= checkpointLines { try checkpoint(); sinceCheckpoint = 0 }
                     }
                     if start < n { carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<n])) }
@@ -274,11 +279,4 @@ public struct Backfill {
         sinceCheckpoint = local
         return (Int(read), bytes)
     }
-}
-
-@inline(__always)
-func memchrIndex(_ buf: UnsafeRawBufferPointer, from start: Int) -> Int? {
-    guard start < buf.count, let base = buf.baseAddress else { return nil }
-    guard let p = memchr(base + start, 0x0A, buf.count - start) else { return nil }
-    return base.distance(to: UnsafeRawPointer(p))
 }

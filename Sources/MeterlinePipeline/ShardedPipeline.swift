@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import MeterlineCore
 
 /// What travels on a shard's input ring.
@@ -137,6 +138,36 @@ public final class ShardedPipeline {
         batches[shard].append(partition: partition, offset: offset, value: value, key: key, binary: binary)
         batches[shard].nowMicros = nowMicros
         if batches[shard].count >= batchSize { send(shard) }
+    }
+
+    /// Routes the newline-terminated lines at the start of `text`, at most `maxLines` of them, each one message of
+    /// `partition` at offsets `firstOffset`, `firstOffset + 1`, … (an empty line takes its offset and routes
+    /// nothing): the same messages as `process(partition:offset:value:nowMicros:)` per line. Bytes after the last
+    /// newline are left to the caller. One call per chunk of a file, not per line: no closure, retain or optional
+    /// attribute handling per message. Returns the bytes and lines consumed and the messages routed.
+    public func routeLines(_ text: UnsafeRawBufferPointer, partition: Int32, firstOffset: Int64, maxLines: Int,
+                           nowMicros: Int64) -> (bytes: Int, lines: Int, messages: Int) {
+        startIfNeeded()
+        guard let base = text.baseAddress else { return (0, 0, 0) }
+        let n = workers.count
+        let bySubject = n > 1 && routing == .subject
+        let partitionShard = bySubject ? 0 : shard(of: partition)
+        var pos = 0, lines = 0, messages = 0
+        while lines < maxLines, pos < text.count, let found = memchr(base + pos, 0x0A, text.count - pos) {
+            let end = base.distance(to: UnsafeRawPointer(found))
+            if end > pos {
+                let line = UnsafeRawBufferPointer(start: base + pos, count: end - pos)
+                let shard = bySubject ? EventParser.peekSubjectHash(line).map { Int($0.high % UInt64(n)) } ?? 0 : partitionShard
+                if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
+                batches[shard].append(partition: partition, offset: firstOffset + Int64(lines), value: line)
+                batches[shard].nowMicros = nowMicros
+                if batches[shard].count >= batchSize { send(shard) }
+                messages += 1
+            }
+            lines += 1
+            pos = end + 1
+        }
+        return (pos, lines, messages)
     }
 
     func send(_ shard: Int) {
