@@ -79,6 +79,17 @@ extension Array where Element == UInt8 {
         append(UInt8(truncatingIfNeeded: v))
     }
 
+    /// Appends the bytes `body` writes at the pointer it is given, at most `maxCount`; it returns how many it
+    /// wrote. One capacity check for a whole column, where `append` checks uniqueness and capacity per byte.
+    @inline(__always)
+    mutating func append(upTo maxCount: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let start = count
+        append(contentsOf: repeatElement(0, count: maxCount))
+        let written = withUnsafeMutableBufferPointer { body($0.baseAddress! + start) }
+        precondition(written >= 0 && written <= maxCount, "wrote more than it reserved")
+        removeLast(maxCount - written)
+    }
+
     mutating func appendUInt32LE(_ v: UInt32) {
         for i in 0..<4 { append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
     }
@@ -91,6 +102,33 @@ extension Array where Element == UInt8 {
         var s = s
         s.withUTF8 { append(contentsOf: $0) }
     }
+}
+
+/// Writes `value` as a varint at `p`; returns the bytes written (at most 10).
+@inline(__always)
+func putVarint(_ value: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+    var v = value, n = 0
+    while v >= 0x80 {
+        p[n] = UInt8(truncatingIfNeeded: v) | 0x80
+        v >>= 7
+        n &+= 1
+    }
+    p[n] = UInt8(truncatingIfNeeded: v)
+    return n &+ 1
+}
+
+/// Writes `value` as a varint at `p`; returns the bytes written (at most 19).
+@inline(__always)
+func putVarint128(_ value: UInt128, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+    if value <= UInt128(UInt64.max) { return putVarint(UInt64(value), p) }
+    var v = value, n = 0
+    while v >= 0x80 {
+        p[n] = UInt8(truncatingIfNeeded: v) | 0x80
+        v >>= 7
+        n &+= 1
+    }
+    p[n] = UInt8(truncatingIfNeeded: v)
+    return n &+ 1
 }
 
 /// Largest k ≤ 38 such that 10^k divides every non-zero value (0 if there are none).

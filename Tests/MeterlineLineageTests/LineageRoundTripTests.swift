@@ -98,6 +98,36 @@ import Testing
         print("empty lineage file: \(bytes) bytes")
     }
 
+    /// Each key's events form their own block (one key per block at this block size), so each block has the common
+    /// decimal scale of its key's values: 9 (the usual one, divided by a constant) with values inside and outside
+    /// the 64-bit range, 12 (≤ 18, 64-bit division), 25 (128-bit division) and 0. All must read back exactly.
+    @Test func everyValueScaleOfABlockReadsBack() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var writer = LineageWriter(blockTargetEvents: 1)
+        let e9: Int128 = 1_000_000_000
+        let values: [String: [Int128]] = [
+            "scale-9": [e9, -7 * e9, Int128(Int64.max / 1_000_000_000) * e9, Int128(Int64.min / 1_000_000_000) * e9,
+                        (Int128(1) << 90) * e9, -(Int128(1) << 80) * e9 + e9 * 3],
+            "scale-12": [5 * e9 * 1000, -(Int128(1) << 80) * e9 * 1000, 1_000_000_000_000],
+            "scale-25": [(Int128(1) << 30) * 10_000_000_000_000_000_000_000_000, -10_000_000_000_000_000_000_000_000],
+            "scale-0": [Int128.max, .min, 1, -3],
+        ]
+        var expected: [String: [LineageEvent]] = [:]
+        var offset: Int64 = 0
+        for key in values.keys.sorted() {
+            for v in values[key]! {
+                let event = LineageEvent(id: "id-\(offset)", source: "s", timeMicros: 1_790_000_000_000_000 + offset, value: v, offset: offset)
+                writer.append(key: key, event: event)
+                expected[key, default: []].append(event)
+                offset += 1
+            }
+        }
+        let (name, _) = try writer.write(directory: dir.path, source: "s", firstOffset: 0, lastOffset: offset - 1)
+        let file = try LineageFile(path: dir.file(name))
+        for (key, events) in expected { #expect(try file.events(forKey: key) == events, "key \(key)") }
+    }
+
     @Test func uuidCaseIsPreservedAndPacked() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
