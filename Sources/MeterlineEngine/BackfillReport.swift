@@ -40,7 +40,7 @@ public struct BackfillReport: Sendable {
         w.field("duplicate", counters.duplicate)
         w.field("rejected", counters.rejectedTotal)
         w.key("rejectedByReason"); w.beginObject()
-        for (r, n) in counters.rejected.sorted(by: { $0.key.code < $1.key.code }) { w.field(r.code, n) }
+        for (r, n) in counters.rejected.sorted(by: { $0.key.code < $1.key.code }) { w.field(text: r.code, n) }
         w.endObject()
         w.field("conservation", counters.balanced)
         w.field("billingEvents", billingEvents)

@@ -104,7 +104,7 @@ final class JournalLeader {
         }
         w.endArray()
         for (name, map) in [("billingFrom", start), ("stateFrom", stateNext), ("maxEventTimes", maxEventTimes)] {
-            w.key(name); w.beginArray()
+            w.key(text: name); w.beginArray()
             for (k, v) in map.sorted(by: { $0.key < $1.key }) {
                 w.element(); w.beginArray(); w.element(); w.raw(String(k)); w.element(); w.raw(String(v)); w.endArray()
             }

@@ -35,7 +35,7 @@ extension BillingEventLineage {
         w.field("subject", r.subject)
         w.field("entity", r.entity)
         w.field("meter", r.meter)
-        w.key("dimensions"); w.beginObject(); for (k, v) in r.dimensions { w.field(k, v) }; w.endObject()
+        w.key("dimensions"); w.beginObject(); for (k, v) in r.dimensions { w.field(text: k, v) }; w.endObject()
         w.field("windowStart", r.windowStart)
         w.field("windowEnd", r.windowEnd)
         w.field("periodStart", r.periodStart)

@@ -23,6 +23,48 @@ import Testing
         #expect(o["s"] as? String == nasty)
         #expect((o["arr"] as? [Any])?.count == 3)
     }
+
+    /// Member names that are data (`key(text:)`, `field(text:_:)`) are escaped like values; literal names are
+    /// copied as written.
+    @Test func namesGivenAsTextAreEscaped() {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field(text: "model \"x\"\n", "large")
+        w.field(text: "count", 3)
+        w.key(text: "ünï"); w.beginArray(); w.endArray()
+        w.field("plain", "v")
+        w.endObject()
+        #expect(w.text == #"{"model \"x\"\n":"large","count":3,"ünï":[],"plain":"v"}"#)
+    }
+
+    /// Times come from a memo of recent values (`TimeMemo`): a writer that writes many times, with repeats and
+    /// values colliding in its slots, must write each exactly as `RFC3339.format(micros:)` does, over documents.
+    @Test func rememberedTimesAreWrittenAsFormatted() {
+        let seed = testSeed(default: 0x71_3E30)
+        var g = SeededGenerator(seed: seed)
+        var recent: [Int64] = [0]
+        var w = JSONWriter()
+        for doc in 0..<2_000 {
+            w.reset()
+            w.beginObject()
+            var expected = "{"
+            for f in 0..<8 {
+                let micros: Int64 = switch g.below(4) {
+                case 0: recent[Int(g.below(UInt64(recent.count)))]                     // a repeat
+                case 1: Int64(g.below(200)) * UTC.microsPerHour + 1_790_000_000_000_000  // hours of one year
+                case 2: Int64(bitPattern: g.next()) % 400_000_000_000_000_000            // any year, fractions
+                default: Int64(bitPattern: g.next())                                    // beyond 0000...9999 too
+                }
+                recent.append(micros)
+                if recent.count > 64 { recent.removeFirst() }
+                w.field("t", micros: micros)
+                expected += (f == 0 ? "" : ",") + #""t":""# + RFC3339.format(micros: micros) + #"""#
+            }
+            w.endObject()
+            #expect(w.text == expected + "}", "seed \(seed), document \(doc)")
+            if w.text != expected + "}" { break }
+        }
+    }
 }
 
 /// The in-place writers behind `JSONWriter` must give exactly the text of the general formatting code.

@@ -117,7 +117,7 @@ public struct BillingEvent: Sendable, Equatable {
         w.field("meter", meter)
         w.key("dimensions")
         w.beginObject()
-        for (k, v) in dimensions { w.field(k, v) }
+        for (k, v) in dimensions { w.field(text: k, v) }
         w.endObject()
         w.field("windowStart", micros: windowStart)
         w.field("windowEnd", micros: windowEnd)

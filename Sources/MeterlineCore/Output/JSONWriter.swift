@@ -43,24 +43,55 @@ public struct JSONWriter {
     public mutating func endArray() { close("]") }
     /// Marks the start of an array element (writes the comma).
     public mutating func element() { separator() }
-    public mutating func key(_ k: String) {
+    /// A member name written in the source (a literal: nothing in it to escape, checked in debug builds), copied
+    /// as is with its quotes and colon. Names that are data (dimension names, reason codes) use `key(text:)`.
+    public mutating func key(_ k: StaticString) {
+        separator()
+        let n = k.utf8CodeUnitCount
+        assert(k.hasPointerRepresentation && !JSONWriter.needsEscape(UnsafeBufferPointer(start: k.utf8Start, count: n)), "key \(k) needs escaping: use key(text:)")
+        output.append(upTo: n &+ 3) { p in
+            p.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (p + 1).copyMemory(from: k.utf8Start, byteCount: n)
+            (p + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (p + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
+            return n &+ 3
+        }
+    }
+    /// A member name that is data, escaped as needed.
+    public mutating func key(text k: String) {
         separator()
         string(k)
         output.append(UInt8(ascii: ":"))
     }
-    public mutating func field(_ k: String, _ v: String) { key(k); string(v) }
-    public mutating func field(_ k: String, _ v: Int) { key(k); number(Int128(v), scale: 0) }
-    public mutating func field(_ k: String, _ v: Int64) { key(k); number(Int128(v), scale: 0) }
-    public mutating func field(_ k: String, _ v: Bool) { key(k); output.append(v ? "true" : "false") }
+    public mutating func field(_ k: StaticString, _ v: String) { key(k); string(v) }
+    public mutating func field(_ k: StaticString, _ v: Int) { key(k); number(Int128(v), scale: 0) }
+    public mutating func field(_ k: StaticString, _ v: Int64) { key(k); number(Int128(v), scale: 0) }
+    public mutating func field(_ k: StaticString, _ v: Bool) { key(k); output.append(v ? "true" : "false") }
     /// A decimal as a JSON string (`"12.5"`), formatted as `description` is.
-    public mutating func field(_ k: String, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
-    public mutating func field(_ k: String, _ v: Amount) { key(k); decimal(v.raw, scale: Amount.scale) }
+    public mutating func field(_ k: StaticString, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
+    public mutating func field(_ k: StaticString, _ v: Amount) { key(k); decimal(v.raw, scale: Amount.scale) }
     /// A time as an RFC 3339 UTC string, formatted as `RFC3339.format(micros:)` is.
-    public mutating func field(_ k: String, micros: Int64) {
+    public mutating func field(_ k: StaticString, micros: Int64) {
         key(k)
-        output.append(UInt8(ascii: "\""))
-        output.append(upTo: RFC3339.maxFormattedCount) { RFC3339.write(micros: micros, to: $0) }
-        output.append(UInt8(ascii: "\""))
+        time(micros)
+    }
+    /// A member whose name is data (`key(text:)`) and whose value is a string.
+    public mutating func field(text k: String, _ v: String) { key(text: k); string(v) }
+    /// A member whose name is data (`key(text:)`) and whose value is an integer.
+    public mutating func field(text k: String, _ v: Int) { key(text: k); number(Int128(v), scale: 0) }
+
+    /// The last times formatted, by a hash of their value: a billing event writes five times, most of them
+    /// shared with the events before it (window, period and posting instants), so most are copied, not formatted.
+    var timeMemo = TimeMemo()
+
+    /// `micros` as a quoted RFC 3339 string.
+    mutating func time(_ micros: Int64) {
+        output.append(upTo: RFC3339.maxFormattedCount &+ 2) { p in
+            p.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            let n = timeMemo.write(micros, to: p + 1)
+            (p + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            return n &+ 2
+        }
     }
     mutating func number(_ raw: Int128, scale: Int) {
         output.append(upTo: FixedPoint.maxFormattedCount) { FixedPoint.write(raw, scale: scale, to: $0) }
@@ -124,5 +155,37 @@ public struct JSONWriter {
             }
         }
         output.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Formatted RFC 3339 times, a few, by a hash of their value (a cache: `write` gives what `RFC3339.write` gives).
+/// Invariant: an entry with `count > 0` holds the `count` bytes `RFC3339.write(micros:)` writes for its `micros`.
+struct TimeMemo {
+    struct Entry {
+        var micros: Int64 = 0
+        var count = 0
+        /// The formatted bytes (at most 32: `RFC3339.maxFormattedCount` is less, checked in `write`).
+        var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    }
+    var entries: (Entry, Entry, Entry, Entry, Entry, Entry, Entry, Entry) = (Entry(), Entry(), Entry(), Entry(), Entry(), Entry(), Entry(), Entry())
+
+    /// Writes `micros` formatted at `p` (room for `RFC3339.maxFormattedCount` bytes); returns the count.
+    @inline(__always)
+    mutating func write(_ micros: Int64, to p: UnsafeMutableRawPointer) -> Int {
+        let slot = Int(truncatingIfNeeded: (UInt64(bitPattern: micros) &* 0x9E37_79B9_7F4A_7C15) >> 61)
+        return withUnsafeMutableBytes(of: &entries) { raw in
+            let e = raw.baseAddress!.assumingMemoryBound(to: Entry.self) + slot
+            if e.pointee.count > 0 && e.pointee.micros == micros {
+                withUnsafeBytes(of: &e.pointee.bytes) { p.copyMemory(from: $0.baseAddress!, byteCount: e.pointee.count) }
+                return e.pointee.count
+            }
+            let n = RFC3339.write(micros: micros, to: p)
+            if n <= MemoryLayout.size(ofValue: e.pointee.bytes) {
+                e.pointee.micros = micros
+                e.pointee.count = n
+                withUnsafeMutableBytes(of: &e.pointee.bytes) { $0.baseAddress!.copyMemory(from: p, byteCount: n) }
+            }
+            return n
+        }
     }
 }
