@@ -225,11 +225,25 @@ public struct Backfill {
             report.billingEvents = result.events.count
             report.journalEntries = result.journal.count
         }
+        // Freeing the period's billing events, journal and DLQ records (millions of small objects) took ~0.3 s of a
+        // 20M-event backfill's serial end: a thread of its own frees them while this one writes the report.
+        // (`billing` and `dlq` are captured by the checkpoint closure, so they are emptied rather than consumed.)
+        let periodBilling = billing, periodDLQ = dlq
+        billing = []
+        dlq = []
+        Backfill.freeInBackground((consume periodBilling, consume finalBilling, consume journal, consume periodDLQ))
         report.seconds = Date().timeIntervalSince(started)
         try writeLines([report.json()], to: staging + "/report.json")
         try? FileManager.default.removeItem(atPath: out)
         try FileManager.default.moveItem(atPath: staging, toPath: out)
         return report
+    }
+
+    /// Drops `value` on a thread of its own: the caller goes on without waiting for it to be freed.
+    static func freeInBackground<T: Sendable>(_ value: consuming T) {
+        let t = Thread { [value] in withExtendedLifetime(value) {} }
+        t.name = "meterline-free"
+        t.start()
     }
 
     func standardized(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
