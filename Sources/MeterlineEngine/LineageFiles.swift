@@ -4,14 +4,16 @@ import MeterlinePipeline
 
 /// Turns a checkpoint's lineage columns into lineage files: one file per input source and checkpoint.
 ///
-/// Invariant: the file of a source depends only on its events, in offset order (readings of one event in
-/// reading order), not on how many shards held them: `parts` are merged by offset.
+/// Invariant: the file of a source depends only on its events, each key's in offset order (readings of one event
+/// in reading order), not on how many shards held them. A file's bytes depend on its keys and on each key's
+/// events in order, not on how keys interleave, so parts are appended one after another when every key lies in
+/// one part (a key is one subject's window, and a subject lives in one shard); otherwise they are merged by offset.
 struct LineageFiles {
     /// Reused between files (its arrays keep their capacity).
     var writer = LineageWriter()
 
     /// Writes the events of `parts` (each in offset order; one event's readings are in one part) for `source` as one file.
-    /// `eachOffset` is called once per event reading, in file order.
+    /// `eachOffset` is called once per event reading.
     mutating func write(_ parts: [LineageColumns], source: String, directory: String,
                         eachOffset: ((Int64) -> Void)? = nil) throws -> (fileName: String, bytes: Int) {
         writer.reset()
@@ -20,31 +22,60 @@ struct LineageFiles {
         writer.reserveCapacity(events: total)
         let keyHandles = parts.map { p in p.keys.map { writer.keyHandle(for: $0) } }
         let sourceHandles = parts.map { p in p.sources.map { writer.sourceHandle(for: $0) } }
-        var next = [Int](repeating: 0, count: parts.count)
         var first = Int64.max, last = Int64.min
-        // The rows and ids as separate arrays (one retain each, once): indexing `parts[p].rows[i]` per event can copy the part.
-        let rows = parts.map(\.rows), idBytes = parts.map(\.idBytes)
-        for _ in 0..<total {
-            // The part whose next event has the lowest offset (parts are few: one per shard).
-            var best = -1
-            var bestOffset = Int64.max
-            for p in parts.indices where next[p] < rows[p].count && rows[p][next[p]].offset < bestOffset {
-                best = p
-                bestOffset = rows[p][next[p]].offset
+        // Does a key lie in more than one part?
+        var partOfKey = [Int](repeating: -1, count: keyHandles.reduce(0) { max($0, ($1.map(\.index).max() ?? -1) + 1) })
+        var shared = false
+        for (p, handles) in keyHandles.enumerated() {
+            for h in handles where partOfKey[h.index] != p {
+                if partOfKey[h.index] >= 0 { shared = true }
+                partOfKey[h.index] = p
             }
-            let i = next[best]
-            next[best] = i + 1
-            let row = rows[best][i]
-            let key = keyHandles[best][Int(row.key)]
-            let source = sourceHandles[best][Int(row.source)]
-            let idStart = i == 0 ? 0 : Int(rows[best][i - 1].idEnd), idEnd = Int(row.idEnd)
-            idBytes[best].withUnsafeBytes { b in
-                writer.append(key, source: source, id: UnsafeRawBufferPointer(rebasing: b[idStart..<idEnd]),
-                              timeMicros: row.timeMicros, value: row.value, offset: bestOffset)
+        }
+        /// Appends row `i` of part `p`.
+        func append(_ p: Int, _ i: Int, _ rows: UnsafeBufferPointer<LineageRow>, _ ids: UnsafeRawBufferPointer,
+                    _ keys: UnsafeBufferPointer<LineageWriter.KeyHandle>, _ sources: UnsafeBufferPointer<LineageWriter.SourceHandle>) {
+            let row = rows[i]
+            let idStart = i == 0 ? 0 : Int(rows[i - 1].idEnd)
+            writer.append(keys[Int(row.key)], source: sources[Int(row.source)], id: UnsafeRawBufferPointer(rebasing: ids[idStart..<Int(row.idEnd)]),
+                          timeMicros: row.timeMicros, value: row.value, offset: row.offset)
+            first = min(first, row.offset)
+            last = max(last, row.offset)
+            eachOffset?(row.offset)
+        }
+        if !shared {
+            // Part after part, each read through its buffers once (no search for the lowest offset per event).
+            for p in parts.indices {
+                parts[p].rows.withUnsafeBufferPointer { rows in
+                    parts[p].idBytes.withUnsafeBytes { ids in
+                        keyHandles[p].withUnsafeBufferPointer { keys in
+                            sourceHandles[p].withUnsafeBufferPointer { sources in
+                                for i in rows.indices { append(p, i, rows, ids, keys, sources) }
+                            }
+                        }
+                    }
+                }
             }
-            first = min(first, bestOffset)
-            last = max(last, bestOffset)
-            eachOffset?(bestOffset)
+        } else {
+            var next = [Int](repeating: 0, count: parts.count)
+            for _ in 0..<total {
+                // The part whose next event has the lowest offset (parts are few: one per shard).
+                var best = -1
+                var bestOffset = Int64.max
+                for p in parts.indices where next[p] < parts[p].rows.count && parts[p].rows[next[p]].offset < bestOffset {
+                    best = p
+                    bestOffset = parts[p].rows[next[p]].offset
+                }
+                let i = next[best]
+                next[best] = i + 1
+                parts[best].rows.withUnsafeBufferPointer { rows in
+                    parts[best].idBytes.withUnsafeBytes { ids in
+                        keyHandles[best].withUnsafeBufferPointer { keys in
+                            sourceHandles[best].withUnsafeBufferPointer { sources in append(best, i, rows, ids, keys, sources) }
+                        }
+                    }
+                }
+            }
         }
         return try writer.write(directory: directory, source: source, firstOffset: first, lastOffset: last)
     }

@@ -66,6 +66,8 @@ public struct LineageWriter: Sendable {
     public struct KeyHandle: Hashable, Sendable {
         let number: Int32
         let generation: UInt32
+        /// Handles of one writer number its keys 0, 1, … in registration order (until its next `reset()`).
+        public var index: Int { Int(number) }
     }
 
     /// The handle of `key` (registered if new; a key without events is not written). Same key, same handle.
