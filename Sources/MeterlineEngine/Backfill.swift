@@ -81,11 +81,16 @@ public struct Backfill {
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
         func checkpoint(finishingBy: Int64?? = nil) throws {
             var bySource: [String: [LineageColumns]] = [:]
-            let outputs = finishingBy.map { sharded().finish(closePeriodsEndingBy: $0) } ?? sharded().checkpoint()
-            for c in outputs {
-                billing += c.billing
-                dlq += c.dlq
-                for l in c.lineage { bySource[l.source, default: []].append(l.events) }
+            var outputs = finishingBy.map { sharded().finish(closePeriodsEndingBy: $0) } ?? sharded().checkpoint()
+            for i in outputs.indices {
+                // Windows close at the end of input, so the last checkpoint brings nearly every billing event: the
+                // first shard's array is taken over (moved out of `outputs`, so it is not shared and not copied),
+                // the others appended.
+                let part = outputs[i].billing
+                outputs[i].billing = []
+                if billing.isEmpty { billing = part } else { billing += part }
+                dlq += outputs[i].dlq
+                for l in outputs[i].lineage { bySource[l.source, default: []].append(l.events) }
             }
             lineage.submit(bySource.sorted(by: { $0.key < $1.key }).map { (source: $0.key, parts: $0.value) })
         }
