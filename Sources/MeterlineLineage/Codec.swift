@@ -104,9 +104,9 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// Writes `value` as a varint at `p`; returns the bytes written (at most 10).
+/// Writes `value` as a varint at `p`; returns the bytes written (at most 10 for 64 bits, 19 for 128).
 @inline(__always)
-func putVarint(_ value: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+func putVarint<T: FixedWidthInteger & UnsignedInteger>(_ value: T, _ p: UnsafeMutablePointer<UInt8>) -> Int {
     var v = value, n = 0
     while v >= 0x80 {
         p[n] = UInt8(truncatingIfNeeded: v) | 0x80
@@ -117,18 +117,10 @@ func putVarint(_ value: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
     return n &+ 1
 }
 
-/// Writes `value` as a varint at `p`; returns the bytes written (at most 19).
+/// `putVarint` of a 128-bit value, by the 64-bit loop when it fits (the common case).
 @inline(__always)
 func putVarint128(_ value: UInt128, _ p: UnsafeMutablePointer<UInt8>) -> Int {
-    if value <= UInt128(UInt64.max) { return putVarint(UInt64(value), p) }
-    var v = value, n = 0
-    while v >= 0x80 {
-        p[n] = UInt8(truncatingIfNeeded: v) | 0x80
-        v >>= 7
-        n &+= 1
-    }
-    p[n] = UInt8(truncatingIfNeeded: v)
-    return n &+ 1
+    value <= UInt128(UInt64.max) ? putVarint(UInt64(value), p) : putVarint(value, p)
 }
 
 /// Largest k ≤ 38 such that 10^k divides every non-zero value (0 if there are none).
