@@ -33,8 +33,10 @@ import Testing
         w.field(text: "count", 3)
         w.key(text: "ünï"); w.beginArray(); w.endArray()
         w.field("plain", "v")
+        w.field("é", 1)
+        w.field(StaticString(unicodeScalarLiteral: "ß"), 2)  // a StaticString without UTF-8 bytes (made from a scalar)
         w.endObject()
-        #expect(w.text == #"{"model \"x\"\n":"large","count":3,"ünï":[],"plain":"v"}"#)
+        #expect(w.text == #"{"model \"x\"\n":"large","count":3,"ünï":[],"plain":"v","é":1,"ß":2}"#)
     }
 
     /// Times come from a memo of recent values (`TimeMemo`): a writer that writes many times, with repeats and

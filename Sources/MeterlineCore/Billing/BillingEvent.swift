@@ -56,7 +56,8 @@ public struct BillingEvent: Sendable, Equatable {
         self.postedAt = postedAt
     }
 
-    /// The amount this event adds to the books: `amountDelta` for revisions, else `amount`.
+    /// The amount this event adds to the books: `amountDelta` for revisions, else `amount`. Inlinable: the
+    /// journal reads it on events in a buffer, where a call into this module would copy the event first.
     @inlinable public var postedAmount: Amount { amountDelta ?? amount }
 
     /// Derives a billing event id (32 hex digits).

@@ -47,8 +47,14 @@ public struct JSONWriter {
     /// as is with its quotes and colon. Names that are data (dimension names, reason codes) use `key(text:)`.
     public mutating func key(_ k: StaticString) {
         separator()
+        // A StaticString made from a Unicode scalar holds the scalar, not UTF-8 bytes to copy (literals hold bytes).
+        guard k.hasPointerRepresentation else {
+            string(k.withUTF8Buffer { String(decoding: $0, as: UTF8.self) })
+            output.append(UInt8(ascii: ":"))
+            return
+        }
         let n = k.utf8CodeUnitCount
-        assert(k.hasPointerRepresentation && !JSONWriter.needsEscape(UnsafeBufferPointer(start: k.utf8Start, count: n)), "key \(k) needs escaping: use key(text:)")
+        assert(!JSONWriter.needsEscape(UnsafeBufferPointer(start: k.utf8Start, count: n)), "key \(k) needs escaping: use key(text:)")
         output.append(upTo: n &+ 3) { p in
             p.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
             (p + 1).copyMemory(from: k.utf8Start, byteCount: n)
