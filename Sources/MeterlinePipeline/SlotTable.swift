@@ -187,7 +187,8 @@ struct SlotTable<Key: SlotKey, Value> {
             let p = position(ofSlot: last)
             index[p] = index[p] & 0xFFFF_FFFF_0000_0000 | UInt64(s + 1)
             keys[s] = keys[last]
-            values.swapAt(s, last)
+            // Swapped in the buffer: moves the two values (`Array.swapAt` copies them, retaining their arrays).
+            values.withUnsafeMutableBufferPointer { $0.swapAt(s, last) }
         }
         keys.removeLast()
         values.removeLast()
