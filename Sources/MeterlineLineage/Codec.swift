@@ -67,16 +67,7 @@ extension Array where Element == UInt8 {
     }
 
     mutating func appendVarint128(_ value: UInt128) {
-        if value <= UInt128(UInt64.max) {
-            appendVarint(UInt64(value))
-            return
-        }
-        var v = value
-        while v >= 0x80 {
-            append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        append(UInt8(truncatingIfNeeded: v))
+        append(upTo: 19) { putVarint128(value, $0) }
     }
 
     /// Appends the bytes `body` writes at the pointer it is given, at most `maxCount`; it returns how many it

@@ -79,11 +79,9 @@ public struct BillingEvent: Sendable, Equatable {
 
     /// The first 8 bytes of `id` as a big-endian word (zero-padded): ordering by it, then by `id` on a tie, is
     /// ordering by `id` (ids are ASCII hex, so String order is byte order), without comparing heap strings.
-    public var idPrefix: UInt64 { BillingEvent.idPrefix(of: id) }
-
-    /// `idPrefix` of an event whose `id` is `id`. For events read through a buffer from another module: the
-    /// property, called on `buffer[i]`, copies the whole event first (retaining its strings and arrays), while
-    /// `idPrefix(of: buffer[i].id)` reads the one field.
+    /// A function of the id, not a property of the event: callers read events through buffers from other
+    /// modules, where a property called on `buffer[i]` would copy the whole event first (retaining its strings
+    /// and arrays), while `idPrefix(of: buffer[i].id)` reads the one field.
     public static func idPrefix(of id: String) -> UInt64 {
         var text = id
         return text.withUTF8 { b in
