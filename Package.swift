@@ -50,10 +50,12 @@ let package = Package(
         ),
         // A prefetch hint for the dedup and window tables (header-only C).
         .target(name: "CPrefetch"),
+        // Parking a thread on a word until another wakes it (Linux futex), for the rings' blocking ends (header-only C).
+        .target(name: "CFutex"),
         // Partitions, shards, rings, dedup, windows, checkpoints. No I/O.
         .target(
             name: "MeterlinePipeline",
-            dependencies: ["MeterlineCore", "CPrefetch", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["MeterlineCore", "CPrefetch", "CFutex", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: hotPathSettings
         ),
         // The only code that touches librdkafka.

@@ -1,4 +1,5 @@
 import Atomics
+import CFutex
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,6 +23,13 @@ import Darwin
 /// out (consumer), read by the other side with an acquiring load before it touches the slot; each side's
 /// cached copy of the other index is touched by that side only. Element storage is one
 /// `UnsafeMutablePointer` allocated at `init`; slots in [head, tail) are initialized, the rest are not.
+///
+/// Blocking: `push` on a full ring and `pop` on an empty one spin briefly, then park their thread on a futex word
+/// (`ParkingWord`) until the other side moves its index, instead of polling with `sched_yield`: on two cores shared by
+/// a reader, shards and writers, a polling thread took CPU from the threads it was waiting for (hundreds of thousands
+/// of context switches per backfill). A parked side announces itself by setting its word, then re-checks the ring;
+/// the other side sets its index, then reads the word (a sequentially consistent fence between the store and the
+/// load on both sides), so at least one of them sees the other and no wake-up is lost.
 public final class SPSCRing<Element>: @unchecked Sendable {
     /// Slots, a power of two.
     public let capacity: Int
@@ -37,9 +45,24 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     /// Consumer-only: its own head, and the last tail it read (a lower bound of the real tail).
     var consumerHead = 0
     var consumerCachedTail = 0
+    /// Set by the consumer while it is parked waiting for an element; cleared (and the consumer woken) by the producer.
+    let consumerParked = ParkingWord()
+    /// Set by the producer while it is parked waiting for room; cleared (and the producer woken) by the consumer.
+    let producerParked = ParkingWord()
+
+    /// How long one park sleeps at most before re-checking the ring on its own: a guard against a lost wake-up,
+    /// which the protocol never needs (see above).
+    let parkGuardNanoseconds: Int
+    /// Parks that slept their whole guard: a lost wake-up, or the other side stalled that long (a test sets a
+    /// guard long enough that only the first is plausible). Touched only on the parking path.
+    let parkTimeouts = ManagedAtomic<Int>(0)
 
     /// - Parameter capacity: at least 1; rounded up to a power of two (see `capacity`).
-    public init(capacity: Int) {
+    /// - Parameter parkGuard: the longest a parked side sleeps before re-checking the ring on its own.
+    public init(capacity: Int, parkGuard: Duration = .milliseconds(100)) {
+        let g = parkGuard.components
+        precondition(g.seconds >= 0 && g.seconds < 1_000 && parkGuard > .zero, "SPSCRing parkGuard \(parkGuard) outside (0, 1000 s)")
+        parkGuardNanoseconds = Int(g.seconds) * 1_000_000_000 + Int(g.attoseconds / 1_000_000_000)
         precondition(capacity >= 1 && capacity <= 1 << 30, "SPSCRing capacity \(capacity) outside 1...2^30")
         let c = capacity <= 1 ? 1 : 1 << (Int.bitWidth - (capacity - 1).leadingZeroBitCount)
         assert(c >= capacity && c & (c - 1) == 0)
@@ -59,6 +82,8 @@ public final class SPSCRing<Element>: @unchecked Sendable {
             i += 1
         }
         slots.deallocate()
+        consumerParked.deallocate()
+        producerParked.deallocate()
     }
 
     /// Producer side. Appends `e` unless the ring is full.
@@ -74,6 +99,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         (slots + (t & mask)).initialize(to: e)
         producerTail = t + 1
         tail.store(t + 1, ordering: .releasing)
+        consumerParked.wakeAfterStore()
         return true
     }
 
@@ -88,6 +114,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         let e = (slots + (h & mask)).move()
         consumerHead = h + 1
         head.store(h + 1, ordering: .releasing)
+        producerParked.wakeAfterStore()
         return e
     }
 
@@ -103,9 +130,8 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         return tail.load(ordering: .acquiring) - h
     }
 
-    /// Producer side, blocking: retries `tryPush` `spin` times, then yields the CPU (`sched_yield`) between
-    /// further retries, and after 1,024 yields sleeps 20 µs between retries (a long wait — a shard busy with a
-    /// checkpoint, an idle input — then costs no CPU the other threads need). No lock, no allocation.
+    /// Producer side, blocking: retries `tryPush` `spin` times, then parks the thread until the consumer pops
+    /// (a long wait — a shard busy with a checkpoint — costs no CPU the other threads need). No lock, no allocation.
     /// - Warning: waits as long as the ring stays full: the consumer must keep popping (or the caller
     ///   should use `tryPush` with its own deadline).
     public func push(_ e: Element, spin: Int = 128) {
@@ -113,7 +139,12 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         var attempts = 0
         while !tryPush(e) {
             attempts += 1
-            SPSCRing.backOff(attempts, spin: spin)
+            if attempts > spin {
+                // Room appears when the consumer's head passes `producerTail − capacity + 1`.
+                producerParked.park(guardNanoseconds: parkGuardNanoseconds, timeouts: parkTimeouts) { [self] in
+                    producerTail - head.load(ordering: .relaxed) < capacity
+                }
+            }
         }
     }
 
@@ -125,16 +156,63 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         while true {
             if let e = tryPop() { return e }
             attempts += 1
-            SPSCRing.backOff(attempts, spin: spin)
+            if attempts > spin {
+                consumerParked.park(guardNanoseconds: parkGuardNanoseconds, timeouts: parkTimeouts) { [self] in
+                    tail.load(ordering: .relaxed) != consumerHead
+                }
+            }
+        }
+    }
+}
+
+/// A 32-bit word one side of a ring parks its thread on (a Linux futex): 1 while that side is parked or about to
+/// be, 0 otherwise. Invariant: only the parking side sets it to 1 (and clears it again when the ring turns out
+/// ready before it sleeps); the other side clears it and wakes the parked thread.
+struct ParkingWord: @unchecked Sendable {
+    /// Why `@unchecked Sendable`: the word is only touched through atomic operations (and the futex system call,
+    /// which reads it atomically); the pointer itself is immutable.
+    private let storage: UnsafeMutablePointer<UnsafeAtomic<UInt32>.Storage>
+
+    init() {
+        precondition(MemoryLayout<UnsafeAtomic<UInt32>.Storage>.size == 4, "a futex word is 32 bits")
+        storage = .allocate(capacity: 1)
+        storage.initialize(to: UnsafeAtomic<UInt32>.Storage(0))
+    }
+
+    func deallocate() {
+        storage.deinitialize(count: 1)
+        storage.deallocate()
+    }
+
+    private var word: UnsafeAtomic<UInt32> { UnsafeAtomic(at: storage) }
+
+    /// Whether the parking side has announced a park (a snapshot, for tests).
+    var isSet: Bool { word.load(ordering: .acquiring) != 0 }
+
+    /// Announces the park, re-checks `ready` (after a full fence, so the other side's index store is seen or the
+    /// announcement is), and sleeps until woken — at most `guardNanoseconds`, counted in `timeouts` when the whole
+    /// guard passed — unless it is ready. The caller retries its operation afterwards.
+    @inline(__always)
+    func park(guardNanoseconds: Int, timeouts: ManagedAtomic<Int>, until ready: () -> Bool) {
+        word.store(1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if ready() {
+            word.store(0, ordering: .relaxed)
+            return
+        }
+        if meterline_futex_wait(UnsafeMutableRawPointer(storage).assumingMemoryBound(to: UInt32.self), 1, guardNanoseconds) != 0 {
+            timeouts.wrappingIncrement(ordering: .relaxed)
         }
     }
 
-    /// Spin, then yield, then sleep: the wait policy of `push` and `pop` after `attempts` failed tries.
+    /// Called by the other side right after it stored its index (releasing): if the parking side announced
+    /// itself, clears the word and wakes it.
     @inline(__always)
-    static func backOff(_ attempts: Int, spin: Int) {
-        if attempts <= spin { return }
-        if attempts <= spin + 1_024 { _ = sched_yield(); return }
-        var ts = timespec(tv_sec: 0, tv_nsec: 20_000)
-        _ = nanosleep(&ts, nil)
+    func wakeAfterStore() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if word.load(ordering: .relaxed) != 0 {
+            word.store(0, ordering: .relaxed)
+            meterline_futex_wake(UnsafeMutableRawPointer(storage).assumingMemoryBound(to: UInt32.self))
+        }
     }
 }

@@ -140,4 +140,46 @@ final class Tracked {
         #expect(finished, "consumer did not finish")
         #expect(total == 10_000 * 10_001 / 2)
     }
+
+    /// Ping-pong through two one-slot rings without spinning: almost every hand-off parks one thread and needs the
+    /// other to wake it. A lost wake-up would leave a thread asleep for its whole guard (10 s here, so a slow
+    /// machine cannot be mistaken for one) and show in `parkTimeouts`; the values also check order and loss.
+    @Test func parkedSidesAreWokenWithoutWaitingForTheirGuard() {
+        let rounds = 20_000
+        let there = SPSCRing<Int>(capacity: 1, parkGuard: .seconds(10))
+        let back = SPSCRing<Int>(capacity: 1, parkGuard: .seconds(10))
+        let done = ManagedAtomic<Bool>(false)
+        let echo = Thread {
+            for _ in 0..<rounds { back.push(there.pop(spin: 0) &* 2, spin: 0) }
+            done.store(true, ordering: .releasing)
+        }
+        echo.start()
+        var wrong = 0
+        for i in 0..<rounds {
+            there.push(i, spin: 0)
+            if back.pop(spin: 0) != i &* 2 { wrong += 1 }
+        }
+        while !done.load(ordering: .acquiring) { sched_yield() }
+        #expect(wrong == 0, "answers out of order or lost")
+        #expect(there.parkTimeouts.load(ordering: .relaxed) == 0, "a parked side of the outbound ring slept its whole guard")
+        #expect(back.parkTimeouts.load(ordering: .relaxed) == 0, "a parked side of the return ring slept its whole guard")
+    }
+
+    /// A producer blocked on a full ring is woken by the consumer's pop (the other direction of the test above).
+    @Test func aProducerParkedOnAFullRingIsWokenByAPop() {
+        let ring = SPSCRing<Int>(capacity: 1, parkGuard: .seconds(10))
+        #expect(ring.tryPush(0))
+        let pushed = ManagedAtomic<Bool>(false)
+        let producer = Thread {
+            ring.push(1, spin: 0)  // full: parks until the pop below
+            pushed.store(true, ordering: .releasing)
+        }
+        producer.start()
+        // Wait until the producer has announced its park, so the pop has to wake it.
+        while ring.producerParked.isSet == false { sched_yield() }
+        #expect(ring.pop(spin: 0) == 0)
+        #expect(ring.pop(spin: 0) == 1)
+        while !pushed.load(ordering: .acquiring) { sched_yield() }
+        #expect(ring.parkTimeouts.load(ordering: .relaxed) == 0, "the parked producer slept its whole guard")
+    }
 }
