@@ -31,6 +31,9 @@ public struct Backfill {
     public var shards = 1
     /// Lineage is flushed every this many input lines (one lineage file per source per flush).
     public var checkpointLines = 500_000
+    /// Bytes of decompressed input per chunk the shards read in place (a few batches per shard per chunk); a line
+    /// longer than a chunk gets a larger one. Outputs do not depend on it.
+    public var chunkBytes = 4 << 20
     public var progress: Progress? = nil
     /// Processing time for FUTURE_TIME; default: the wall clock.
     public var now: Int64 = wallClockMicros()
@@ -116,50 +119,59 @@ public struct Backfill {
             let totalBytes = readers.reduce(0) { $0 + $1.fileSize }
             let progress = self.progress ?? Progress(totalBytes: totalBytes)
             var bytesBefore = 0
+            // Input is decompressed into chunks that the shards read in place (no copy of each line into a
+            // batch); a chunk is refilled once every batch holding its lines was processed (`isFree`).
+            var pool: [SharedChunk] = []
+            func freeChunk(capacity: Int, besides current: SharedChunk?) -> SharedChunk {
+                if let c = pool.first(where: { $0 !== current && $0.storage.count >= capacity && $0.isFree }) { return c }
+                let c = SharedChunk(capacity: capacity)
+                pool.append(c)
+                return c
+            }
             for (index, reader) in readers.enumerated() {
                 let partition = Int32(index)
-                var carry: [UInt8] = []
                 var lineNumber: Int64 = 0
-                // Lines are routed a chunk at a time (`routeLines`), up to the next checkpoint's line.
                 let pipeline = sharded()
-                func consume(_ buf: UnsafeRawBufferPointer) throws {
-                    var start = 0
-                    let n = buf.count
-                    while start < n {
-                        let r = pipeline.routeLines(UnsafeRawBufferPointer(rebasing: buf[start...]), partition: partition, firstOffset: lineNumber,
-                                                    maxLines: max(1, checkpointLines - sinceCheckpoint), nowMicros: now)
-                        guard r.lines > 0 else { break }  // no newline in the rest
-                        start += r.bytes
-                        lineNumber += Int64(r.lines)
-                        sinceCheckpoint += r.lines
-                        report.linesRead += r.messages
-                        if sinceCheckpoint >= checkpointLines { try checkpoint(); sinceCheckpoint = 0 }
-                    }
-                    if start < n { carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<n])) }
-                }
+                var current: SharedChunk? = nil
+                // The incomplete last line of `current`: carried to the start of the next chunk.
+                var carryStart = 0, carryCount = 0
                 do {
-                    while let chunk = try reader.nextChunk() {
-                        if carry.isEmpty {
-                            try consume(chunk)
-                        } else {
-                            // Complete the line that straddled the chunk boundary, then go on in place.
-                            let firstNL = chunk.firstIndex(of: 0x0A)
-                            carry.append(contentsOf: chunk[..<(firstNL ?? chunk.count)])
-                            guard let nl = firstNL else { continue }
-                            var line = carry
-                            carry.removeAll(keepingCapacity: true)
-                            line.append(0x0A)
-                            try line.withUnsafeBytes { try consume($0) }
-                            try consume(UnsafeRawBufferPointer(rebasing: chunk[(nl + 1)...]))
+                    while true {
+                        // A line longer than a chunk gets a chunk twice its size.
+                        let capacity = max(carryCount * 2, chunkBytes)
+                        let chunk = freeChunk(capacity: capacity, besides: current)
+                        if let c = current, carryCount > 0 {
+                            chunk.storage.baseAddress!.copyMemory(from: c.storage.baseAddress! + carryStart, byteCount: carryCount)
                         }
+                        let n = try reader.fill(UnsafeMutableRawBufferPointer(rebasing: chunk.storage[carryCount...]))
+                        chunk.count = carryCount + n
+                        if n == 0 {
+                            // End of the file: a last line without its newline is still a message.
+                            if carryCount > 0 {
+                                route(chunk.bytes, partition: partition, offset: lineNumber)
+                                report.linesRead += 1
+                            }
+                            break
+                        }
+                        current = chunk
+                        // Lines are routed a chunk at a time (`routeLines`), up to the next checkpoint's line.
+                        var start = 0
+                        while start < chunk.count {
+                            let r = pipeline.routeLines(in: chunk, from: start, partition: partition, firstOffset: lineNumber,
+                                                        maxLines: max(1, checkpointLines - sinceCheckpoint), nowMicros: now)
+                            guard r.lines > 0 else { break }  // no newline in the rest
+                            start += r.bytes
+                            lineNumber += Int64(r.lines)
+                            sinceCheckpoint += r.lines
+                            report.linesRead += r.messages
+                            if sinceCheckpoint >= checkpointLines { try checkpoint(); sinceCheckpoint = 0 }
+                        }
+                        carryStart = start
+                        carryCount = chunk.count - start
                         progress.update(bytes: bytesBefore + reader.bytesRead, events: report.linesRead)
                     }
                 } catch let e as StreamError {
                     throw BackfillError("\(e)")
-                }
-                if !carry.isEmpty {
-                    carry.withUnsafeBytes { route($0, partition: partition, offset: lineNumber) }
-                    report.linesRead += 1
                 }
                 bytesBefore += reader.bytesRead
             }

@@ -91,13 +91,68 @@ public final class ChunkedFileReader {
         return chunk
     }
 
+    /// Fills `destination` with the next plain bytes of the file, as many as fit (fewer only at the end of the
+    /// file), and returns how many; 0 at the end. zstd decompresses straight into it and a plain file is read
+    /// into it, so a caller that hands the bytes to other threads copies nothing. Same bytes, in the same
+    /// order, as `nextChunk`; the two may be mixed.
+    public func fill(_ destination: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let dst = destination.baseAddress, destination.count > 0 else { return 0 }
+        var filled = 0
+        if let p = pending {
+            // The chunk `estimatedLines` decompressed: copied once.
+            let n = min(p.count, destination.count)
+            dst.copyMemory(from: p.baseAddress!, byteCount: n)
+            filled = n
+            pending = n == p.count ? nil : UnsafeRawBufferPointer(rebasing: p[n...])
+            if pending == nil { chunksReturned += 1 }
+        }
+        while filled < destination.count && !finished {
+            if inputPos == inputCount {
+                if dctx == nil {
+                    // Plain file: read(2) straight into the destination.
+                    var n: Int
+                    repeat { n = read(handle.fileDescriptor, dst + filled, destination.count - filled) } while n < 0 && errno == EINTR
+                    guard n >= 0 else { throw StreamError(file: path, message: "read failed: \(String(cString: strerror(errno)))") }
+                    bytesRead += n
+                    if n == 0 { finished = true }
+                    filled += n
+                    continue
+                }
+                try readRaw()
+                if inputCount == 0 {
+                    finished = true
+                    if frameOpen { throw StreamError(file: path, message: "truncated zstd frame (the file ends inside a frame)") }
+                    break
+                }
+            }
+            guard let d = dctx else {
+                // Plain bytes left in `input` by the first read (the magic check).
+                let n = min(inputCount - inputPos, destination.count - filled)
+                (dst + filled).copyMemory(from: input.baseAddress! + inputPos, byteCount: n)
+                inputPos += n
+                filled += n
+                continue
+            }
+            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: inputCount, pos: inputPos)
+            var outBuf = ZSTD_outBuffer(dst: dst + filled, size: destination.count - filled, pos: 0)
+            let result = ZSTD_decompressStream(d, &outBuf, &inBuf)
+            inputPos = inBuf.pos
+            if ZSTD_isError(result) != 0 {
+                throw StreamError(file: path, message: "corrupt zstd data: \(String(cString: ZSTD_getErrorName(result)))")
+            }
+            frameOpen = result != 0
+            filled += outBuf.pos
+        }
+        return filled
+    }
+
     private func produceChunk() throws -> UnsafeRawBufferPointer? {
         if finished { return nil }
         guard let d = dctx else {
             if inputPos == inputCount { try readRaw() }
             if inputCount == 0 { finished = true; return nil }
-            inputPos = inputCount
-            return UnsafeRawBufferPointer(rebasing: input[0..<inputCount])
+            defer { inputPos = inputCount }
+            return UnsafeRawBufferPointer(rebasing: input[inputPos..<inputCount])
         }
         while true {
             if inputPos == inputCount {

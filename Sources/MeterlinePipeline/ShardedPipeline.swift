@@ -51,6 +51,7 @@ final class ShardWorker: @unchecked Sendable {
             switch input.pop() {
             case .batch(var b):
                 pipeline.process(b)
+                b.releaseChunk()
                 b.removeAll()
                 _ = recycled.tryPush(b) // full: the router has enough spares; this one is freed
             case .barrier:
@@ -134,7 +135,7 @@ public final class ShardedPipeline {
         } else {
             shard = EventParser.peekSubjectHash(value).map { Int($0.high % UInt64(n)) } ?? 0
         }
-        if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
+        if batches[shard].bytes.count > MessageBatch.maxBytes || batches[shard].shared != nil { send(shard) }
         batches[shard].append(partition: partition, offset: offset, value: value, key: key, binary: binary)
         batches[shard].nowMicros = nowMicros
         if batches[shard].count >= batchSize { send(shard) }
@@ -147,6 +148,35 @@ public final class ShardedPipeline {
     /// attribute handling per message. Returns the bytes and lines consumed and the messages routed.
     public func routeLines(_ text: UnsafeRawBufferPointer, partition: Int32, firstOffset: Int64, maxLines: Int,
                            nowMicros: Int64) -> (bytes: Int, lines: Int, messages: Int) {
+        forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line in
+            if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
+            batches[shard].append(partition: partition, offset: firstOffset + Int64(line),
+                                  value: UnsafeRawBufferPointer(rebasing: text[lineStart..<lineStart + count]))
+            batches[shard].nowMicros = nowMicros
+            if batches[shard].count >= batchSize { send(shard) }
+        }
+    }
+
+    /// `routeLines(_:partition:firstOffset:maxLines:nowMicros:)` over `chunk.bytes[from...]`, with the lines read
+    /// in place by the shards instead of copied into their batches. The caller refills the chunk only once it
+    /// `isFree` again (every batch holding its lines was processed).
+    public func routeLines(in chunk: SharedChunk, from: Int, partition: Int32, firstOffset: Int64, maxLines: Int,
+                           nowMicros: Int64) -> (bytes: Int, lines: Int, messages: Int) {
+        let text = UnsafeRawBufferPointer(rebasing: chunk.bytes[from...])
+        return forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line in
+            // A batch holds lines of one chunk only (or copied messages only): send it before it would mix.
+            if batches[shard].shared !== chunk && !batches[shard].isEmpty { send(shard) }
+            batches[shard].appendInPlace(chunk, partition: partition, offset: firstOffset + Int64(line), start: from + lineStart, count: count)
+            batches[shard].nowMicros = nowMicros
+            if batches[shard].count >= batchSize { send(shard) }
+        }
+    }
+
+    /// The line loop of both `routeLines`: calls `add(shard, start, count, line)` for each non-empty line of
+    /// `text` (its range in `text` and its index among the lines), inlined into each caller.
+    @inline(__always)
+    func forEachLine(_ text: UnsafeRawBufferPointer, partition: Int32, maxLines: Int,
+                     _ add: (_ shard: Int, _ start: Int, _ count: Int, _ line: Int) -> Void) -> (bytes: Int, lines: Int, messages: Int) {
         startIfNeeded()
         guard let base = text.baseAddress else { return (0, 0, 0) }
         let n = workers.count
@@ -158,10 +188,7 @@ public final class ShardedPipeline {
             if end > pos {
                 let line = UnsafeRawBufferPointer(start: base + pos, count: end - pos)
                 let shard = bySubject ? EventParser.peekSubjectHash(line).map { Int($0.high % UInt64(n)) } ?? 0 : partitionShard
-                if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
-                batches[shard].append(partition: partition, offset: firstOffset + Int64(lines), value: line)
-                batches[shard].nowMicros = nowMicros
-                if batches[shard].count >= batchSize { send(shard) }
+                add(shard, pos, end - pos, lines)
                 messages += 1
             }
             lines += 1

@@ -92,6 +92,56 @@ struct BackfillTests {
         #expect(try read(dir + "/stream/journal-entries.jsonl") == read(dir + "/a/journal-entries.jsonl"))
     }
 
+    /// The shards read lines in place from the decompressed chunks: lines cut by a chunk boundary, lines longer
+    /// than a chunk (a chunk twice the size is taken), and a last line without its newline give the outputs of
+    /// one large chunk, with 1 and 3 shards, plain and zstd.
+    @Test func chunkBoundariesDoNotChangeTheOutputs() throws {
+        let dir = tempDir("bf-chunks")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var messages = backfillMessages()
+        // A valid event of ~5,000 bytes (longer than every small chunk below), and a rejected one of ~9,000.
+        messages.insert(event("long", "llm_tokens", "acme", "2026-10-01T10:00:00Z",
+                              #"{"tokens":7,"note":"\#(String(repeating: "x", count: 5_000))"}"#), at: 50)
+        messages.insert(Workload.Message(key: [], value: Array(String(repeating: "y", count: 9_000).utf8), timestampMs: 0), at: 120)
+        var bytes: [UInt8] = []
+        for m in messages { bytes += m.value + [0x0A] }
+        bytes.removeLast()  // the last line has no newline
+        for name in ["in.jsonl", "in.jsonl.zst"] {
+            let w = try ChunkedFileWriter(path: dir + "/" + name)
+            try w.write(bytes)
+            try w.close()
+        }
+        func run(_ name: String, chunk: Int, shards: Int, out: String) throws -> BackfillReport {
+            var b = Backfill(config: config, from: october.0, to: october.1, out: dir + "/" + out)
+            b.inputs = [dir + "/" + name]
+            b.shards = shards
+            b.chunkBytes = chunk
+            b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+            b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+            return try b.run()
+        }
+        let whole = try run("in.jsonl", chunk: 1 << 20, shards: 1, out: "whole")
+        #expect(whole.linesRead == 205 && whole.counters.balanced)
+        #expect(whole.counters.rejected[.malformedJSON] == 2, "the truncated line and the long non-JSON line")
+        let files = ["billing-events.jsonl", "journal-entries.jsonl", "dlq.jsonl"]
+        let expected = try files.map { try read(dir + "/whole/" + $0) }
+        #expect(expected[0].contains(#""eventCount":"#) && expected[2].contains("eXl5eXl5"), "the long line's payload (base64 of y…) is in the DLQ")
+        var k = 0
+        for name in ["in.jsonl", "in.jsonl.zst"] {
+            for chunk in [97, 1_000, 4_096] {
+                for shards in [1, 3] {
+                    k += 1
+                    let r = try run(name, chunk: chunk, shards: shards, out: "r\(k)")
+                    #expect(r.linesRead == whole.linesRead && r.counters == whole.counters, "\(name), chunk \(chunk), \(shards) shards: counters")
+                    for (f, e) in zip(files, expected) {
+                        let got = try read(dir + "/r\(k)/" + f)
+                        #expect(got.replacingOccurrences(of: name, with: "in.jsonl") == e, "\(name), chunk \(chunk), \(shards) shards: \(f)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func previousRunGivesOnlyTheDeltasOfAPriceBookChange() throws {
         let dir = tempDir("bfprev")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -66,4 +66,85 @@ import Testing
         #expect(got.offsets == expected.offsets && got.offsets.count > 1_000, "seed \(seed): accepted events at the same offsets")
         #expect(got.counters == expected.counters && got.counters.balanced, "seed \(seed)")
     }
+
+    /// `routeLines(in:from:…)`, the shards reading lines in place from shared chunks, routes the same messages
+    /// with the same outputs. A chunk is refilled as soon as it `isFree` (the test takes free chunks first, so a
+    /// miscount of a chunk's users would let a shard read overwritten bytes), and one holding routed lines is
+    /// never free before its batches were processed.
+    @Test(arguments: [1, 7, 1_000])
+    func linesReadInPlaceEqualLinesCopied(maxLines: Int) throws {
+        var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        config.settings.allowedLatenessMicros = Int64.max / 4
+        let seed: UInt64 = 0x5EED_C4
+        var g = SeededGenerator(seed: seed)
+        var lines: [String] = []
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        for i in 0..<1_500 {
+            clock += Int64(g.next() % 30) * 1_000_000
+            switch g.next() % 50 {
+            case 0: lines.append("")
+            case 1: lines.append(#"{"specversion":"1.0","id":"broken"#)
+            case 2 where i > 0: lines.append(lines[Int(g.next() % UInt64(lines.count))])
+            default: lines.append(tokens("id-\(i)", "c-\(g.next() % 30)", RFC3339.format(micros: clock), Int(g.next() % 900)))
+            }
+        }
+        let text = Array((lines.joined(separator: "\n") + "\n").utf8)
+        func outputs(_ sp: ShardedPipeline) -> (billing: [String], dlq: [String], offsets: [Int64], counters: Counters) {
+            let out = sp.finish()
+            sp.stop()
+            return (out.flatMap(\.billing).map { $0.json() }.sorted(), out.flatMap(\.dlq).map { "\($0.offset) \($0.reason)" }.sorted(),
+                    out.flatMap(\.lineage).flatMap(\.events.offsets).sorted(), sp.counters)
+        }
+        let make = { Pipeline(config: config) }
+        let copied = ShardedPipeline(shards: 3, routing: .subject, batchSize: 64, make: make)
+        text.withUnsafeBytes { all in
+            var pos = 0, offset: Int64 = 0
+            while pos < all.count {
+                let r = copied.routeLines(UnsafeRawBufferPointer(rebasing: all[pos...]), partition: 0, firstOffset: offset, maxLines: maxLines, nowMicros: now)
+                pos += r.bytes
+                offset += Int64(r.lines)
+            }
+        }
+        let expected = outputs(copied)
+
+        let sp = ShardedPipeline(shards: 3, routing: .subject, batchSize: 64, ringCapacity: 2, make: make)
+        var pool: [SharedChunk] = []
+        var pos = 0, offset: Int64 = 0, carry: [UInt8] = []
+        var busyAfterRouting = 0, routedChunks = 0
+        while pos < text.count || !carry.isEmpty {
+            // The carried partial line, then a slice of the text, as the backfill's reader fills a chunk.
+            let take = min(text.count - pos, 1 + Int(g.next() % 700))
+            let chunk = pool.first(where: { $0.isFree }) ?? { let c = SharedChunk(capacity: 4_096); pool.append(c); return c }()
+            let bytes = carry + text[pos..<pos + take]
+            #expect(bytes.count <= chunk.storage.count, "seed \(seed): a line longer than the test's chunks")
+            bytes.withUnsafeBytes { chunk.storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            chunk.count = bytes.count
+            pos += take
+            var start = 0
+            var routed = 0
+            while start < chunk.count {
+                let r = sp.routeLines(in: chunk, from: start, partition: 0, firstOffset: offset, maxLines: maxLines, nowMicros: now)
+                guard r.lines > 0 else { break }
+                start += r.bytes
+                offset += Int64(r.lines)
+                routed += r.messages
+            }
+            if routed > 0 {
+                routedChunks += 1
+                if !chunk.isFree { busyAfterRouting += 1 }
+            }
+            carry = Array(chunk.bytes[start...])
+            if take == 0 { break }
+        }
+        #expect(carry.isEmpty && offset == Int64(lines.count), "seed \(seed)")
+        #expect(routedChunks > 10 && busyAfterRouting == routedChunks, "seed \(seed): a chunk was free while a batch still held its lines")
+        #expect(pool.count < routedChunks, "seed \(seed): chunks were reused")
+        let got = outputs(sp)
+        let busy = pool.filter { !$0.isFree }.count
+        #expect(busy == 0, "seed \(seed): every chunk is free once every batch was processed")
+        #expect(got.billing == expected.billing, "seed \(seed)")
+        #expect(got.dlq == expected.dlq, "seed \(seed)")
+        #expect(got.offsets == expected.offsets && got.offsets.count > 1_000, "seed \(seed)")
+        #expect(got.counters == expected.counters && got.counters.balanced, "seed \(seed)")
+    }
 }
