@@ -1,7 +1,9 @@
 // Encodes one lineage block: the events of consecutive keys, from the writer's rows, as the column sections
 // of docs/lineage-format.md (compression and checksums are the writer's).
+import CPrefetch
 
-/// One appended event as the writer keeps it: 64 bytes, so gathering a block touches one cache line per event.
+/// One appended event as the writer keeps it: 64 bytes (an array's elements start 32 bytes into its buffer, so a row
+/// usually spans two cache lines; the block gather prefetches both).
 ///
 /// Invariant: for UUID kinds `id0`/`id1` are the 16 id bytes in stored order (two words, as loaded from the
 /// bytes); for `Format.idString`, `idBytes[id0..<id1]` of the writer holds the id's UTF-8.
@@ -40,6 +42,9 @@ struct BlockEncoder {
         localSource = Array(repeating: .max, count: sourceCount)
     }
 
+    /// How many events ahead of the gather their rows are prefetched.
+    static let gatherLead = 12
+
     mutating func encode(rows: [EventRow], sourceNames: [String], idBytes: [UInt8]) {
         body.removeAll(keepingCapacity: true)
         uuidWords.removeAll(keepingCapacity: true)
@@ -47,10 +52,24 @@ struct BlockEncoder {
         sections.append(0)
         let n = events.count
         precondition(n > 0)
-        // The block's rows, gathered once (one random access per event); every pass below reads them in order.
+        // The block's rows, gathered once (one random access per event; the rows `gatherLead` ahead are prefetched,
+        // so their cache misses overlap: the gather's loads were ~65 % of this function's samples); every pass
+        // below reads them in order.
         blockRows.removeAll(keepingCapacity: true)
+        blockRows.reserveCapacity(n)
         rows.withUnsafeBufferPointer { all in
-            for e in events { blockRows.append(all[Int(e)]) }
+            events.withUnsafeBufferPointer { ev in
+                let base = UnsafeRawPointer(all.baseAddress!)
+                let stride = MemoryLayout<EventRow>.stride
+                for i in 0..<n {
+                    if i + BlockEncoder.gatherLead < n {
+                        let row = base + Int(ev[i + BlockEncoder.gatherLead]) * stride
+                        meterline_prefetch(row)
+                        meterline_prefetch(row + (stride - 1))
+                    }
+                    blockRows.append(all[Int(ev[i])])
+                }
+            }
         }
         body.appendVarint(n)
 
