@@ -5,8 +5,9 @@
 // libzstd (through `CZstd`, imported `internal` so no C type leaks into the public API).
 //
 // Must never import: any other Meterline module (Core, Pipeline, Config, Kafka, Ledger, Engine),
-// CRdKafka, or logging/metrics backends (CPrefetch, a cache prefetch hint, is the one other C module). Callers hand in plain strings and integers; this module
-// knows nothing about meters, money or Kafka. File I/O is plain POSIX (open/pread/write/rename).
+// CRdKafka, or logging/metrics backends (CPrefetch, a cache prefetch hint, is the one other C module).
+// Callers hand in plain strings and integers; this module knows nothing about meters, money or Kafka.
+// File I/O is plain POSIX (open/pread/write/rename).
 
 /// One raw usage event that contributed to a rollup key.
 ///

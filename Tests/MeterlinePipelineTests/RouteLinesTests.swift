@@ -8,12 +8,15 @@ import Testing
 /// `process` routes line by line: same offsets (empty lines take one), same outputs, DLQ records and counters,
 /// whatever the `maxLines` cuts and chunk boundaries.
 @Suite struct RouteLinesTests {
-    @Test(arguments: [1, 7, 1_000])
-    func chunksEqualLineByLine(maxLines: Int) throws {
+    /// A configuration whose windows close at end of input (subject routing), as the backfill's.
+    static func config() throws -> Configuration {
         var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
-        config.settings.allowedLatenessMicros = Int64.max / 4  // subject routing: windows close at end of input
-        let seed: UInt64 = 0x11AE5
-        var g = SeededGenerator(seed: seed)
+        config.settings.allowedLatenessMicros = Int64.max / 4
+        return config
+    }
+
+    /// 1,500 lines: events of 30 subjects, empty lines, broken events and retried (duplicate) lines.
+    static func lines(_ g: inout SeededGenerator) -> [String] {
         var lines: [String] = []
         var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
         for i in 0..<1_500 {
@@ -25,14 +28,25 @@ import Testing
             default: lines.append(tokens("id-\(i)", "c-\(g.next() % 30)", RFC3339.format(micros: clock), Int(g.next() % 900)))
             }
         }
-        let text = Array((lines.joined(separator: "\n") + "\n" + #"{"partial"#).utf8)  // the tail has no newline
+        return lines
+    }
 
-        func outputs(_ sp: ShardedPipeline) -> (billing: [String], dlq: [String], offsets: [Int64], counters: Counters) {
-            let out = sp.finish()
-            sp.stop()
-            return (out.flatMap(\.billing).map { $0.json() }.sorted(), out.flatMap(\.dlq).map { "\($0.offset) \($0.reason)" }.sorted(),
-                    out.flatMap(\.lineage).flatMap(\.events.offsets).sorted(), sp.counters)
-        }
+    /// The end-of-input outputs of a sharded pipeline, in a comparable form.
+    static func outputs(_ sp: ShardedPipeline) -> (billing: [String], dlq: [String], offsets: [Int64], counters: Counters) {
+        let out = sp.finish()
+        sp.stop()
+        return (out.flatMap(\.billing).map { $0.json() }.sorted(), out.flatMap(\.dlq).map { "\($0.offset) \($0.reason)" }.sorted(),
+                out.flatMap(\.lineage).flatMap(\.events.offsets).sorted(), sp.counters)
+    }
+
+    @Test(arguments: [1, 7, 1_000])
+    func chunksEqualLineByLine(maxLines: Int) throws {
+        let config = try RouteLinesTests.config()
+        let seed: UInt64 = 0x11AE5
+        var g = SeededGenerator(seed: seed)
+        let lines = RouteLinesTests.lines(&g)
+        let text = Array((lines.joined(separator: "\n") + "\n" + #"{"partial"#).utf8)  // the tail has no newline
+        let outputs = RouteLinesTests.outputs
         let make = { Pipeline(config: config) }
         let reference = ShardedPipeline(shards: 3, routing: .subject, batchSize: 64, make: make)
         for (i, line) in lines.enumerated() where !line.isEmpty {
@@ -73,28 +87,12 @@ import Testing
     /// never free before its batches were processed.
     @Test(arguments: [1, 7, 1_000])
     func linesReadInPlaceEqualLinesCopied(maxLines: Int) throws {
-        var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
-        config.settings.allowedLatenessMicros = Int64.max / 4
+        let config = try RouteLinesTests.config()
         let seed: UInt64 = 0x5EED_C4
         var g = SeededGenerator(seed: seed)
-        var lines: [String] = []
-        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
-        for i in 0..<1_500 {
-            clock += Int64(g.next() % 30) * 1_000_000
-            switch g.next() % 50 {
-            case 0: lines.append("")
-            case 1: lines.append(#"{"specversion":"1.0","id":"broken"#)
-            case 2 where i > 0: lines.append(lines[Int(g.next() % UInt64(lines.count))])
-            default: lines.append(tokens("id-\(i)", "c-\(g.next() % 30)", RFC3339.format(micros: clock), Int(g.next() % 900)))
-            }
-        }
+        let lines = RouteLinesTests.lines(&g)
         let text = Array((lines.joined(separator: "\n") + "\n").utf8)
-        func outputs(_ sp: ShardedPipeline) -> (billing: [String], dlq: [String], offsets: [Int64], counters: Counters) {
-            let out = sp.finish()
-            sp.stop()
-            return (out.flatMap(\.billing).map { $0.json() }.sorted(), out.flatMap(\.dlq).map { "\($0.offset) \($0.reason)" }.sorted(),
-                    out.flatMap(\.lineage).flatMap(\.events.offsets).sorted(), sp.counters)
-        }
+        let outputs = RouteLinesTests.outputs
         let make = { Pipeline(config: config) }
         let copied = ShardedPipeline(shards: 3, routing: .subject, batchSize: 64, make: make)
         text.withUnsafeBytes { all in
