@@ -34,6 +34,9 @@ public struct Backfill {
     /// Bytes of decompressed input per chunk the shards read in place (a few batches per shard per chunk); a line
     /// longer than a chunk gets a larger one. Outputs do not depend on it.
     public var chunkBytes = 4 << 20
+    /// The longest input line read (a longer one is an error naming its file and line, not a crash): the most a
+    /// batch holds.
+    public var maxLineBytes = MessageBatch.maxBytes
     public var progress: Progress? = nil
     /// Processing time for FUTURE_TIME; default: the wall clock.
     public var now: Int64 = wallClockMicros()
@@ -137,8 +140,11 @@ public struct Backfill {
                 var carryStart = 0, carryCount = 0
                 do {
                     while true {
+                        guard carryCount <= maxLineBytes else {
+                            throw BackfillError("\(reader.path): line \(lineNumber + 1) is longer than \(maxLineBytes) bytes")
+                        }
                         // A line longer than a chunk gets a chunk twice its size.
-                        let capacity = max(carryCount * 2, chunkBytes)
+                        let capacity = min(max(carryCount * 2, chunkBytes), Int(Int32.max))
                         let chunk = freeChunk(capacity: capacity, besides: current)
                         if let c = current, carryCount > 0 {
                             chunk.storage.baseAddress!.copyMemory(from: c.storage.baseAddress! + carryStart, byteCount: carryCount)

@@ -120,6 +120,17 @@ struct BackfillTests {
             b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
             return try b.run()
         }
+        // A line longer than the limit (the 9,000-byte line 121) is a one-line error naming the file and the line, not a crash.
+        var tooLong = Backfill(config: config, from: october.0, to: october.1, out: dir + "/too-long")
+        tooLong.inputs = [dir + "/in.jsonl"]
+        tooLong.chunkBytes = 1_000
+        tooLong.maxLineBytes = 6_000
+        tooLong.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+        tooLong.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+        #expect(throws: BackfillError.self) { try tooLong.run() }
+        do { _ = try tooLong.run() } catch {
+            #expect("\(error)".contains("in.jsonl: line 121 is longer than 6000 bytes"), "got \(error)")
+        }
         let whole = try run("in.jsonl", chunk: 1 << 20, shards: 1, out: "whole")
         #expect(whole.linesRead == 205 && whole.counters.balanced)
         #expect(whole.counters.rejected[.malformedJSON] == 2, "the truncated line and the long non-JSON line")
