@@ -61,12 +61,17 @@ public final class ChunkedFileReader {
     /// Refills `input` with up to one chunk of the file (`read(2)` straight into the reused buffer: no `Data`,
     /// no array per chunk); `inputCount` 0 at the end of the file.
     private func readRaw() throws {
-        var n: Int
-        repeat { n = read(handle.fileDescriptor, input.baseAddress, input.count) } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw StreamError(file: path, message: "read failed: \(String(cString: strerror(errno)))") }
-        inputCount = n
+        inputCount = try readFile(into: input.baseAddress!, count: input.count)
         inputPos = 0
+    }
+
+    /// One read(2) of up to `count` bytes of the file into `p` (retried on EINTR), counted in `bytesRead`; 0 at the end.
+    private func readFile(into p: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        var n: Int
+        repeat { n = read(handle.fileDescriptor, p, count) } while n < 0 && errno == EINTR
+        guard n >= 0 else { throw StreamError(file: path, message: "read failed: \(String(cString: strerror(errno)))") }
         bytesRead += n
+        return n
     }
 
     /// About how many lines the file holds, from its size and its first chunk (compression ratio and mean line
@@ -106,44 +111,50 @@ public final class ChunkedFileReader {
             pending = n == p.count ? nil : UnsafeRawBufferPointer(rebasing: p[n...])
             if pending == nil { chunksReturned += 1 }
         }
-        while filled < destination.count && !finished {
-            if inputPos == inputCount {
-                if dctx == nil {
-                    // Plain file: read(2) straight into the destination.
-                    var n: Int
-                    repeat { n = read(handle.fileDescriptor, dst + filled, destination.count - filled) } while n < 0 && errno == EINTR
-                    guard n >= 0 else { throw StreamError(file: path, message: "read failed: \(String(cString: strerror(errno)))") }
-                    bytesRead += n
-                    if n == 0 { finished = true }
+        guard let d = dctx else {
+            // Plain file: the bytes left in `input` by the first read (the magic check), then read(2) straight
+            // into the destination.
+            while filled < destination.count && !finished {
+                if inputPos < inputCount {
+                    let n = min(inputCount - inputPos, destination.count - filled)
+                    (dst + filled).copyMemory(from: input.baseAddress! + inputPos, byteCount: n)
+                    inputPos += n
                     filled += n
                     continue
                 }
-                try readRaw()
-                if inputCount == 0 {
-                    finished = true
-                    if frameOpen { throw StreamError(file: path, message: "truncated zstd frame (the file ends inside a frame)") }
-                    break
-                }
-            }
-            guard let d = dctx else {
-                // Plain bytes left in `input` by the first read (the magic check).
-                let n = min(inputCount - inputPos, destination.count - filled)
-                (dst + filled).copyMemory(from: input.baseAddress! + inputPos, byteCount: n)
-                inputPos += n
+                let n = try readFile(into: dst + filled, count: destination.count - filled)
+                if n == 0 { finished = true }
                 filled += n
-                continue
             }
-            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: inputCount, pos: inputPos)
-            var outBuf = ZSTD_outBuffer(dst: dst + filled, size: destination.count - filled, pos: 0)
-            let result = ZSTD_decompressStream(d, &outBuf, &inBuf)
-            inputPos = inBuf.pos
-            if ZSTD_isError(result) != 0 {
-                throw StreamError(file: path, message: "corrupt zstd data: \(String(cString: ZSTD_getErrorName(result)))")
-            }
-            frameOpen = result != 0
-            filled += outBuf.pos
+            return filled
+        }
+        while filled < destination.count, let n = try decompressStep(d, into: dst + filled, capacity: destination.count - filled) {
+            filled += n
         }
         return filled
+    }
+
+    /// One `ZSTD_decompressStream` call into `dst` (refilling `input` first when it is used up); the bytes it
+    /// produced (possibly 0), or nil at the end of the file — an error when the file ends inside a frame.
+    private func decompressStep(_ d: OpaquePointer, into dst: UnsafeMutableRawPointer, capacity: Int) throws -> Int? {
+        if finished { return nil }
+        if inputPos == inputCount {
+            try readRaw()
+            if inputCount == 0 {
+                finished = true
+                if frameOpen { throw StreamError(file: path, message: "truncated zstd frame (the file ends inside a frame)") }
+                return nil
+            }
+        }
+        var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: inputCount, pos: inputPos)
+        var outBuf = ZSTD_outBuffer(dst: dst, size: capacity, pos: 0)
+        let result = ZSTD_decompressStream(d, &outBuf, &inBuf)
+        inputPos = inBuf.pos
+        if ZSTD_isError(result) != 0 {
+            throw StreamError(file: path, message: "corrupt zstd data: \(String(cString: ZSTD_getErrorName(result)))")
+        }
+        frameOpen = result != 0
+        return outBuf.pos
     }
 
     private func produceChunk() throws -> UnsafeRawBufferPointer? {
@@ -154,25 +165,10 @@ public final class ChunkedFileReader {
             defer { inputPos = inputCount }
             return UnsafeRawBufferPointer(rebasing: input[inputPos..<inputCount])
         }
-        while true {
-            if inputPos == inputCount {
-                try readRaw()
-                if inputCount == 0 {
-                    finished = true
-                    if frameOpen { throw StreamError(file: path, message: "truncated zstd frame (the file ends inside a frame)") }
-                    return nil
-                }
-            }
-            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: inputCount, pos: inputPos)
-            var outBuf = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
-            let result = ZSTD_decompressStream(d, &outBuf, &inBuf)
-            inputPos = inBuf.pos
-            if ZSTD_isError(result) != 0 {
-                throw StreamError(file: path, message: "corrupt zstd data: \(String(cString: ZSTD_getErrorName(result)))")
-            }
-            frameOpen = result != 0
-            if outBuf.pos > 0 { return UnsafeRawBufferPointer(rebasing: output[0..<outBuf.pos]) }
+        while let n = try decompressStep(d, into: output.baseAddress!, capacity: output.count) {
+            if n > 0 { return UnsafeRawBufferPointer(rebasing: output[0..<n]) }
         }
+        return nil
     }
 }
 

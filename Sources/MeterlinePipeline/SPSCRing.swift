@@ -1,10 +1,5 @@
 import Atomics
 import CFutex
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // Owns: the bounded hand-off between one producer thread and one consumer thread (a shard's input ring,
 // DESIGN.md §10). No locks, no DispatchQueue; a full ring is back-pressure, never growth.

@@ -18,6 +18,14 @@ import Testing
         return all
     }
 
+    /// A fresh, empty directory under the temporary directory (the caller removes it).
+    static func emptyDirectory(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     static func readAll(_ r: ChunkedFileReader) throws -> [UInt8] {
         var out: [UInt8] = []
         while let c = try r.nextChunk() { out += c }
@@ -26,9 +34,7 @@ import Testing
 
     @Test(arguments: ["plain.jsonl", "packed.jsonl.zst"])
     func estimateIsNearAndReadingIsUnchanged(name: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-reader-\(getpid())-\(name)").path
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-reader-\(getpid())-\(name)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/" + name
         let seed: UInt64 = 3
@@ -47,9 +53,7 @@ import Testing
     /// after `estimatedLines` (whose chunk it must hand over first) or not, and after a first `nextChunk`.
     @Test(arguments: ["plain.jsonl", "packed.jsonl.zst"])
     func fillReadsTheSameBytesAsNextChunk(name: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-fill-\(getpid())-\(name)").path
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-fill-\(getpid())-\(name)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/" + name
         let seed: UInt64 = 11
@@ -75,9 +79,7 @@ import Testing
 
     /// A zstd file cut inside a frame is an error from `fill` too, never a short read that looks complete.
     @Test func fillReportsATruncatedFrame() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meterline-fill-cut-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-fill-cut-\(getpid())")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/cut.jsonl.zst"
         _ = try ChunkedFileReaderTests.write(path, lines: 20_000, seed: 5)
