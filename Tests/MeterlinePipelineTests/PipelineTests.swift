@@ -366,8 +366,9 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
 @Suite struct BatchProcessingTests {
     /// `process(batch:)` (look-ahead parsing and prefetching) gives the same billing events, DLQ records, lineage,
     /// counters and state as one `process` call per message — over duplicates, late data, gauges, malformed and
-    /// unknown-type messages, several partitions and batch sizes that split the look-ahead window anywhere.
-    @Test(arguments: [1, 3, 4, 5, 64, 10_000])
+    /// unknown-type messages, several partitions and batch sizes that split the look-ahead window (16) and the
+    /// prefetch groups (8) anywhere: shorter than a group, one group, one more, a look-ahead and one more.
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 17, 64, 10_000])
     func batchEqualsOneByOne(batchSize: Int) throws {
         let seed = testSeed()
         var inputs = RestoreTests.workload(seed: seed)
@@ -416,7 +417,7 @@ extension BatchProcessingTests {
 
     /// Keys (some not the subject) and binary-mode messages, batched as the streaming engine batches them, give
     /// what one `process` call per message gives, key-mismatch counts included.
-    @Test(arguments: [1, 4, 5, 333])
+    @Test(arguments: [1, 8, 9, 17, 333])
     func keysAndBinaryModeInBatches(batchSize: Int) throws {
         let seed = testSeed()
         var messages: [Message] = []
