@@ -228,8 +228,15 @@ public struct DedupTable {
     /// reach it. A hint only: it never faults and changes nothing. `mutating` only so that a call through a
     /// partition's state in the pipeline's array is made in place, without retaining the storage.
     public mutating func prefetch(_ k: Hash128) {
+        meterline_prefetch(homeAddress(k))
+    }
+
+    /// The address of `k`'s home slot, for a prefetch issued together with others (see `Pipeline.prefetchGroup`).
+    /// Only a hint's target: valid until the table changes, never read through.
+    @inline(__always)
+    public mutating func homeAddress(_ k: Hash128) -> UnsafeRawPointer {
         let s = storage
-        meterline_prefetch(s.keys + DedupTable.home(k.high, s.slotCount))
+        return UnsafeRawPointer(s.keys + DedupTable.home(k.high, s.slotCount))
     }
 
     // MARK: - Mutation

@@ -39,6 +39,8 @@ public final class Pipeline {
     let aheadEvents: UnsafeMutablePointer<ParsedEvent>
     /// The look-ahead entries' first window keys (`firstRollupKey`; plain values too).
     let aheadKeys: UnsafeMutablePointer<RollupKey?>
+    /// `PrefetchList`'s buffer in `process(batch:)`: `groupAddressCapacity` addresses, allocated once.
+    let groupAddresses: UnsafeMutablePointer<UnsafeRawPointer>
     let meterCount: Int
     /// The window start of the last first-reading key (`firstRollupKey`; a cache, not state).
     var firstKeyFloor = WindowFloorMemo()
@@ -73,6 +75,7 @@ public final class Pipeline {
         self.aheadEvents = .allocate(capacity: Pipeline.lookahead)
         self.aheadKeys = .allocate(capacity: Pipeline.lookahead)
         self.ahead = .allocate(capacity: Pipeline.lookahead)
+        self.groupAddresses = .allocate(capacity: Pipeline.groupAddressCapacity)
         ahead.initialize(repeating: LookaheadEntry(), count: Pipeline.lookahead)
         aheadKeys.initialize(repeating: nil, count: Pipeline.lookahead)
         self.rules = AcceptRules(catalog: catalog, contracts: config.contracts, correctionHorizonMicros: config.settings.correctionHorizonMicros)
@@ -109,6 +112,7 @@ public final class Pipeline {
         aheadEvents.deallocate()
         aheadKeys.deallocate()
         ahead.deallocate()
+        groupAddresses.deallocate()
     }
 
     /// The next input offset of a partition (where a restored partition resumes), if it has state.

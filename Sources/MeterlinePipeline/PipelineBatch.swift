@@ -94,21 +94,34 @@ extension Pipeline {
                 }
             }
             if j < n && (j % g == g - 1 || j == n - 1) {
+                // The addresses first, then the prefetches back to back: their walks overlap only if they are all
+                // in flight at once (the address work between them would fill the reorder buffer first).
+                var list = PrefetchList(groupAddresses)
                 for i in (j - j % g)...j where ahead[i % d].parsed {
                     let s = slot(records[i].partition)
-                    states[s].seen.prefetch(aheadEvents[i % d].identity)
-                    if let key = aheadKeys[i % d] { states[s].windows.prefetch(key) }
+                    list.add(states[s].seen.homeAddress(aheadEvents[i % d].identity))
+                    if let key = aheadKeys[i % d] { list.add(states[s].windows.indexAddress(key)) }
                 }
+                list.issue()
             }
             let mid = j - d / 2
             if mid >= 0 && mid < n && (mid % g == g - 1 || mid == n - 1) {
+                var list = PrefetchList(groupAddresses)
                 for i in (mid - mid % g)...mid where ahead[i % d].parsed {
-                    if let key = aheadKeys[i % d] { states[slot(records[i].partition)].windows.prefetchSlot(of: key) }
+                    if let key = aheadKeys[i % d], let a = states[slot(records[i].partition)].windows.slotAddresses(of: key) {
+                        // A key or a value's first 64 bytes may straddle two cache lines: both are fetched.
+                        list.add(a.key, spanning: MemoryLayout<RollupKey>.size)
+                        list.add(a.value, spanning: min(MemoryLayout<WindowState>.size, 64))
+                    }
                 }
+                list.issue()
             }
             j += 1
         }
     }
+
+    /// Room for one group's prefetch addresses: four per event (a window key and value, two lines each).
+    static let groupAddressCapacity = 4 * prefetchGroup
 
     /// How many messages ahead of the parse its input bytes are prefetched.
     static let inputLead = 8
@@ -168,5 +181,33 @@ extension Pipeline {
             aheadRejections[k] = nil
         }
         assert(states[s].counters.balanced)
+    }
+}
+
+/// Prefetch addresses collected for one group, then issued back to back (see `Pipeline.prefetchGroup`).
+/// Invariant: holds at most `Pipeline.groupAddressCapacity` addresses, in the buffer it was made with.
+struct PrefetchList {
+    let buffer: UnsafeMutablePointer<UnsafeRawPointer>
+    var count = 0
+
+    @inline(__always) init(_ buffer: UnsafeMutablePointer<UnsafeRawPointer>) { self.buffer = buffer }
+
+    @inline(__always)
+    mutating func add(_ p: UnsafeRawPointer) {
+        precondition(count < Pipeline.groupAddressCapacity, "more prefetches than a group holds")
+        buffer[count] = p
+        count &+= 1
+    }
+
+    /// The line(s) of `bytes` bytes at `p`: two when they straddle a line boundary.
+    @inline(__always)
+    mutating func add(_ p: UnsafeRawPointer, spanning bytes: Int) {
+        add(p)
+        add(p + (bytes - 1))
+    }
+
+    @inline(__always)
+    func issue() {
+        for i in 0..<count { meterline_prefetch(buffer[i]) }
     }
 }

@@ -73,29 +73,40 @@ struct SlotTable<Key: SlotKey, Value> {
     /// element of a class copies the table out, retaining and releasing its three arrays per call.
     @inline(__always)
     mutating func prefetch(_ key: Key) {
+        meterline_prefetch(indexAddress(key))
+    }
+
+    /// The address of the index entry where a lookup of `key` starts: a prefetch target (valid until the table
+    /// changes, never read through), for prefetches issued together (see `Pipeline.prefetchGroup`).
+    @inline(__always)
+    mutating func indexAddress(_ key: Key) -> UnsafeRawPointer {
         let pos = Int(truncatingIfNeeded: SlotTable.hash(key) >> shift)
-        index.withUnsafeBufferPointer { meterline_prefetch($0.baseAddress! + pos) }
+        return index.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + pos) }
     }
 
     /// Reads the home index entry of `key` (fetched by an earlier `prefetch`) and, if its tag matches, prefetches
     /// that slot's key and the first 64 bytes of its value (a hint; changes nothing; `mutating` as `prefetch` is).
     @inline(__always)
     mutating func prefetchSlot(of key: Key) {
+        guard let a = slotAddresses(of: key) else { return }
+        // A key or a value's first 64 bytes may straddle two cache lines (strides are not multiples of 64): both are fetched.
+        meterline_prefetch(a.key)
+        meterline_prefetch(a.key + (MemoryLayout<Key>.size - 1))
+        meterline_prefetch(a.value)
+        meterline_prefetch(a.value + (min(MemoryLayout<Value>.size, 64) - 1))
+    }
+
+    /// Reads the home index entry of `key` and, if its tag matches, gives the addresses of that slot's key and
+    /// value: prefetch targets only (valid until the table changes; the tag may match another key).
+    @inline(__always)
+    mutating func slotAddresses(of key: Key) -> (key: UnsafeRawPointer, value: UnsafeRawPointer)? {
         let h = SlotTable.hash(key)
         let e = index[Int(truncatingIfNeeded: h >> shift)]
-        guard e != 0, e >> 32 == h & 0xFFFF_FFFF else { return }
+        guard e != 0, e >> 32 == h & 0xFFFF_FFFF else { return nil }
         let s = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
-        // A key or a value's first 64 bytes may straddle two cache lines (strides are not multiples of 64): both are fetched.
-        keys.withUnsafeBufferPointer {
-            let p = UnsafeRawPointer($0.baseAddress! + s)
-            meterline_prefetch(p)
-            meterline_prefetch(p + (MemoryLayout<Key>.size - 1))
-        }
-        values.withUnsafeBufferPointer {
-            let p = UnsafeRawPointer($0.baseAddress! + s)
-            meterline_prefetch(p)
-            meterline_prefetch(p + (min(MemoryLayout<Value>.size, 64) - 1))
-        }
+        let k = keys.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + s) }
+        let v = values.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + s) }
+        return (k, v)
     }
 
     /// Prefetches the first 64 bytes of the value in `slot` (a hint; changes nothing; `mutating` as `prefetch` is).
