@@ -222,21 +222,25 @@ public struct DedupTable {
         return true
     }
 
-    /// Prefetches the home slot of `k` (`__builtin_prefetch` through the CPrefetch C shim), to be called before
+    /// Prefetches the home slot of `k`, its key and its day (`__builtin_prefetch` through the CPrefetch C shim), to be called before
     /// other work that does not depend on the table (the accept path calls it right after the parse, before
     /// the contract and window lookups), so the slot's cache line is on its way when `insert`/`contains`
     /// reach it. A hint only: it never faults and changes nothing. `mutating` only so that a call through a
     /// partition's state in the pipeline's array is made in place, without retaining the storage.
     public mutating func prefetch(_ k: Hash128) {
-        meterline_prefetch(homeAddress(k))
+        let a = homeAddresses(k)
+        meterline_prefetch(a.key)
+        meterline_prefetch(a.day)
     }
 
-    /// The address of `k`'s home slot, for a prefetch issued together with others (see `Pipeline.prefetchGroup`).
-    /// Only a hint's target: valid until the table changes, never read through.
+    /// The addresses of `k`'s home slot's key and day, for prefetches issued together with others (see
+    /// `Pipeline.prefetchGroup`). Both are needed: `insert` stores the day, and a store that misses the TLB
+    /// stalls the shard for a page walk as a load does. Only hints' targets: valid until the table changes.
     @inline(__always)
-    public mutating func homeAddress(_ k: Hash128) -> UnsafeRawPointer {
+    public mutating func homeAddresses(_ k: Hash128) -> (key: UnsafeRawPointer, day: UnsafeRawPointer) {
         let s = storage
-        return UnsafeRawPointer(s.keys + DedupTable.home(k.high, s.slotCount))
+        let h = DedupTable.home(k.high, s.slotCount)
+        return (UnsafeRawPointer(s.keys + h), UnsafeRawPointer(s.days + h))
     }
 
     // MARK: - Mutation

@@ -99,7 +99,9 @@ extension Pipeline {
                 var list = PrefetchList(groupAddresses)
                 for i in (j - j % g)...j where ahead[i % d].parsed {
                     let s = slot(records[i].partition)
-                    list.add(states[s].seen.homeAddress(aheadEvents[i % d].identity))
+                    let home = states[s].seen.homeAddresses(aheadEvents[i % d].identity)
+                    list.add(home.key)
+                    list.add(home.day)
                     if let key = aheadKeys[i % d] { list.add(states[s].windows.indexAddress(key)) }
                 }
                 list.issue()
@@ -120,7 +122,8 @@ extension Pipeline {
         }
     }
 
-    /// Room for one group's prefetch addresses: four per event (a window key and value, two lines each).
+    /// Room for one group's prefetch addresses: four per event (a dedup key and day and a window index entry;
+    /// then a window key and value, two lines each).
     static let groupAddressCapacity = 4 * prefetchGroup
 
     /// How many messages ahead of the parse its input bytes are prefetched.
