@@ -36,6 +36,8 @@ public struct LineageFile: Sendable {
     public let lastOffset: Int64
     /// Total events in the file.
     public let eventCount: Int
+    /// The file's format version (1: FNV-1a 64 checksums; 2: XXH64); both read the same.
+    public let formatVersion: UInt32
     public let keys: [String]
     private let entries: [KeyEntry]
     private let blocks: [BlockEntry]
@@ -70,12 +72,15 @@ public struct LineageFile: Sendable {
 
         var footerOffset = 0, footerLength = 0, footerBodyLength = 0
         var footerChecksum: UInt64 = 0
+        var version: UInt32 = 0
         do throws(Malformed) {
             try header.withBytes { (raw) throws(Malformed) in
                 var r = UnsafeByteReader(raw)
                 _ = try r.slice(8, "magic")
-                let version = try r.uint32LE("version")
-                guard version == Format.version else { throw Malformed("unsupported version \(version), this reader knows \(Format.version)") }
+                version = try r.uint32LE("version")
+                guard Format.readableVersions.contains(version) else {
+                    throw Malformed("unsupported version \(version), this reader knows \(Format.readableVersions.lowerBound)...\(Format.readableVersions.upperBound)")
+                }
                 let flags = try r.uint32LE("flags")
                 guard flags == 0 else { throw Malformed("unknown header flags \(flags)") }
             }
@@ -86,8 +91,9 @@ public struct LineageFile: Sendable {
                 guard o <= limit, l <= limit, b <= UInt64(Format.maxBodySize) else { throw Malformed("trailer fields out of range") }
                 footerOffset = Int(o); footerLength = Int(l); footerBodyLength = Int(b)
                 footerChecksum = try r.uint64LE("footer checksum")
-                let version = try r.uint32LE("trailer version")
-                guard version == Format.version else { throw Malformed("unsupported version \(version) in trailer") }
+                let trailerVersion = try r.uint32LE("trailer version")
+                guard Format.readableVersions.contains(trailerVersion) else { throw Malformed("unsupported version \(trailerVersion) in trailer") }
+                guard trailerVersion == version else { throw Malformed("trailer version \(trailerVersion) differs from header version \(version)") }
                 let flags = try r.uint32LE("trailer flags")
                 guard flags == 0 else { throw Malformed("unknown trailer flags \(flags)") }
             }
@@ -100,7 +106,8 @@ public struct LineageFile: Sendable {
             throw fail("footer at \(footerOffset)+\(footerLength) does not end where the trailer starts (\(file.size - Format.trailerSize))")
         }
         let stored = try file.read(offset: footerOffset, count: footerLength, what: "footer")
-        let actual = stored.withUnsafeBytes { fnv1a64($0) }
+        self.formatVersion = version
+        let actual = stored.withUnsafeBytes { Format.checksum($0, version: version) }
         guard actual == footerChecksum else {
             throw fail("footer checksum mismatch (stored \(hex(footerChecksum)), computed \(hex(actual)))", .checksumMismatch)
         }
@@ -262,7 +269,7 @@ public struct LineageFile: Sendable {
         precondition(range.lowerBound >= 0 && range.upperBound <= block.eventCount)
         storage.blocksDecodedCounter.add(1, ordering: .relaxed)
         let stored = try storage.file.read(offset: block.offset, count: block.compressedLength + block.uuidLength, what: "block \(b)")
-        let actual = stored.withUnsafeBytes { fnv1a64($0) }
+        let actual = stored.withUnsafeBytes { Format.checksum($0, version: formatVersion) }
         guard actual == block.checksum else {
             throw LineageError(file: path, message: "block \(b) checksum mismatch (stored \(hex(block.checksum)), computed \(hex(actual)))",
                                code: .checksumMismatch)

@@ -271,8 +271,13 @@ public struct LineageWriter: Sendable {
     /// Writes atomically (temp file + fsync + rename + directory fsync) to
     /// `directory/fileName(source:firstOffset:lastOffset:)`; returns the file name and size.
     public func write(directory: String, source: String, firstOffset: Int64, lastOffset: Int64) throws -> (fileName: String, bytes: Int) {
+        try write(directory: directory, source: source, firstOffset: firstOffset, lastOffset: lastOffset, formatVersion: Format.version)
+    }
+
+    /// `write` in a given format version: `Format.version`, or 1 for tests that check version 1 files still read.
+    func write(directory: String, source: String, firstOffset: Int64, lastOffset: Int64, formatVersion: UInt32) throws -> (fileName: String, bytes: Int) {
         let name = Self.fileName(source: source, firstOffset: firstOffset, lastOffset: lastOffset)
-        let image = try encode(source: source, firstOffset: firstOffset, lastOffset: lastOffset, fileName: name)
+        let image = try encode(source: source, firstOffset: firstOffset, lastOffset: lastOffset, fileName: name, formatVersion: formatVersion)
         try FileIO.writeAtomically(image, directory: directory, name: name)
         return (name, image.count)
     }
@@ -322,7 +327,8 @@ public struct LineageWriter: Sendable {
         }
     }
 
-    private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String) throws(LineageError) -> [UInt8] {
+    private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
+                        formatVersion: UInt32 = Format.version) throws(LineageError) -> [UInt8] {
         // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
         let order = Self.utf8Order(keyNames) { keyCounts[$0] > 0 }
         // Events grouped by key in that order, append order within a key (stable counting sort), and Σ value per key.
@@ -343,7 +349,7 @@ public struct LineageWriter: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(Format.headerSize + rows.count * 24 + 4096)
         out.append(contentsOf: Format.magic)
-        out.appendUInt32LE(Format.version)
+        out.appendUInt32LE(formatVersion)
         out.appendUInt32LE(0)
         assert(out.count == Format.headerSize)
 
@@ -380,7 +386,7 @@ public struct LineageWriter: Sendable {
                 throw LineageError(file: fileName, message: "zstd compression of block \(blocks.count) failed: \(error.message)", code: .compression)
             }
             encoder.uuidWords.withUnsafeBytes { out.append(contentsOf: $0) }
-            let checksum = fnv1a64(out[start...])
+            let checksum = out[start...].withUnsafeBytes { Format.checksum($0, version: formatVersion) }
             blocks.append(BlockEntry(offset: start, compressedLength: compressed, uuidLength: encoder.uuidWords.count * 8,
                                      bodyLength: encoder.body.count, eventCount: encoder.events.count,
                                      keyCount: blockKeys.count, checksum: checksum))
@@ -428,14 +434,14 @@ public struct LineageWriter: Sendable {
         } catch {
             throw LineageError(file: fileName, message: "zstd compression of footer failed: \(error.message)", code: .compression)
         }
-        let footerChecksum = fnv1a64(out[footerOffset...])
+        let footerChecksum = out[footerOffset...].withUnsafeBytes { Format.checksum($0, version: formatVersion) }
 
         // Trailer.
         out.appendUInt64LE(UInt64(footerOffset))
         out.appendUInt64LE(UInt64(footerLength))
         out.appendUInt64LE(UInt64(footer.count))
         out.appendUInt64LE(footerChecksum)
-        out.appendUInt32LE(Format.version)
+        out.appendUInt32LE(formatVersion)
         out.appendUInt32LE(0)
         out.append(contentsOf: Format.magic)
         assert(out.count == footerOffset + footerLength + Format.trailerSize)
