@@ -122,8 +122,8 @@ extension Pipeline {
         }
     }
 
-    /// Room for one group's prefetch addresses: four per event (a dedup key and day and a window index entry;
-    /// then a window key and value, two lines each).
+    /// Room for one group's prefetch addresses, at most four per event: a dedup key, its day and a window index
+    /// entry in the first list; a window key and value, two lines each, in the second.
     static let groupAddressCapacity = 4 * prefetchGroup
 
     /// How many messages ahead of the parse its input bytes are prefetched.
