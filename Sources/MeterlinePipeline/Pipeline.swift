@@ -188,8 +188,9 @@ public final class Pipeline {
     /// Accepts a parsed event whose readings are `readings` (the parser's, or kept from an earlier parse); a
     /// buffer pointer, so passing them costs no reference counting per event.
     /// `firstKey` is the window key of the first reading when the caller computed it already (`.some(nil)`: none).
+    /// `prefetched`: the caller prefetched the event's dedup slot already (`process(batch:)` does, by groups).
     func accept(_ s: Int, _ e: ParsedEvent, _ base: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, offset: Int64,
-                readings: UnsafeBufferPointer<MeterReading>, firstKey: RollupKey?? = nil) throws(Rejection) {
+                readings: UnsafeBufferPointer<MeterReading>, firstKey: RollupKey?? = nil, prefetched: Bool = false) throws(Rejection) {
         if let k = key, k.count > 0 {
             let n = e.subject.end - e.subject.start
             if e.subject.escaped || k.count != n || memcmp(k.baseAddress!, base.baseAddress! + e.subject.start, n) != 0 {
@@ -202,7 +203,7 @@ public final class Pipeline {
             return
         }
         // The dedup slot's cache line is fetched while the window and contract are looked up.
-        states[s].seen.prefetch(e.identity)
+        if !prefetched { states[s].seen.prefetch(e.identity) }
         let contractIndex: Int
         var firstSlot: Int? = nil
         if let key = firstKey ?? firstRollupKey(subject: e.subjectHash, time: e.timeMicros, readings), let slot = states[s].windows.slot(forKey: key) {

@@ -174,7 +174,8 @@ extension Pipeline {
         let v = value(bytes, r)
         if ahead[k].parsed {
             do throws(Rejection) {
-                try accept(s, aheadEvents[k], v, key: key, offset: r.offset, readings: readings(k), firstKey: .some(aheadKeys[k]))
+                try accept(s, aheadEvents[k], v, key: key, offset: r.offset, readings: readings(k), firstKey: .some(aheadKeys[k]),
+                           prefetched: true)
             } catch {
                 reject(s, offset: r.offset, error, payload: v)
             }
