@@ -113,7 +113,7 @@ extension Pipeline {
                     if let key = aheadKeys[i % d], let a = states[slot(records[i].partition)].windows.slotAddresses(of: key) {
                         // A key or a value's first 64 bytes may straddle two cache lines: both are fetched.
                         list.add(a.key, spanning: MemoryLayout<RollupKey>.size)
-                        list.add(a.value, spanning: min(MemoryLayout<WindowState>.size, 64))
+                        list.add(a.value, spanning: SlotTable<RollupKey, WindowState>.prefetchedValueBytes)
                     }
                 }
                 list.issue()

@@ -93,8 +93,11 @@ struct SlotTable<Key: SlotKey, Value> {
         meterline_prefetch(a.key)
         meterline_prefetch(a.key + (MemoryLayout<Key>.size - 1))
         meterline_prefetch(a.value)
-        meterline_prefetch(a.value + (min(MemoryLayout<Value>.size, 64) - 1))
+        meterline_prefetch(a.value + (SlotTable.prefetchedValueBytes - 1))
     }
+
+    /// How much of a value its prefetches cover: the first 64 bytes (two lines when they straddle a boundary).
+    static var prefetchedValueBytes: Int { min(MemoryLayout<Value>.size, 64) }
 
     /// Reads the home index entry of `key` and, if its tag matches, gives the addresses of that slot's key and
     /// value: prefetch targets only (valid until the table changes; the tag may match another key).
@@ -115,7 +118,7 @@ struct SlotTable<Key: SlotKey, Value> {
         values.withUnsafeBufferPointer {
             let p = UnsafeRawPointer($0.baseAddress! + s)
             meterline_prefetch(p)
-            meterline_prefetch(p + (min(MemoryLayout<Value>.size, 64) - 1))
+            meterline_prefetch(p + (SlotTable.prefetchedValueBytes - 1))
         }
     }
 
