@@ -1,25 +1,9 @@
 import MeterlineCore
 
-// Owns: the parts of a billing event that `Pipeline.publish` derives from a window's rating: the per-tier
-// difference of two price breakdowns and the lineage reference that leads from the event to its rollup key.
+// Owns: the part of a billing event that `Pipeline.publish` derives from a window's rating: the per-tier
+// difference of two price breakdowns.
 
 extension Pipeline {
-    /// A billing event's lineage reference, "<source>#<key text>", built in one allocation.
-    static func lineageReference(_ source: String, _ keyText: String) -> String {
-        var a = source, b = keyText
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                String(unsafeUninitializedCapacity: x.count + 1 + y.count) { out in
-                    let p = UnsafeMutableRawPointer(out.baseAddress!)
-                    if let xa = x.baseAddress { p.copyMemory(from: xa, byteCount: x.count) }
-                    p.storeBytes(of: UInt8(ascii: "#"), toByteOffset: x.count, as: UInt8.self)
-                    if let ya = y.baseAddress { (p + x.count + 1).copyMemory(from: ya, byteCount: y.count) }
-                    return x.count + 1 + y.count
-                }
-            }
-        }
-    }
-
     /// Per-tier difference between two breakdowns (what this window added to each tier).
     static func tierDelta(after: [TierLine], before: [TierLine]) -> [TierLine] {
         var out: [TierLine] = []

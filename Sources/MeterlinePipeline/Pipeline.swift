@@ -417,7 +417,7 @@ public final class Pipeline {
             periodEnd: periodEnd,
             quantity: q, periodQuantity: periodQuantity, amount: amount, amountDelta: delta, currency: currency,
             priceBookId: bookIndex.map { config.priceBooks.books[$0].id }, priceBookVersion: version, tiers: tiers, eventCount: states[s].windows.values[slot].aggregate.count,
-            lineage: [Pipeline.lineageReference(states[s].sourceName, states[s].windows.values[slot].keyText)], postedAt: postedAt)
+            references: LineageReferences(source: states[s].sourceName, key: states[s].windows.values[slot].keyText), postedAt: postedAt)
         states[s].billing.append(event)
         if states[s].trackChanges { states[s].changes.windows.insert(k) }
         states[s].windows.values[slot].closed = true
@@ -449,7 +449,7 @@ public final class Pipeline {
                 kind: .trueUp, revision: 0, subject: p.subject, entity: contract.entity, meter: meter.slug, dimensions: p.dimensions,
                 windowStart: scope.periodStart, windowEnd: p.periodEnd, periodStart: scope.periodStart, periodEnd: p.periodEnd,
                 quantity: .zero, periodQuantity: p.quantity ?? .zero, amount: trueUp, amountDelta: nil, currency: book.currency,
-                priceBookId: pid, priceBookVersion: version, tiers: [], eventCount: 0, lineage: [], reason: reason,
+                priceBookId: pid, priceBookVersion: version, tiers: [], eventCount: 0, references: .none, reason: reason,
                 postedAt: force ? p.periodEnd - 1 : wm))
         }
         // Forget windows of closed periods (late data for them is now LATE_PERIOD_CLOSED).

@@ -39,6 +39,19 @@ import Testing
         #expect(w.text == #"{"model \"x\"\n":"large","count":3,"ünï":[],"plain":"v","é":1,"ß":2}"#)
     }
 
+    /// A string written from two parts and a separator is the string of their concatenation, escapes included.
+    @Test func twoPartStringsEqualTheirConcatenation() {
+        let parts = ["", "lineage/p0", "q\"b\\s\n\u{01}é🚀", "tokens|h|2026-10-01T00:00:00Z|model=\"x\"", String(repeating: "k", count: 40)]
+        for a in parts {
+            for b in parts {
+                var joined = JSONWriter(), split = JSONWriter()
+                joined.beginArray(); joined.element(); joined.string(a + "#" + b); joined.endArray()
+                split.beginArray(); split.element(); split.string(a, "#", b); split.endArray()
+                #expect(split.text == joined.text, "parts \(a.debugDescription) and \(b.debugDescription)")
+            }
+        }
+    }
+
     /// Times come from a memo of recent values (`TimeMemo`): a writer that writes many times, with repeats and
     /// values colliding in its slots, must write each exactly as `RFC3339.format(micros:)` does, over documents.
     @Test func rememberedTimesAreWrittenAsFormatted() {

@@ -35,8 +35,11 @@ public struct BillingEvent: Sendable, Equatable {
     public var priceBookVersion: Int?
     public var tiers: [TierLine]
     public var eventCount: Int
-    /// Lineage reference: "file#key" (file relative to the lineage directory).
-    public var lineage: [String]
+    /// Lineage references, each "file#key" (file relative to the lineage directory), as `references` holds them.
+    public var lineage: [String] { references.texts }
+    /// The lineage references in the form they were made in: a window's (source, key text) pair as the pipeline
+    /// publishes it, so publishing builds no string and no array per event.
+    public var references: LineageReferences
     /// True-up reason (`minimum` | `base_fee`).
     public var reason: String?
     /// Event time at which the amount is booked: the window start for usage; for revisions and true-ups,
@@ -47,11 +50,23 @@ public struct BillingEvent: Sendable, Equatable {
                 dimensions: [(String, String)], windowStart: Int64, windowEnd: Int64, periodStart: Int64, periodEnd: Int64,
                 quantity: Quantity, periodQuantity: Quantity, amount: Amount, amountDelta: Amount?, currency: Currency,
                 priceBookId: String?, priceBookVersion: Int?, tiers: [TierLine], eventCount: Int, lineage: [String], reason: String? = nil, postedAt: Int64) {
+        self.init(id: id, kind: kind, revision: revision, subject: subject, entity: entity, meter: meter, dimensions: dimensions,
+                  windowStart: windowStart, windowEnd: windowEnd, periodStart: periodStart, periodEnd: periodEnd, quantity: quantity,
+                  periodQuantity: periodQuantity, amount: amount, amountDelta: amountDelta, currency: currency, priceBookId: priceBookId,
+                  priceBookVersion: priceBookVersion, tiers: tiers, eventCount: eventCount, references: LineageReferences(lineage),
+                  reason: reason, postedAt: postedAt)
+    }
+
+    public init(id: String, kind: BillingKind, revision: Int, subject: String, entity: String, meter: String,
+                dimensions: [(String, String)], windowStart: Int64, windowEnd: Int64, periodStart: Int64, periodEnd: Int64,
+                quantity: Quantity, periodQuantity: Quantity, amount: Amount, amountDelta: Amount?, currency: Currency,
+                priceBookId: String?, priceBookVersion: Int?, tiers: [TierLine], eventCount: Int, references: LineageReferences,
+                reason: String? = nil, postedAt: Int64) {
         self.id = id; self.kind = kind; self.revision = revision; self.subject = subject; self.entity = entity
         self.meter = meter; self.dimensions = dimensions; self.windowStart = windowStart; self.windowEnd = windowEnd
         self.periodStart = periodStart; self.periodEnd = periodEnd; self.quantity = quantity; self.periodQuantity = periodQuantity
         self.amount = amount; self.amountDelta = amountDelta; self.currency = currency; self.priceBookId = priceBookId
-        self.priceBookVersion = priceBookVersion; self.tiers = tiers; self.eventCount = eventCount; self.lineage = lineage
+        self.priceBookVersion = priceBookVersion; self.tiers = tiers; self.eventCount = eventCount; self.references = references
         self.reason = reason
         self.postedAt = postedAt
     }
@@ -151,8 +166,45 @@ public struct BillingEvent: Sendable, Equatable {
         w.field("postedAt", micros: postedAt)
         w.key("lineage")
         w.beginArray()
-        for l in lineage { w.element(); w.string(l) }
+        references.write(to: &w)
         w.endArray()
         w.endObject()
+    }
+}
+
+/// A billing event's lineage references ("file#key"): none, one window's (lineage source, rollup key text) pair
+/// kept apart, or texts as read back from a billing-events file.
+/// Invariant: `texts` is what the billing event's JSON holds, whichever form made it; a pair's texts are
+/// `[source + "#" + key]`.
+public struct LineageReferences: Sendable {
+    enum Form: Sendable {
+        case window(source: String, key: String)
+        case texts([String])
+    }
+    var form: Form
+
+    /// References as texts (none for an empty array).
+    public init(_ texts: [String]) { form = .texts(texts) }
+
+    /// One window's reference: its lineage source and rollup key text, joined only when written.
+    public init(source: String, key: String) { form = .window(source: source, key: key) }
+
+    /// No references (true-ups).
+    public static let none = LineageReferences([])
+
+    /// The references as "file#key" texts (builds them for a window's pair: for tools and tests, not per event).
+    public var texts: [String] {
+        switch form {
+        case .window(let source, let key): return [source + "#" + key]
+        case .texts(let t): return t
+        }
+    }
+
+    /// Writes the references as the elements of the JSON array the caller has begun.
+    func write(to w: inout JSONWriter) {
+        switch form {
+        case .window(let source, let key): w.element(); w.string(source, "#", key)
+        case .texts(let t): for l in t { w.element(); w.string(l) }
+        }
     }
 }

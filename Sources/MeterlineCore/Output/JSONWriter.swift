@@ -139,6 +139,23 @@ public struct JSONWriter {
 
     public mutating func string(_ s: String) {
         output.append(UInt8(ascii: "\""))
+        stringContent(s)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes `a`, the ASCII byte `separator` and `b` as one JSON string, without building their concatenation.
+    public mutating func string(_ a: String, _ separator: Unicode.Scalar, _ b: String) {
+        precondition(separator.isASCII && separator.value >= 0x20 && separator != "\"" && separator != "\\",
+                     "the separator is written unescaped")
+        output.append(UInt8(ascii: "\""))
+        stringContent(a)
+        output.append(UInt8(separator.value))
+        stringContent(b)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes `s` escaped, without quotes.
+    mutating func stringContent(_ s: String) {
         var copy = s
         copy.withUTF8 { u in
             // Nothing to escape (ids, keys, decimals, times: the common case) → one copy.
@@ -160,7 +177,6 @@ public struct JSONWriter {
                 }
             }
         }
-        output.append(UInt8(ascii: "\""))
     }
 }
 
