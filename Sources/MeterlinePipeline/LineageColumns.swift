@@ -67,12 +67,19 @@ public struct LineageColumns: Sendable {
     }
 
     /// Copies the key texts of the registered window slots into `keys`, in registration order.
-    mutating func resolveKeys(_ windows: WindowTable) {
+    ///
+    /// Each copy retains a cold string (a cache miss on its header, ~90 % of this loop's time before): the
+    /// window's line holding the string is prefetched 16 slots ahead, the string's object 8 ahead.
+    mutating func resolveKeys(_ windows: inout WindowTable) {
         guard !pendingKeySlots.isEmpty else { return }
         keys.reserveCapacity(keys.count + pendingKeySlots.count)
-        windows.values.withUnsafeBufferPointer { values in
-            pendingKeySlots.withUnsafeBufferPointer { slots in
-                for i in slots.indices { keys.append(values[Int(slots[i])].keyText) }
+        let offset = WindowState.keyTextOffset
+        pendingKeySlots.withUnsafeBufferPointer { slots in
+            let n = slots.count
+            for i in 0..<n {
+                if i &+ 16 < n { windows.prefetchValue(slot: Int(slots[i &+ 16]), bytes: offset, count: 16) }
+                if i &+ 8 < n { windows.prefetchObject(slot: Int(slots[i &+ 8]), field: offset, isString: true) }
+                keys.append(windows.values[Int(slots[i])].keyText)
             }
         }
         pendingKeySlots.removeAll(keepingCapacity: true)

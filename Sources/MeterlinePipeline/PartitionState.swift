@@ -137,6 +137,11 @@ struct WindowState {
     var revision = 0
     var amount = Amount.zero
     var quantity = Quantity.zero
+
+    /// Byte offsets of the reference fields that rating and lineage copy (prefetch targets).
+    static let keyTextOffset = MemoryLayout<WindowState>.offset(of: \WindowState.keyText)!
+    static let subjectOffset = MemoryLayout<WindowState>.offset(of: \WindowState.subject)!
+    static let dimensionsOffset = MemoryLayout<WindowState>.offset(of: \WindowState.dimensions)!
 }
 
 /// Rating position of a billing-period scope.

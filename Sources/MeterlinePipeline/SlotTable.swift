@@ -122,6 +122,44 @@ struct SlotTable<Key: SlotKey, Value> {
         }
     }
 
+    /// Like `prefetchSlot(of:)`, with the bytes `offset..<offset + count` of the value instead of its first 64.
+    @inline(__always)
+    mutating func prefetchSlot(of key: Key, valueBytes offset: Int, count: Int) {
+        guard let a = slotAddresses(of: key) else { return }
+        meterline_prefetch(a.key)
+        meterline_prefetch(a.key + (MemoryLayout<Key>.size - 1))
+        meterline_prefetch(a.value + offset)
+        meterline_prefetch(a.value + (offset + count - 1))
+    }
+
+    /// `prefetchObject(slot:field:isString:)` for the slot of `key` (its index entry and value line fetched before).
+    @inline(__always)
+    mutating func prefetchObject(of key: Key, field offset: Int, isString: Bool) {
+        guard let a = slotAddresses(of: key) else { return }
+        meterline_prefetch(ReferencePrefetch.object(of: a.value + offset, isString: isString))
+    }
+
+    /// Prefetches the bytes `offset..<offset + count` of the value in `slot` (a hint, like `prefetchValue`).
+    @inline(__always)
+    mutating func prefetchValue(slot s: Int, bytes offset: Int, count: Int) {
+        values.withUnsafeBufferPointer {
+            let p = UnsafeRawPointer($0.baseAddress! + s) + offset
+            meterline_prefetch(p)
+            meterline_prefetch(p + (count - 1))
+        }
+    }
+
+    /// Prefetches the heap object of the `String` or `Array` stored at byte `offset` of the value in `slot`:
+    /// the object a copy of that field retains (its reference count and first bytes). Reads the field's words
+    /// in place, so the value's line should have been prefetched a few steps before.
+    @inline(__always)
+    mutating func prefetchObject(slot s: Int, field offset: Int, isString: Bool) {
+        values.withUnsafeBufferPointer {
+            let field = UnsafeRawPointer($0.baseAddress! + s) + offset
+            meterline_prefetch(ReferencePrefetch.object(of: field, isString: isString))
+        }
+    }
+
     /// Adds a value for a key that is not present; returns its slot.
     @discardableResult
     mutating func insert(_ key: Key, _ value: Value) -> Int {
@@ -213,5 +251,18 @@ struct SlotTable<Key: SlotKey, Value> {
         index = [UInt64](repeating: 0, count: size)
         shift -= 1
         for s in keys.indices { place(keys[s], slot: s) }
+    }
+}
+
+/// Where a stored `String` or `Array` keeps its heap object, read from the field's raw words without a retain:
+/// a prefetch target only. Swift's 64-bit layouts: an array is one word, the address of its storage; a string
+/// is two words, the second holding its storage address in the low 60 bits (the top four are discriminator
+/// bits). For a small (inline) string or an empty array the result is no object of this value's, and prefetching
+/// it is a wasted hint, never a fault: prefetches do not fault, and nothing reads through this address.
+enum ReferencePrefetch {
+    @inline(__always)
+    static func object(of field: UnsafeRawPointer, isString: Bool) -> UnsafeRawPointer? {
+        let word = field.load(fromByteOffset: isString ? 8 : 0, as: UInt.self)
+        return UnsafeRawPointer(bitPattern: isString ? word & 0x0FFF_FFFF_FFFF_FFFF : word)
     }
 }

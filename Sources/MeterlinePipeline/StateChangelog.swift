@@ -76,7 +76,7 @@ extension PartitionState {
         if trackChanges {
             for slot in lineage.pendingKeySlots { changes.windows.insert(windows.keys[Int(slot)]) }
         }
-        lineage.resolveKeys(windows)
+        lineage.resolveKeys(&windows)
     }
 
     /// After the dedup table forgot the ids of days before `day`: their records and pending ids go too.

@@ -50,15 +50,18 @@ extension Pipeline {
     /// Window keys in key-text order (the canonical order windows close in), each with its slot in the partition's
     /// window table. Each key text is read once, for its 32-byte prefix; only keys whose prefixes tie compare full
     /// texts (a sort by `String` read two heap strings per comparison: a quarter of the close time at 400k windows).
-    /// The lookups run a few keys ahead of their prefetches (index entry, then key and value), since the keys of
-    /// one close lie in random slots; the sort moves 40-byte rows (prefix and slot), not keys.
+    /// The lookups run a few keys behind their prefetches (index entry, then the key and the value's line holding
+    /// its key text, then the text's heap object), since the keys of one close lie in random slots; the sort moves
+    /// 40-byte rows (prefix and slot), not keys.
     func byKeyText(_ s: Int, _ keys: [RollupKey]) -> [(key: RollupKey, slot: Int)] {
         let n = keys.count
         var rows: [(prefix: KeyTextPrefix, slot: Int32)] = []
         rows.reserveCapacity(n)
+        let text = WindowState.keyTextOffset
         for i in 0..<n {
-            if i + 8 < n { states[s].windows.prefetch(keys[i + 8]) }
-            if i + 4 < n { states[s].windows.prefetchSlot(of: keys[i + 4]) }
+            if i + 12 < n { states[s].windows.prefetch(keys[i + 12]) }
+            if i + 6 < n { states[s].windows.prefetchSlot(of: keys[i + 6], valueBytes: text, count: 16) }
+            if i + 3 < n { states[s].windows.prefetchObject(of: keys[i + 3], field: text, isString: true) }
             let slot = states[s].windows.slot(forKey: keys[i])!
             rows.append((KeyTextPrefix(states[s].windows.values[slot].keyText), Int32(truncatingIfNeeded: slot)))
         }
