@@ -192,7 +192,7 @@ struct PartitionState {
     var firstOffset: Int64 = -1
     var lastOffset: Int64 = -1
     var nextOffset: Int64 = 0
-    var billing: [BillingEvent] = []
+    var billing = BillingBuffer()
     var dlq: [DLQRecord] = []
     /// Whether changes are recorded for the state changelog (`Pipeline.includeState`).
     var trackChanges = false

@@ -515,24 +515,24 @@ public final class Pipeline {
         var low = Int64.max
         for st in states where st.maxEventTime != .min { low = min(low, st.watermark) }
         var out = CheckpointOutput(sequence: checkpointSequence, lowWatermark: low == .max ? .min : low)
-        let billingTotal = states.reduce(0) { $0 + $1.billing.count }
-        for s in states.indices.sorted(by: { states[$0].partition < states[$1].partition }) {
-            // The first partition's arrays are moved (swapped), not copied element by element; the billing
-            // buffer then grows once to the total, and the other partitions' events are copied into it.
-            out.runs.append((states[s].partition, states[s].billing.count, states[s].dlq.count))
-            if out.billing.isEmpty {
-                swap(&out.billing, &states[s].billing)
-                out.billing.reserveCapacity(billingTotal)
-            } else {
-                out.billing.append(contentsOf: states[s].billing)
+        let ordered = states.indices.sorted(by: { states[$0].partition < states[$1].partition })
+        // Billing events are moved out of the partitions' buffers into one array, in partition order: no copy
+        // (a copy retained every string and array of every event, and emptying the buffers released them again).
+        let billingCounts = ordered.map { states[$0].billing.count }
+        let billingTotal = billingCounts.reduce(0, +)
+        if billingTotal > 0 {
+            out.billing = Array(unsafeUninitializedCapacity: billingTotal) { buffer, initialized in
+                for s in ordered { initialized += states[s].billing.moveAll(to: buffer.baseAddress! + initialized) }
             }
+        }
+        for (i, s) in ordered.enumerated() {
+            out.runs.append((states[s].partition, billingCounts[i], states[s].dlq.count))
             if out.dlq.isEmpty { swap(&out.dlq, &states[s].dlq) } else { out.dlq.append(contentsOf: states[s].dlq) }
             states[s].resolveLineageKeys()
             if !states[s].lineage.isEmpty {
                 out.lineage.append((states[s].sourceName, states[s].lineage.rows.first!.offset, states[s].lineage.rows.last!.offset, states[s].lineage))
             }
             if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
-            states[s].billing.removeAll(keepingCapacity: true)
             states[s].dlq.removeAll(keepingCapacity: true)
             states[s].lineage.removeAll()
             states[s].lineageGeneration &+= 1
