@@ -104,27 +104,27 @@ extension PartitionState {
                              windowEnd: Int64, watermark wm: Int64, rules: AcceptRules) -> Int {
         let subject = EventParser.string(base, e.subject)
         let dims = EventParser.dimensions(base, data: e.data, meter: rules.catalog.meters[m])
-        // "<subject>|<meter>|<name>=<value>,…|<window start>", built in one byte buffer.
-        var key: [UInt8] = []
-        key.reserveCapacity(96)
-        key += subject.utf8
-        key.append(UInt8(ascii: "|"))
-        key += rules.catalog.meters[m].slug.utf8
-        key.append(UInt8(ascii: "|"))
+        // "<subject>|<meter>|<name>=<value>,…|<window start>", built in the partition's reused scratch buffer and
+        // copied once into the String (an array per window was a second allocation and a second copy).
+        keyScratch.removeAll()
+        keyScratch.append(text: subject)
+        keyScratch.append(UInt8(ascii: "|"))
+        keyScratch.append(text: rules.catalog.meters[m].slug)
+        keyScratch.append(UInt8(ascii: "|"))
         for (i, (name, value)) in dims.enumerated() {
-            if i > 0 { key.append(UInt8(ascii: ",")) }
-            key += name.utf8
-            key.append(UInt8(ascii: "="))
-            key += value.utf8
+            if i > 0 { keyScratch.append(UInt8(ascii: ",")) }
+            keyScratch.append(text: name)
+            keyScratch.append(UInt8(ascii: "="))
+            keyScratch.append(text: value)
         }
-        key.append(UInt8(ascii: "|"))
+        keyScratch.append(UInt8(ascii: "|"))
         if windowStartText.micros != rk.windowStart {
             var text: [UInt8] = []
             RFC3339.append(micros: rk.windowStart, to: &text)
             windowStartText = (rk.windowStart, text)
         }
-        key += windowStartText.text
-        let keyText = String(decoding: key, as: UTF8.self)
+        windowStartText.text.withUnsafeBytes { keyScratch.append($0) }
+        let keyText = keyScratch.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
         var w = WindowState(contract: contract, keyText: keyText, subject: subject, meter: m, dimensions: dims, windowEnd: windowEnd)
         if wm != .min && windowEnd <= wm {
             w.closed = true // arrives after its window closed: published as a late window

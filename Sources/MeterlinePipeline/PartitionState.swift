@@ -189,6 +189,8 @@ struct PartitionState {
     /// The RFC 3339 text of the last window start a new window's key text was built with (windows open in bursts
     /// per window start, so formatting it once per burst instead of once per window). A cache: not state.
     var windowStartText: (micros: Int64, text: [UInt8]) = (.min, [])
+    /// Where a new window's key text is put together (reused: scratch, not state).
+    var keyScratch = GrowableBytes(capacity: 256)
     var firstOffset: Int64 = -1
     var lastOffset: Int64 = -1
     var nextOffset: Int64 = 0

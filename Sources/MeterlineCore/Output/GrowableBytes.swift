@@ -62,6 +62,13 @@ public struct GrowableBytes: Sendable {
         append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    /// Appends the UTF-8 of `text` (read in place for a native string).
+    @inlinable
+    public mutating func append(text: String) {
+        var t = text
+        t.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
     /// Lets `body` write at most `maxCount` bytes at the end; it returns how many it wrote.
     @inlinable @inline(__always)
     public mutating func append(upTo maxCount: Int, _ body: (UnsafeMutableRawPointer) -> Int) {
