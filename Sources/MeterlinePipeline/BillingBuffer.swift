@@ -48,12 +48,6 @@ final class BillingBuffer {
         count += 1
     }
 
-    /// The event at `i` (a copy; for tests and tools).
-    subscript(i: Int) -> BillingEvent {
-        precondition(i >= 0 && i < count, "billing buffer index out of range")
-        return base![i]
-    }
-
     /// Moves every event to `target` (uninitialized room for `count` events), in order, and leaves the buffer empty
     /// with its capacity kept. Returns how many were moved.
     func moveAll(to target: UnsafeMutablePointer<BillingEvent>) -> Int {
