@@ -88,12 +88,7 @@ struct SlotTable<Key: SlotKey, Value> {
     /// that slot's key and the first 64 bytes of its value (a hint; changes nothing; `mutating` as `prefetch` is).
     @inline(__always)
     mutating func prefetchSlot(of key: Key) {
-        guard let a = slotAddresses(of: key) else { return }
-        // A key or a value's first 64 bytes may straddle two cache lines (strides are not multiples of 64): both are fetched.
-        meterline_prefetch(a.key)
-        meterline_prefetch(a.key + (MemoryLayout<Key>.size - 1))
-        meterline_prefetch(a.value)
-        meterline_prefetch(a.value + (SlotTable.prefetchedValueBytes - 1))
+        prefetchSlot(of: key, valueBytes: 0, count: SlotTable.prefetchedValueBytes)
     }
 
     /// How much of a value its prefetches cover: the first 64 bytes (two lines when they straddle a boundary).
@@ -115,17 +110,14 @@ struct SlotTable<Key: SlotKey, Value> {
     /// Prefetches the first 64 bytes of the value in `slot` (a hint; changes nothing; `mutating` as `prefetch` is).
     @inline(__always)
     mutating func prefetchValue(slot s: Int) {
-        values.withUnsafeBufferPointer {
-            let p = UnsafeRawPointer($0.baseAddress! + s)
-            meterline_prefetch(p)
-            meterline_prefetch(p + (SlotTable.prefetchedValueBytes - 1))
-        }
+        prefetchValue(slot: s, bytes: 0, count: SlotTable.prefetchedValueBytes)
     }
 
     /// Like `prefetchSlot(of:)`, with the bytes `offset..<offset + count` of the value instead of its first 64.
     @inline(__always)
     mutating func prefetchSlot(of key: Key, valueBytes offset: Int, count: Int) {
         guard let a = slotAddresses(of: key) else { return }
+        // A key or a value's bytes may straddle two cache lines (strides are not multiples of 64): both are fetched.
         meterline_prefetch(a.key)
         meterline_prefetch(a.key + (MemoryLayout<Key>.size - 1))
         meterline_prefetch(a.value + offset)
