@@ -57,6 +57,9 @@ public struct BillingEvent: Sendable, Equatable {
                   reason: reason, postedAt: postedAt)
     }
 
+    /// Inlinable: the pipeline builds one per closed window, and an outlined call took its ~20 arguments and then
+    /// copied the ~320-byte result once more.
+    @inlinable
     public init(id: String, kind: BillingKind, revision: Int, subject: String, entity: String, meter: String,
                 dimensions: [(String, String)], windowStart: Int64, windowEnd: Int64, periodStart: Int64, periodEnd: Int64,
                 quantity: Quantity, periodQuantity: Quantity, amount: Amount, amountDelta: Amount?, currency: Currency,
@@ -177,17 +180,17 @@ public struct BillingEvent: Sendable, Equatable {
 /// Invariant: `texts` is what the billing event's JSON holds, whichever form made it; a pair's texts are
 /// `[source + "#" + key]`.
 public struct LineageReferences: Sendable {
-    enum Form: Sendable {
+    @usableFromInline enum Form: Sendable {
         case window(source: String, key: String)
         case texts([String])
     }
-    var form: Form
+    @usableFromInline var form: Form
 
     /// References as texts (none for an empty array).
-    public init(_ texts: [String]) { form = .texts(texts) }
+    @inlinable public init(_ texts: [String]) { form = .texts(texts) }
 
     /// One window's reference: its lineage source and rollup key text, joined only when written.
-    public init(source: String, key: String) { form = .window(source: source, key: key) }
+    @inlinable public init(source: String, key: String) { form = .window(source: source, key: key) }
 
     /// No references (true-ups).
     public static let none = LineageReferences([])
