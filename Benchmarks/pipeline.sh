@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # In-memory pipeline benchmark (issue 5): package-benchmark `Pipeline_100k_customers_{1_shard,2_shards}`
-# (10M events over one hour of event time, 100k customers, 0.5 % duplicates, parse → validate → dedup → hourly window → rate → lineage), and,
-# in the same run on the same events as a JSONL file, DuckDB doing dedup by (source, id) + hourly SUM/COUNT
-# group-by per (subject, type, model) with 1 and 2 threads (reference; pip duckdb in a venv this script creates).
+# (10M events over one hour of event time, 100k customers, 0.5 % duplicates, parse → validate → dedup → hourly window → rate → lineage),
+# the floors under it on the same events (`Floor_parse`, `Floor_parse_dedup`, `Floor_parse_dedup_sum`: only that much
+# of the per-event work, one thread; Benchmarks/Benchmarks/Pipeline/Floor.swift), and, in the same run on the same
+# events as a JSONL file, DuckDB doing dedup by (source, id) + hourly SUM/COUNT group-by per (subject, type, model)
+# with 1 and 2 threads (reference; pip duckdb in a venv this script creates).
 # Usage: Benchmarks/pipeline.sh [WORKDIR]      (default /tmp/meterline-bench)
 # Needs: swift, python3 with venv + pip (PyPI), GNU time (/usr/bin/time).
 set -euo pipefail
@@ -14,7 +16,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 
 echo "== Meterline in-memory pipeline (package-benchmark, release)"
 cd "$ROOT"
-swift package --disable-sandbox benchmark --target Pipeline --filter 'Pipeline_100k_customers.*' --format markdown \
+swift package --disable-sandbox benchmark --target Pipeline --filter 'Pipeline_100k_customers.*|Floor_.*' --format markdown \
   --no-progress 2>&1 | tee "$WORK/pipeline-bench.txt" | grep -E "^#|Events/s|Memory|wall clock|Malloc"
 
 echo "== DuckDB reference on $(wc -l < "$METERLINE_BENCH_PIPELINE_EVENTS") lines ($(du -h "$METERLINE_BENCH_PIPELINE_EVENTS" | cut -f1))"

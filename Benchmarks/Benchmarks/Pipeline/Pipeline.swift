@@ -42,6 +42,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     customerScaleBenchmarks(config: config)  // CustomerScale.swift
+    floorBenchmarks(config: config)  // Floor.swift
 
     Benchmark("Pipeline_100k_events_4_partitions") { benchmark in
         // 100,000 events over 24 h of event time, 1,000 customers, ~0.5 % exact duplicates.
