@@ -3,9 +3,10 @@ import MeterlineCore
 
 // Owns: the exact, expiring set of seen event identities of one input partition (DESIGN.md §5).
 // Layout: open addressing, linear probing, two parallel slot arrays — 16-byte keys and a 1-byte day
-// relative to `baseDay` — so one slot costs 17 bytes. The home slot is `key.high × slotCount >> 64`
-// (multiply-shift range reduction), so the slot count is not a power of two and the table can be
-// sized to the load it needs (PERFORMANCE.md: 23 B/key for keys alone at load 0.7, ~34 B/key with a mask).
+// relative to `baseDay` — so one slot costs 17 bytes. The home is the first slot of cache line
+// `key.high × (slotCount / 4) >> 64` of the line-aligned key array (multiply-shift range reduction), so the slot
+// count is not a power of two and the table can be sized to the load it needs (PERFORMANCE.md: 23 B/key for keys
+// alone at load 0.7, ~34 B/key with a mask), and a probe reads its home line whole before it reads another.
 
 /// Errors of `DedupTable(deserializing:)`: the bytes are not a table this code wrote.
 public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -58,7 +59,9 @@ public struct DedupTable {
         init(slotCount: Int) {
             precondition(slotCount >= 2, "slot count \(slotCount) too small")
             self.slotCount = slotCount
-            keys = .allocate(capacity: slotCount)
+            // Line-aligned, so that a home slot (see `home`) starts a cache line.
+            keys = UnsafeMutableRawPointer.allocate(byteCount: slotCount * MemoryLayout<Hash128>.stride, alignment: 64)
+                .bindMemory(to: Hash128.self, capacity: slotCount)
             keys.initialize(repeating: .zero, count: slotCount)
             days = .allocate(capacity: slotCount)
             days.initialize(repeating: 0, count: slotCount)
@@ -73,7 +76,7 @@ public struct DedupTable {
 
         deinit {
             keys.deinitialize(count: slotCount)
-            keys.deallocate()
+            UnsafeMutableRawPointer(keys).deallocate()
             days.deinitialize(count: slotCount)
             days.deallocate()
         }
@@ -157,9 +160,18 @@ public struct DedupTable {
 
     // MARK: - Lookup
 
+    /// Slots per 64-byte cache line of the key array.
+    static let slotsPerLine = 64 / MemoryLayout<Hash128>.stride
+
+    /// The first slot of the key's home line: `high × lines >> 64` picks one of the `slotCount / 4` whole lines, and
+    /// the probe starts at that line's first slot. So a miss reads on into the next line only when the four slots of
+    /// its home line are all taken (linear probing over buckets of one line). With a home at any slot, a miss walked
+    /// (1 + 1/(1 − load)²)/2 slots from a random place in the line and crossed into the next line more often than
+    /// not: that next line, never prefetched, was where the accept path stalled (BENCHMARKS.md, 2026-12-07).
     @inline(__always)
     static func home(_ high: UInt64, _ slotCount: Int) -> Int {
-        Int(truncatingIfNeeded: high.multipliedFullWidth(by: UInt64(truncatingIfNeeded: slotCount)).high)
+        let lines = UInt64(truncatingIfNeeded: slotCount / slotsPerLine)
+        return Int(truncatingIfNeeded: high.multipliedFullWidth(by: lines).high) &* slotsPerLine
     }
 
     @inline(__always)

@@ -18,6 +18,22 @@ func randomKey(_ g: inout SeededGenerator) -> Hash128 {
 func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.insert(k, day: day) }
 
 @Suite struct DedupTableTests {
+    /// A probe starts at the first slot of a cache line of the key array, for every slot count (not only multiples of 4).
+    @Test func homesAreLineStarts() {
+        let seed = testSeed()
+        var g = SeededGenerator(seed: seed)
+        for slots in [16, 17, 18, 19, 1_001, 13_333_334] {
+            let t = DedupTable(expectedCount: Int(Double(slots - 1) * 0.75))
+            #expect(Int(bitPattern: UInt(bitPattern: t.storage.keys)) % 64 == 0, "key array not line-aligned")
+            for _ in 0..<10_000 {
+                let h = DedupTable.home(g.next(), slots)
+                #expect(h % DedupTable.slotsPerLine == 0 && h >= 0 && h + DedupTable.slotsPerLine <= slots,
+                        "seed \(seed): home \(h) of \(slots) slots")
+            }
+            #expect(DedupTable.home(.max, slots) + DedupTable.slotsPerLine <= slots)
+        }
+    }
+
     @Test func exactOverOneMillionRandomKeys() {
         let seed = testSeed()
         var g = SeededGenerator(seed: seed)
