@@ -68,7 +68,7 @@ public enum BillingRecords {
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
     public static func write(_ events: [BillingEvent], to path: String) throws {
         // Streamed in chunks through a temporary file (`LineFileWriter`): never the whole file in memory.
-        var w = try LineFileWriter(path: path)
+        let w = try LineFileWriter(path: path)
         var json = JSONWriter()
         do {
             // Events are read in place: iterating the array would copy each one, retaining its strings and arrays

@@ -203,7 +203,7 @@ public enum OutputFiles {
             }, r.bytes)
         }
         let sorted = keyed.sorted { $0.keys.lexicographicallyPrecedes($1.keys) }
-        var w = try LineFileWriter(path: path)
+        let w = try LineFileWriter(path: path)
         do {
             for r in sorted { try w.append(line: r.bytes) }
             try w.finish()

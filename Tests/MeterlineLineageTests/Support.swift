@@ -27,6 +27,8 @@ struct TempDir {
         path = NSTemporaryDirectory() + "lineage-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
+    /// A directory the caller made (removed by `cleanup()` all the same).
+    init(existing path: String) { self.path = path }
     func file(_ name: String) -> String { path + "/" + name }
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
