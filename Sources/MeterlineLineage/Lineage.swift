@@ -7,7 +7,8 @@
 // Must never import: any other Meterline module (Core, Pipeline, Config, Kafka, Ledger, Engine),
 // CRdKafka, or logging/metrics backends (CPrefetch, a cache prefetch hint, is the one other C module).
 // Callers hand in plain strings and integers; this module knows nothing about meters, money or Kafka.
-// File I/O is plain POSIX (open/pread/write/rename).
+// File I/O is plain POSIX (open/pread/write/rename); its `DirectFileWriter` (past the page cache where the
+// filesystem allows it) also writes the engine's line files (billing events, journal, DLQ).
 
 /// One raw usage event that contributed to a rollup key.
 ///
