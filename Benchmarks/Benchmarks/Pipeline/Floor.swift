@@ -100,6 +100,8 @@ struct FloorResult {
     var duplicates = 0
     var windows = 0
     var checksum: Int128 = 0
+    /// The sum over the windows of the sum table (the `sum` stage): must equal `checksum`.
+    var windowTotal: Int128 = 0
 }
 
 /// Runs the floor's loop over every message of `input` once.
@@ -162,6 +164,9 @@ func runFloor(_ stage: FloorStage, _ input: CustomerScaleInput, _ all: UnsafeRaw
         }
     }
     result.windows = sums.occupied
+    if stage == .sum {
+        for i in 0...sums.mask where sums.slots[i].count > 0 { result.windowTotal &+= sums.slots[i].sum }
+    }
     return result
 }
 
@@ -187,6 +192,7 @@ func floorBenchmarks(config: Configuration) {
                     blackHole(r.checksum)
                     precondition(r.accepted + r.duplicates == customerScaleEvents, "floor lost events: \(r)")
                     precondition(stage == .parse || r.duplicates == input.duplicates, "floor dedup counted \(r.duplicates), \(input.duplicates) generated")
+                    precondition(stage != .sum || (r.windows > 0 && r.windowTotal == r.checksum), "floor windows do not add up: \(r)")
                     benchmark.measurement(.eventsPerSecond, Int(Double(customerScaleEvents) / seconds(elapsed) / 1_000))
                 }
             }
