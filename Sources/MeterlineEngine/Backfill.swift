@@ -266,8 +266,14 @@ public struct Backfill {
         Backfill.freeInBackground((consume periodBilling, consume finalBilling, consume journal, consume periodDLQ))
         report.seconds = Date().timeIntervalSince(started)
         try writeLines([report.json()], to: staging + "/report.json")
+        // Every file is on the device (line files and lineage files are synced when written); the directories'
+        // entries go too, before and after the rename, so after a crash `out` is either absent, the previous
+        // output, or complete.
+        if previous != nil { DirectFileWriter.syncDirectory(staging + "/period") }
+        DirectFileWriter.syncDirectory(staging)
         try? FileManager.default.removeItem(atPath: out)
         try FileManager.default.moveItem(atPath: staging, toPath: out)
+        DirectFileWriter.syncDirectory((out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent)
         return report
     }
 

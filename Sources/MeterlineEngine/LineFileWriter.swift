@@ -7,7 +7,8 @@ import MeterlineLineage
 /// through `DirectFileWriter`: past the kernel's page cache where the filesystem allows it (a backfill's
 /// billing-events file is hundreds of MB, written once at the end and rarely read back soon).
 ///
-/// Invariant: `path` holds either its previous content or every line appended, never a prefix.
+/// Invariant: `path` holds either its previous content or every line appended, never a prefix; the file is on the
+/// device (`fsync`) before it is renamed, so a crash cannot leave the name with fewer bytes behind it.
 struct LineFileWriter {
     let path: String
     let temporary: String
@@ -42,10 +43,10 @@ struct LineFileWriter {
         try text.withUTF8 { try append(line: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Writes what is buffered, closes, and renames the temporary file over `path`.
+    /// Writes what is buffered, syncs it to the device, closes, and renames the temporary file over `path`.
     func finish() throws {
         do {
-            try file.finish(sync: false)
+            try file.finish(sync: true)
         } catch {
             abandon()
             throw RecordError(file: path, line: 0, message: error.message)

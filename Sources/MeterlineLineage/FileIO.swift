@@ -38,11 +38,7 @@ enum FileIO {
             unlink(temp)
             throw LineageError(file: path, message: errnoMessage("rename from \(temp) failed", e), code: .io)
         }
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            _ = fsync(dfd)  // Best effort: some filesystems refuse fsync on directories.
-            close(dfd)
-        }
+        DirectFileWriter.syncDirectory(dir)
     }
 }
 
@@ -149,6 +145,16 @@ public final class DirectFileWriter {
         let closed = close(fd)
         fd = -1
         if closed != 0 { throw LineageError(file: reportedPath, message: FileIO.errnoMessage("close failed", errno), code: .io) }
+    }
+
+    /// Flushes a directory's entries (new names, renames) to the device: best effort, as some filesystems refuse
+    /// `fsync` on directories. With the files in it synced first, what the directory lists survives a crash.
+    public static func syncDirectory(_ path: String) {
+        let dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
     }
 
     /// Closes and removes the file (after an error).
