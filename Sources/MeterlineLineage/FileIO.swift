@@ -48,8 +48,9 @@ enum FileIO {
 /// Why: the outputs of a backfill are large (lineage ~22 B per event, billing events ~300 B each) and read back
 /// rarely, and on this project's VMs the page-cache copy ran at ~0.4 GB/s: ~7 % of a 20M-event backfill's CPU
 /// (BENCHMARKS.md, 2026-12-07). Whole blocks of `blockBytes` go out with `O_DIRECT`; the last partial block, after
-/// `O_DIRECT` is cleared with `fcntl`, goes out buffered. A filesystem without `O_DIRECT` (tmpfs, some overlays)
-/// refuses it at `open` or at the first write with `EINVAL`: the file is then written buffered from that point on.
+/// `O_DIRECT` is cleared with `fcntl`, goes out buffered. A filesystem without `O_DIRECT` (tmpfs on older kernels,
+/// some FUSE and overlay setups) refuses it at `open` (then the file is opened without it) or at the first write with
+/// `EINVAL` (then the file is written buffered from that point on).
 ///
 /// Invariants: `0 <= count <= capacity`; `buffer` is aligned to `blockBytes`; while `direct`, every write so far
 /// was whole blocks at block-aligned offsets. The descriptor is closed exactly once (`finish`, `abandon` or deinit).
@@ -96,7 +97,9 @@ public final class DirectFileWriter {
         let directFlag = allowDirect ? DirectFileWriter.oDirect : 0
         var fd = directFlag == 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | directFlag, 0o644)
         direct = fd >= 0
-        if fd < 0 && (directFlag == 0 || errno == EINVAL) { fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        // Any refusal with O_DIRECT (EINVAL on most filesystems without it; others answer differently) is retried
+        // without it; a path that cannot be created fails again there, with the errno reported below.
+        if fd < 0 { fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         guard fd >= 0 else {
             throw LineageError(file: reportedPath, message: FileIO.errnoMessage("cannot create \(path)", errno), code: .io)
         }
