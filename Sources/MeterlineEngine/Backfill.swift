@@ -273,7 +273,8 @@ public struct Backfill {
         DirectFileWriter.syncDirectory(staging)
         try? FileManager.default.removeItem(atPath: out)
         try FileManager.default.moveItem(atPath: staging, toPath: out)
-        DirectFileWriter.syncDirectory((out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent)
+        let parent = (out as NSString).deletingLastPathComponent
+        DirectFileWriter.syncDirectory(parent.isEmpty ? "." : parent)
         return report
     }
 
