@@ -213,7 +213,7 @@ public struct Backfill {
         let periodDir = previous == nil ? staging : staging + "/period"
         try FileManager.default.createDirectory(atPath: periodDir, withIntermediateDirectories: true)
         let finalBilling = billing
-        let billingFile = BackgroundTask { try BillingRecords.write(finalBilling, to: periodDir + "/billing-events.jsonl") }
+        let billingFile = BackgroundTask { try BillingRecords.write(finalBilling, to: periodDir + "/billing-events.jsonl", encoders: 2) }
         defer { _ = try? billingFile.wait() }
         var book = JournalBook(configuration: cfg)
         let journal = book.finish(adding: billing)

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import MeterlineCore
 
@@ -66,18 +67,36 @@ public enum BillingRecords {
     }
 
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
-    public static func write(_ events: [BillingEvent], to path: String) throws {
+    ///
+    /// With `encoders` > 1, that many threads encode consecutive runs of `encodeRun` events each into their own
+    /// buffers while the previous round's buffers are written: the same bytes as one encoder (each line depends on
+    /// its event only, and the runs are written in order), in a fraction of the time when cores are free. A
+    /// backfill's billing file is ~650 bytes per published window, encoded at ~1.4 µs each on one core: the
+    /// longest step of its serial end.
+    public static func write(_ events: [BillingEvent], to path: String, encoders: Int = 1) throws {
+        try write(events, to: path, encoders: encoders, run: encodeRun)
+    }
+
+    /// `write(_:to:encoders:)` with runs of `run` events (tests use short runs to cover many rounds).
+    static func write(_ events: [BillingEvent], to path: String, encoders: Int, run: Int) throws {
+        precondition(run > 0, "a run holds at least one event")
         // Streamed in chunks through a temporary file (`LineFileWriter`): never the whole file in memory.
         let w = try LineFileWriter(path: path)
-        var json = JSONWriter()
         do {
-            // Events are read in place: iterating the array would copy each one, retaining its strings and arrays
-            // (while the backfill's journal reads the same events on another core: contended reference counts).
+            // Events are read through the buffer, by index: iterating the array copied each one before its
+            // `writeJSON` and destroyed the copy after it (the call itself still copies the event; `pointee` and
+            // a static function taking a pointer compile to the same copy).
             try events.withUnsafeBufferPointer { ev in
-                for i in outputOrder(ev) {
-                    json.reset()
-                    ev[i].writeJSON(to: &json)
-                    try json.output.withUnsafeBytes { try w.append(line: $0) }
+                let order = outputOrder(ev)
+                if encoders <= 1 || order.count <= run {
+                    var json = JSONWriter()
+                    for i in order {
+                        json.reset()
+                        ev[i].writeJSON(to: &json)
+                        try json.output.withUnsafeBytes { try w.append(line: $0) }
+                    }
+                } else {
+                    try writeInParallel(ev, order: order, encoders: encoders, run: run, to: w)
                 }
             }
             try w.finish()
@@ -86,7 +105,67 @@ public enum BillingRecords {
             throw error
         }
     }
+
+    /// Events per encoder and round in `write(_:to:encoders:)` (~2.7 MB of JSON per encoder and round).
+    static let encodeRun = 4096
+
+    /// Rounds of `encoders` runs of `run` events: round r is encoded while round r − 1 (the other buffer
+    /// set) is written, the write being one more iteration of the same `concurrentPerform`.
+    private static func writeInParallel(_ ev: UnsafeBufferPointer<BillingEvent>, order: [Int], encoders: Int, run: Int,
+                                        to w: LineFileWriter) throws {
+        let sets = (0..<2).map { _ in (0..<encoders).map { _ in EncodeBuffer() } }
+        let perRound = encoders * run
+        let rounds = (order.count + perRound - 1) / perRound
+        let events = UnsafeEvents(base: ev)
+        let output = WriteIteration(writer: w)
+        try order.withUnsafeBufferPointer { orderBuffer in
+            let ordered = UnsafeIndexes(base: orderBuffer)
+            let failure = WriteFailure()
+            for round in 0...rounds {
+                DispatchQueue.concurrentPerform(iterations: encoders + 1) { j in
+                    if j == encoders {
+                        // The previous round, in run order.
+                        guard round > 0, failure.error == nil else { return }
+                        do {
+                            for b in sets[(round - 1) % 2] { try b.bytes.withUnsafeBytes { try output.writer.append(raw: $0) } }
+                        } catch {
+                            failure.error = error
+                        }
+                        return
+                    }
+                    let buffer = sets[round % 2][j]
+                    buffer.bytes.removeAll()
+                    let lo = round * perRound + j * run
+                    guard round < rounds, lo < ordered.base.count else { return }
+                    let hi = min(lo + run, ordered.base.count)
+                    var json = JSONWriter()
+                    for p in lo..<hi {
+                        json.reset()
+                        events.base[ordered.base[p]].writeJSON(to: &json)
+                        json.output.withUnsafeBytes { buffer.bytes.append($0) }
+                        buffer.bytes.append(0x0A)
+                    }
+                }
+                if let e = failure.error { throw e }
+            }
+        }
+    }
 }
+
+/// One encoder's output for one round; only that encoder's iteration writes it, only the write iteration of the
+/// next round reads it (`concurrentPerform` returns between the two).
+private final class EncodeBuffer: @unchecked Sendable {
+    var bytes = GrowableBytes(capacity: 1 << 20)
+}
+
+/// The events being written, shared read-only with the encoders for the duration of `write`.
+private struct UnsafeEvents: @unchecked Sendable { let base: UnsafeBufferPointer<BillingEvent> }
+/// The output order, shared read-only with the encoders.
+private struct UnsafeIndexes: @unchecked Sendable { let base: UnsafeBufferPointer<Int> }
+/// The write iteration's error, read after `concurrentPerform` returns.
+private final class WriteFailure: @unchecked Sendable { var error: Error? }
+/// The file, used by the write iteration only (one iteration per round, rounds one after another).
+private struct WriteIteration: @unchecked Sendable { let writer: LineFileWriter }
 
 extension BillingRecords {
     /// Sorts billing events into output order, (postedAt, id) ascending (ids compare as Swift strings; they are hex).

@@ -38,6 +38,15 @@ struct LineFileWriter {
         }
     }
 
+    /// Appends bytes as they are (whole lines, newlines included).
+    func append(raw bytes: UnsafeRawBufferPointer) throws {
+        do {
+            try file.append(bytes)
+        } catch {
+            throw RecordError(file: path, line: 0, message: error.message)
+        }
+    }
+
     func append(line text: String) throws {
         var text = text
         try text.withUTF8 { try append(line: UnsafeRawBufferPointer($0)) }
