@@ -207,7 +207,12 @@ public struct Backfill {
             throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
         }
 
-        BillingRecords.sortInOutputOrder(&billing)
+        // Billing events stay in the shards' order: the file is written in output order (`BillingRecords.write` sorts
+        // small index rows on its own thread), and the journal and the report's totals do not depend on the order
+        // (the journal sorts each posting interval's events by id). Moving the events themselves into output order
+        // was ~0.15 s of the serial end (random 400-byte swaps) for a 20M-event backfill. Only the comparison with
+        // `--previous` keys the events by window, so it gets them in output order (a window's last event wins there).
+        if previous != nil { BillingRecords.sortInOutputOrder(&billing) }
         dlq.sort { ($0.source, $0.offset) < ($1.source, $1.offset) }
         // billing-events.jsonl is encoded and written on its own thread while the journal is computed (both only read it).
         let periodDir = previous == nil ? staging : staging + "/period"
