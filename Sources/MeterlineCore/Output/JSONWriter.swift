@@ -156,25 +156,32 @@ public struct JSONWriter {
 
     /// Writes `s` escaped, without quotes.
     mutating func stringContent(_ s: String) {
+        // The string's own bytes, in place: `var copy = s; copy.withUTF8` retained and released every heap string
+        // (a cold object per billing event field when a backfill writes its file).
+        if let done: Void = s.utf8.withContiguousStorageIfAvailable({ stringContent(bytes: $0) }) { return done }
         var copy = s
-        copy.withUTF8 { u in
-            // Nothing to escape (ids, keys, decimals, times: the common case) → one copy.
-            guard JSONWriter.needsEscape(u) else { output.append(UnsafeRawBufferPointer(u)); return }
-            for c in u {
-                switch c {
-                case UInt8(ascii: "\""): output.append(#"\""#)
-                case UInt8(ascii: "\\"): output.append(#"\\"#)
-                case UInt8(ascii: "\n"): output.append(#"\n"#)
-                case UInt8(ascii: "\r"): output.append(#"\r"#)
-                case UInt8(ascii: "\t"): output.append(#"\t"#)
-                case 0..<0x20:
-                    let hex: StaticString = "0123456789abcdef"
-                    output.append(#"\u00"#)
-                    output.append(hex.utf8Start[Int(c >> 4)])
-                    output.append(hex.utf8Start[Int(c & 15)])
-                default:
-                    output.append(c)
-                }
+        copy.withUTF8 { stringContent(bytes: $0) }
+    }
+
+    /// Writes the UTF-8 bytes `u` escaped, without quotes.
+    @inline(__always)
+    mutating func stringContent(bytes u: UnsafeBufferPointer<UInt8>) {
+        // Nothing to escape (ids, keys, decimals, times: the common case) → one copy.
+        guard JSONWriter.needsEscape(u) else { output.append(UnsafeRawBufferPointer(u)); return }
+        for c in u {
+            switch c {
+            case UInt8(ascii: "\""): output.append(#"\""#)
+            case UInt8(ascii: "\\"): output.append(#"\\"#)
+            case UInt8(ascii: "\n"): output.append(#"\n"#)
+            case UInt8(ascii: "\r"): output.append(#"\r"#)
+            case UInt8(ascii: "\t"): output.append(#"\t"#)
+            case 0..<0x20:
+                let hex: StaticString = "0123456789abcdef"
+                output.append(#"\u00"#)
+                output.append(hex.utf8Start[Int(c >> 4)])
+                output.append(hex.utf8Start[Int(c & 15)])
+            default:
+                output.append(c)
             }
         }
     }
