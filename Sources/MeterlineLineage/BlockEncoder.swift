@@ -1,9 +1,7 @@
-// Encodes one lineage block: the events of consecutive keys, from the writer's rows, as the column sections
-// of docs/lineage-format.md (compression and checksums are the writer's).
-import CPrefetch
+// Encodes one lineage block: the events of consecutive keys, from the writer's rows grouped by key, as the column
+// sections of docs/lineage-format.md (compression and checksums are the writer's).
 
-/// One appended event as the writer keeps it: 64 bytes (an array's elements start 32 bytes into its buffer, so a row
-/// usually spans two cache lines; the block gather prefetches both).
+/// One appended event as the writer keeps it: 64 bytes.
 ///
 /// Invariant: for UUID kinds `id0`/`id1` are the 16 id bytes in stored order (two words, as loaded from the
 /// bytes); for `Format.idString`, `idBytes[id0..<id1]` of the writer holds the id's UTF-8.
@@ -16,15 +14,33 @@ struct EventRow: Sendable {
     var key: UInt32
     var source: UInt32
     var kind: UInt8
+
+    static let zero = EventRow(time: 0, offset: 0, value: 0, id0: 0, id1: 0, key: 0, source: 0, kind: 0)
+}
+
+/// The writer's row buffers, kept across files (their pages are faulted in once, not once per file): a file's
+/// rows in runs by block (`LineageWriter.stage`), and one block's rows grouped by key.
+/// Invariant: only the first rows of each are meaningful (as many as the current file, or block, has).
+struct RowBuffers {
+    var staged: [EventRow] = []
+    var block: [EventRow] = []
+
+    /// Makes room for `n` rows in `staged` (grows only).
+    mutating func prepare(count n: Int) {
+        if staged.count < n { staged.append(contentsOf: repeatElement(.zero, count: n - staged.count)) }
+    }
+
+    /// Makes room for `n` rows in `block` (grows only).
+    mutating func prepareBlock(count n: Int) {
+        if block.count < n { block.append(contentsOf: repeatElement(.zero, count: n - block.count)) }
+    }
 }
 
 /// Encodes one block's columns. Reuses its buffers across blocks (amortised allocation only).
 ///
 /// Invariant: after `encode`, `body` is the uncompressed block body and `uuidWords` the raw UUID
-/// section for exactly the events listed in `events`, in that order.
+/// section for exactly the rows it was given, in that order.
 struct BlockEncoder {
-    /// Global event numbers of the block, in stored order.
-    var events: [UInt32] = []
     private(set) var body: [UInt8] = []
     /// The raw UUID section as 8-byte words (two per UUID, bytes in stored order): appending a word is one
     /// store, where appending 16 bytes to a byte array is a `memmove` call per event.
@@ -36,41 +52,19 @@ struct BlockEncoder {
     private var scratch64: [Int64] = []
     private var scratch128: [Int128] = []
     private var deltas: [UInt64] = []
-    private var blockRows: [EventRow] = []
 
     init(sourceCount: Int) {
         localSource = Array(repeating: .max, count: sourceCount)
     }
 
-    /// How many events ahead of the gather their rows are prefetched.
-    static let gatherLead = 12
-
-    mutating func encode(rows: [EventRow], sourceNames: [String], idBytes: [UInt8]) {
+    /// Encodes the rows of one block (consecutive keys' events, grouped by key in key order).
+    mutating func encode(_ blockRows: UnsafeBufferPointer<EventRow>, sourceNames: [String], idBytes: [UInt8]) {
         body.removeAll(keepingCapacity: true)
         uuidWords.removeAll(keepingCapacity: true)
         sections.removeAll(keepingCapacity: true)
         sections.append(0)
-        let n = events.count
+        let n = blockRows.count
         precondition(n > 0)
-        // The block's rows, gathered once (one random access per event; the rows `gatherLead` ahead are prefetched,
-        // so their cache misses overlap: the gather's loads were ~65 % of this function's samples); every pass
-        // below reads them in order.
-        blockRows.removeAll(keepingCapacity: true)
-        blockRows.reserveCapacity(n)
-        rows.withUnsafeBufferPointer { all in
-            events.withUnsafeBufferPointer { ev in
-                let base = UnsafeRawPointer(all.baseAddress!)
-                let stride = MemoryLayout<EventRow>.stride
-                for i in 0..<n {
-                    if i + BlockEncoder.gatherLead < n {
-                        let row = base + Int(ev[i + BlockEncoder.gatherLead]) * stride
-                        meterline_prefetch(row)
-                        meterline_prefetch(row + (stride - 1))
-                    }
-                    blockRows.append(all[Int(ev[i])])
-                }
-            }
-        }
         body.appendVarint(n)
 
         // Source dictionary in first-appearance order, then the index column when > 1 entry.
