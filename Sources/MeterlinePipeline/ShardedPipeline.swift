@@ -124,6 +124,13 @@ public final class ShardedPipeline {
         workers.count == 1 ? 0 : Int(UInt32(bitPattern: partition) &* 2_654_435_761 >> 7) % workers.count
     }
 
+    /// The shard that owns a subject (by its hash) under `.subject` routing among `n` shards: `high mod n`, by a mask
+    /// when n is a power of two (the same shard; the 64-bit division per routed line held ~16 % of `routeLines`' samples).
+    @inline(__always)
+    func shard(ofSubject h: Hash128, shards n: Int) -> Int {
+        n & (n &- 1) == 0 ? Int(truncatingIfNeeded: h.high & UInt64(n &- 1)) : Int(h.high % UInt64(n))
+    }
+
     /// Routes one message (copied into the shard's current batch, with its key and binary-mode attributes).
     public func process(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil,
                         binary: BinaryAttributes? = nil, nowMicros: Int64) {
@@ -133,7 +140,7 @@ public final class ShardedPipeline {
         if n == 1 || routing == .partition {
             shard = self.shard(of: partition)
         } else {
-            shard = EventParser.peekSubjectHash(value).map { Int($0.high % UInt64(n)) } ?? 0
+            shard = EventParser.peekSubjectHash(value).map { self.shard(ofSubject: $0, shards: n) } ?? 0
         }
         if batches[shard].bytes.count > MessageBatch.maxBytes || batches[shard].shared != nil { send(shard) }
         batches[shard].append(partition: partition, offset: offset, value: value, key: key, binary: binary)
@@ -187,7 +194,7 @@ public final class ShardedPipeline {
             let end = base.distance(to: UnsafeRawPointer(found))
             if end > pos {
                 let line = UnsafeRawBufferPointer(start: base + pos, count: end - pos)
-                let shard = bySubject ? EventParser.peekSubjectHash(line).map { Int($0.high % UInt64(n)) } ?? 0 : partitionShard
+                let shard = bySubject ? EventParser.peekSubjectHash(line).map { self.shard(ofSubject: $0, shards: n) } ?? 0 : partitionShard
                 add(shard, pos, end - pos, lines)
                 messages += 1
             }
