@@ -262,7 +262,7 @@ public struct Backfill {
 
         if let previous {
             let diff = try BackfillDiff(previousDirectory: previous, config: cfg, from: from, to: to)
-            let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: lineage.acceptedPositions ?? [])
+            let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: lineage.acceptedPositions ?? [:])
             try BillingRecords.write(result.events, to: staging + "/billing-events.jsonl")
             try writeLines(result.journal.map { $0.json() }, to: staging + "/journal-entries.jsonl")
             report.previous = previous

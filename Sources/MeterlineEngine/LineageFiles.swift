@@ -95,14 +95,15 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     let jobs = SPSCRing<Job?>(capacity: 2)
     let done = SPSCRing<Bool>(capacity: 1)
     private(set) var files = 0
-    /// "source@offset" of every lineage event, when asked for (`--previous` state changes).
-    private(set) var acceptedPositions: Set<String>?
+    /// The input offsets of every lineage event, by source, when asked for (`--previous` state changes): in write
+    /// order, one per lineage row (an event with several readings repeats its offset).
+    private(set) var acceptedPositions: [String: [Int64]]?
     private(set) var failure: Error?
     private var started = false
 
     init(directory: String, collectPositions: Bool) {
         self.directory = directory
-        acceptedPositions = collectPositions ? [] : nil
+        acceptedPositions = collectPositions ? [:] : nil
     }
 
     func submit(_ job: Job) {
@@ -132,8 +133,10 @@ final class BackgroundLineageWriter: @unchecked Sendable {
             guard failure == nil else { continue }
             do {
                 for (source, parts) in job {
-                    _ = try writer.write(parts, source: source, directory: directory,
-                                         eachOffset: acceptedPositions == nil ? nil : { self.acceptedPositions?.insert("\(source)@\($0)") })
+                    _ = try writer.write(parts, source: source, directory: directory)
+                    if acceptedPositions != nil {
+                        for p in parts { acceptedPositions![source, default: []].append(contentsOf: p.offsets) }
+                    }
                     files += 1
                 }
             } catch {

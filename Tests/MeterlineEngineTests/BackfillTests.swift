@@ -196,6 +196,34 @@ struct BackfillTests {
         #expect(again.changes.isEmpty)
     }
 
+    /// `--previous` counts, by input position, the events whose state changed: a line now malformed (was accepted),
+    /// a line now a copy of an earlier event (was accepted), a line now a new event (was a duplicate); with one and
+    /// with three shards (positions then come from several shards' lineage), and with duplicates dead-lettered.
+    @Test func previousRunCountsEventsThatChangedState() throws {
+        let dir = tempDir("bfstate")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let before = backfillMessages()
+        try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/b", withIntermediateDirectories: true)
+        try writeInput(before, dir + "/a/in.jsonl")
+        var after = before
+        after[5] = Workload.Message(key: [], value: Array("{not json".utf8), timestampMs: 0)
+        after[6] = before[4]
+        #expect(String(decoding: before[200].value, as: UTF8.self) == String(decoding: before[17].value, as: UTF8.self))
+        after[200] = event("ev-new", "api_request", "acme", "2026-10-01T12:34:56Z", "{}")
+        try writeInput(after, dir + "/b/in.jsonl")
+        // With `duplicatesToDLQ` the now-duplicate line is in the DLQ too (reason DUPLICATE): still a duplicate.
+        var duplicatesToDLQ = config
+        duplicatesToDLQ.settings.duplicatesToDLQ = true
+        for (shards, c) in [(1, config), (3, config), (1, duplicatesToDLQ)] {
+            let k = "\(shards)-\(c.settings.duplicatesToDLQ)"
+            _ = try backfill(c, input: [dir + "/a/in.jsonl"], out: dir + "/before" + k, shards: shards)
+            let r = try backfill(c, input: [dir + "/b/in.jsonl"], out: dir + "/after" + k, previous: dir + "/before" + k, shards: shards)
+            let changes = try #require(r.stateChanges, "\(k)")
+            #expect(changes.new == 1 && changes.nowDuplicate == 1 && changes.nowRejected == 1, "\(k): \(changes)")
+        }
+    }
+
     @Test func badInputGivesAOneLineErrorAndNoCompleteLookingOutput() throws {
         let dir = tempDir("bfbad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
