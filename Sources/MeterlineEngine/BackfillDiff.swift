@@ -12,10 +12,13 @@ import MeterlinePipeline
 /// vanished get a revision to zero; new keys are emitted as they are. All of them are booked at `to`
 /// (the end of the backfilled range). Journal adjustments come from a ledger seeded with the previous
 /// billing events, so cumulative rounding continues exactly from what was posted.
-struct BackfillDiff {
+struct BackfillDiff: Sendable {
     let previousDirectory: String
     let previous: [BillingEvent]
     let previousBillingBytes: Data
+    /// The previous run's accepted input offsets by source, from its lineage, ascending and each once (nil: it has no
+    /// lineage files).
+    let previousAccepted: [String: [Int64]]?
     let config: Configuration
     let from: Int64
     let to: Int64
@@ -26,6 +29,7 @@ struct BackfillDiff {
         let path = FileManager.default.fileExists(atPath: periodFile) ? periodFile : previousDirectory + "/billing-events.jsonl"
         do { previous = try BillingRecords.read(path) } catch { throw BackfillError("--previous: \(error)") }
         previousBillingBytes = FileManager.default.contents(atPath: path) ?? Data()
+        previousAccepted = try BackfillDiff.acceptedPositions(lineage: previousDirectory + "/lineage")
         self.config = config
         self.from = from
         self.to = to
@@ -137,16 +141,8 @@ struct BackfillDiff {
     /// Positions are kept as sorted offsets per source and compared by merging: as "source@offset" strings in sets
     /// they took ~13 s for a 2M-event backfill (formatting, hashing and splitting every one of them, twice).
     func stateChanges(acceptedPositions: [String: [Int64]], newDLQ: [DLQRecord]) throws -> (new: Int, nowDuplicate: Int, nowRejected: Int)? {
-        let dir = previousDirectory + "/lineage"
-        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".mlz") }), !files.isEmpty else { return nil }
-        var previousAccepted: [String: [Int64]] = [:]
-        for f in files {
-            let file: LineageFile
-            do { file = try LineageFile(path: dir + "/" + f) } catch { throw BackfillError("--previous: \(error)") }
-            let events = try file.allEvents()
-            previousAccepted[file.source, default: []].append(contentsOf: events.lazy.map(\.event.offset))
-        }
-        let previous = previousAccepted.filter { !$0.value.isEmpty }.mapValues(BackfillDiff.sortedUnique)
+        guard let previousAccepted else { return nil }
+        let previous = previousAccepted.filter { !$0.value.isEmpty }
         let accepted = acceptedPositions.filter { !$0.value.isEmpty }.mapValues(BackfillDiff.sortedUnique)
         guard !Set(previous.keys).isDisjoint(with: accepted.keys) else { return nil }
         var rejectedBySource: [String: [Int64]] = [:]
@@ -173,6 +169,20 @@ struct BackfillDiff {
             }
         }
         return (new, gone - nowRejected, nowRejected)
+    }
+
+    /// The input offsets, by source, of the events in the lineage files of `dir`, ascending and each once (nil when
+    /// there are no lineage files).
+    static func acceptedPositions(lineage dir: String) throws -> [String: [Int64]]? {
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".mlz") }), !files.isEmpty else { return nil }
+        var accepted: [String: [Int64]] = [:]
+        for f in files {
+            let file: LineageFile
+            do { file = try LineageFile(path: dir + "/" + f) } catch { throw BackfillError("--previous: \(error)") }
+            let events = try file.allEvents()
+            accepted[file.source, default: []].append(contentsOf: events.lazy.map(\.event.offset))
+        }
+        return accepted.mapValues(sortedUnique)
     }
 
     /// `offsets` ascending, each once.

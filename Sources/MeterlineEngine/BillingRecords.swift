@@ -57,13 +57,113 @@ public enum BillingRecords {
     public static func read(_ path: String) throws -> [BillingEvent] {
         guard let data = FileManager.default.contents(atPath: path) else { throw RecordError(file: path, line: 0, message: "cannot read") }
         var out: [BillingEvent] = []
-        for (i, line) in data.split(separator: 0x0A).enumerated() where !line.isEmpty {
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
-                throw RecordError(file: path, line: i + 1, message: "not a JSON object")
+        // Lines found with `memchr` (`Data.split` took ~2 s for 145k lines, more than decoding them).
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            guard let base = bytes.baseAddress else { return }
+            var start = 0, number = 0
+            while start < bytes.count {
+                let end = memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                number += 1
+                if end > start {
+                    // Numbered as the file's lines are (empty lines count, as `split` did not: errors now name the right line).
+                    out.append(try decodeLine(UnsafeRawBufferPointer(start: base + start, count: end - start), file: path, line: number))
+                }
+                start = end + 1
             }
-            out.append(try decode(o, file: path, line: i + 1))
         }
         return out
+    }
+
+    /// One line of a billing-events file: read directly when it is in the layout `BillingEvent.writeJSON` writes
+    /// (`decodeCanonical`), else through `JSONSerialization` and `decode` (another writer's key order, escapes,
+    /// other number forms), with the same result either way. `JSONSerialization` took ~18 µs per line here: ~4 s for
+    /// the 145k billing events a 2M-event `--previous` backfill reads back.
+    static func decodeLine(_ bytes: UnsafeRawBufferPointer, file: String, line: Int, fast: Bool = true) throws -> BillingEvent {
+        if fast, let e = decodeCanonical(bytes) { return e }
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else {
+            throw RecordError(file: file, line: line, message: "not a JSON object")
+        }
+        return try decode(o, file: file, line: line)
+    }
+
+    /// The billing event of a line in exactly the layout `BillingEvent.writeJSON` writes (its key order, strings
+    /// without escapes, integers without sign or exponent), as `decode` would give it; nil for anything else,
+    /// including values `decode` would reject (its error is then the one reported).
+    static func decodeCanonical(_ b: UnsafeRawBufferPointer) -> BillingEvent? {
+        var c = CanonicalCursor(bytes: b)
+        guard c.literal("{\"id\":"), let id = c.string(),
+              c.literal(",\"kind\":"), let kindText = c.string(), let kind = BillingKind(rawValue: kindText),
+              c.literal(",\"revision\":"), let revision = c.integer(),
+              c.literal(",\"subject\":"), let subject = c.string(),
+              c.literal(",\"entity\":"), let entity = c.string(),
+              c.literal(",\"meter\":"), let meter = c.string(),
+              c.literal(",\"dimensions\":{")
+        else { return nil }
+        var dimensions: [(String, String)] = []
+        if !c.literal("}") {
+            repeat {
+                guard let k = c.string(), c.literal(":"), let v = c.string() else { return nil }
+                dimensions.append((k, v))
+            } while c.literal(",")
+            guard c.literal("}") else { return nil }
+        }
+        guard c.literal(",\"windowStart\":"), let windowStart = c.time(),
+              c.literal(",\"windowEnd\":"), let windowEnd = c.time(),
+              c.literal(",\"periodStart\":"), let periodStart = c.time(),
+              c.literal(",\"periodEnd\":"), let periodEnd = c.time(),
+              c.literal(",\"quantity\":"), let quantity = c.string().flatMap({ try? Quantity($0) }),
+              c.literal(",\"periodQuantity\":"), let periodQuantity = c.string().flatMap({ try? Quantity($0) }),
+              c.literal(",\"amount\":"), let amount = c.string().flatMap({ try? Amount($0) })
+        else { return nil }
+        var amountDelta: Amount? = nil
+        if c.literal(",\"amountDelta\":") {
+            guard let d = c.string().flatMap({ try? Amount($0) }) else { return nil }
+            amountDelta = d
+        }
+        guard c.literal(",\"currency\":"), let currency = c.string().flatMap(Currency.init(code:)), c.literal(",\"priceBook\":") else { return nil }
+        var priceBookId: String? = nil, priceBookVersion: Int? = nil
+        if !c.literal("null") {
+            guard c.literal("{\"id\":"), let pid = c.string(), c.literal(",\"version\":"), let v = c.integer(), c.literal("}") else { return nil }
+            priceBookId = pid
+            priceBookVersion = v
+        }
+        guard c.literal(",\"tiers\":[") else { return nil }
+        var tiers: [TierLine] = []
+        if !c.literal("]") {
+            repeat {
+                guard c.literal("{\"tier\":"), let tier = c.integer(),
+                      c.literal(",\"quantity\":"), let q = c.string().flatMap({ try? Quantity($0) }),
+                      c.literal(",\"unitAmount\":"), let unit = c.string().flatMap({ try? Amount($0) }),
+                      c.literal(",\"flatAmount\":"), let flat = c.string().flatMap({ try? Amount($0) }),
+                      c.literal(",\"amount\":"), let a = c.string().flatMap({ try? Amount($0) }), c.literal("}")
+                else { return nil }
+                tiers.append(TierLine(tier: tier, quantity: q, unitAmount: unit, flatAmount: flat, amount: a))
+            } while c.literal(",")
+            guard c.literal("]") else { return nil }
+        }
+        guard c.literal(",\"eventCount\":"), let eventCount = c.integer() else { return nil }
+        var reason: String? = nil
+        if c.literal(",\"reason\":") {
+            guard let r = c.string() else { return nil }
+            reason = r
+        }
+        guard c.literal(",\"postedAt\":"), let postedAt = c.time(), c.literal(",\"lineage\":[") else { return nil }
+        var lineage: [String] = []
+        if !c.literal("]") {
+            repeat {
+                guard let t = c.string() else { return nil }
+                lineage.append(t)
+            } while c.literal(",")
+            guard c.literal("]") else { return nil }
+        }
+        guard c.literal("}"), c.atEnd else { return nil }
+        // `decode` keeps dimensions sorted by name (a JSON object has no order).
+        if dimensions.count > 1 { dimensions.sort { $0.0 < $1.0 } }
+        return BillingEvent(id: id, kind: kind, revision: revision, subject: subject, entity: entity, meter: meter, dimensions: dimensions,
+                            windowStart: windowStart, windowEnd: windowEnd, periodStart: periodStart, periodEnd: periodEnd,
+                            quantity: quantity, periodQuantity: periodQuantity, amount: amount, amountDelta: amountDelta,
+                            currency: currency, priceBookId: priceBookId, priceBookVersion: priceBookVersion, tiers: tiers,
+                            eventCount: eventCount, lineage: lineage, reason: reason, postedAt: postedAt)
     }
 
     /// Writes billing events as JSON lines in canonical order (posting time, then id).
@@ -203,5 +303,69 @@ extension BillingRecords {
         var order = ev.indices.map { i -> (posted: Int64, prefix: UInt64, index: Int) in (ev[i].postedAt, BillingEvent.idPrefix(of: ev[i].id), i) }
         if order.indices.dropFirst().contains(where: { before(order[$0], order[$0 - 1]) }) { order.sort(by: before) }
         return order.map(\.index)
+    }
+}
+
+/// Reads the layout `BillingEvent.writeJSON` writes, byte by byte; every method returns nil (or false) without
+/// consuming on anything it does not expect, so the caller falls back to a general JSON parser.
+private struct CanonicalCursor {
+    let bytes: UnsafeRawBufferPointer
+    var at = 0
+
+    var atEnd: Bool { at == bytes.count }
+
+    /// Consumes `text` if the bytes continue with it.
+    mutating func literal(_ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        guard at + n <= bytes.count, memcmp(bytes.baseAddress! + at, text.utf8Start, n) == 0 else { return false }
+        at += n
+        return true
+    }
+
+    /// A string of printable ASCII without escapes (anything else: nil, for the general parser).
+    mutating func string() -> String? {
+        guard let r = stringBytes() else { return nil }
+        return String(decoding: r, as: UTF8.self)
+    }
+
+    mutating func stringBytes() -> UnsafeRawBufferPointer? {
+        guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { return nil }
+        var i = at + 1
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                let r = UnsafeRawBufferPointer(rebasing: bytes[(at + 1)..<i])
+                at = i + 1
+                return r
+            }
+            // Escapes, control characters and non-ASCII text are left to the general parser (which also checks UTF-8).
+            if c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// An integer as JSON writes one (no leading zero, no fraction or exponent), of at most 18 digits.
+    mutating func integer() -> Int? {
+        var i = at
+        let negative = i < bytes.count && bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var v = 0, digits = 0
+        while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+            v = v * 10 + Int(bytes[i] - UInt8(ascii: "0"))
+            digits += 1
+            i += 1
+            if digits > 18 { return nil }
+        }
+        guard digits > 0, digits == 1 || bytes[negative ? at + 1 : at] != UInt8(ascii: "0"), i == bytes.count || (bytes[i] != UInt8(ascii: ".") && bytes[i] != UInt8(ascii: "e") && bytes[i] != UInt8(ascii: "E")) else { return nil }
+        at = i
+        return negative ? -v : v
+    }
+
+    /// An RFC 3339 time string, as `RFC3339.parseMicros` reads it.
+    mutating func time() -> Int64? {
+        let saved = at
+        guard let r = stringBytes(), let t = RFC3339.parseMicros(r) else { at = saved; return nil }
+        return t
     }
 }

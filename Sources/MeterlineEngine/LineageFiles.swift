@@ -147,30 +147,31 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     }
 }
 
-/// Runs one throwing job on a thread of its own; `wait()` returns when it is done and rethrows its error.
+/// Runs one throwing job on a thread of its own; `wait()` returns its value when it is done, or rethrows its error.
 ///
-/// Why `@unchecked Sendable`: `failure` is written by the job's thread before it answers on `done`, and read by the
+/// Why `@unchecked Sendable`: `result` is written by the job's thread before it answers on `done`, and read by the
 /// owner only after `wait()` has taken that answer (the ring's acquire/release ordering orders the two).
-final class BackgroundTask: @unchecked Sendable {
+final class BackgroundTask<Value: Sendable>: @unchecked Sendable {
     private let done = SPSCRing<Bool>(capacity: 1)
-    private var failure: Error?
+    private var result: Result<Value, Error>?
     private var waited = false
 
-    init(_ job: @escaping @Sendable () throws -> Void) {
+    init(_ job: @escaping @Sendable () throws -> Value) {
         let t = Thread { [self] in
-            do { try job() } catch { failure = error }
+            result = Result { try job() }
             done.push(true)
         }
         t.name = "meterline-task"
         t.start()
     }
 
-    /// Waits for the job (once; later calls return at once) and rethrows its error.
-    func wait() throws {
+    /// Waits for the job (once; later calls return at once) and returns its value or rethrows its error.
+    @discardableResult
+    func wait() throws -> Value {
         if !waited {
             _ = done.pop()
             waited = true
         }
-        if let failure { throw failure }
+        return try result!.get()
     }
 }
