@@ -49,27 +49,32 @@ struct BackfillDiff: Sendable {
     }
 
     func compare(new: [BillingEvent], newDLQ: [DLQRecord], acceptedPositions: [String: [Int64]]) throws -> Result {
-        // Only previous events inside the backfilled range are compared (a streaming output may hold more).
-        let prevInRange = previous.filter { $0.windowStart >= from && $0.windowStart < to }
-        var prevByKey: [String: (last: BillingEvent, maxRevision: Int, posted: Amount)] = [:]
-        for e in prevInRange {
+        // Only previous events inside the backfilled range are compared (a streaming output may hold more); usually
+        // all of them are, and the array is shared, not copied (a copy retains every event's strings and arrays).
+        func inRange(_ e: BillingEvent) -> Bool { e.windowStart >= from && e.windowStart < to }
+        let prevInRange = previous.allSatisfy(inRange) ? previous : previous.filter(inRange)
+        // Per key, the index of the event that stands for it (events are not copied into the tables).
+        var prevByKey: [String: (last: Int, maxRevision: Int, posted: Amount)] = [:]
+        prevByKey.reserveCapacity(prevInRange.count)
+        for (i, e) in prevInRange.enumerated() {
             let k = BackfillDiff.key(e)
-            var s = prevByKey[k] ?? (e, -1, .zero)
+            var s = prevByKey[k] ?? (i, -1, .zero)
             s.posted = try s.posted.adding(e.postedAmount)
-            if e.revision >= s.maxRevision { s.maxRevision = e.revision; s.last = e }
+            if e.revision >= s.maxRevision { s.maxRevision = e.revision; s.last = i }
             prevByKey[k] = s
         }
-        var newByKey: [String: BillingEvent] = [:]
-        for e in new { newByKey[BackfillDiff.key(e)] = e }
+        var newByKey: [String: Int] = [:]
+        newByKey.reserveCapacity(new.count)
+        for (i, e) in new.enumerated() { newByKey[BackfillDiff.key(e)] = i }
 
         var out: [BillingEvent] = []
         var unchanged = 0
         for k in Set(prevByKey.keys).union(newByKey.keys).sorted() {
             let p = prevByKey[k]
-            let n = newByKey[k]
+            let n = newByKey[k].map { new[$0] }
             switch (p, n) {
             case let (p?, n?):
-                if n.amount == p.posted && n.quantity == p.last.quantity { unchanged += 1; continue }
+                if n.amount == p.posted && n.quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
                 var r = n
                 r.kind = .revision
                 r.revision = p.maxRevision + 1
@@ -80,8 +85,8 @@ struct BackfillDiff: Sendable {
                                              kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
                 out.append(r)
             case let (p?, nil):
-                guard p.posted.raw != 0 || p.last.quantity.raw != 0 else { unchanged += 1; continue }
-                var r = p.last
+                guard p.posted.raw != 0 || prevInRange[p.last].quantity.raw != 0 else { unchanged += 1; continue }
+                var r = prevInRange[p.last]
                 r.kind = .revision
                 r.revision = p.maxRevision + 1
                 r.quantity = .zero
