@@ -184,8 +184,7 @@ struct BackfillDiff: Sendable {
         for f in files {
             let file: LineageFile
             do { file = try LineageFile(path: dir + "/" + f) } catch { throw BackfillError("--previous: \(error)") }
-            let events = try file.allEvents()
-            accepted[file.source, default: []].append(contentsOf: events.lazy.map(\.event.offset))
+            accepted[file.source, default: []].append(contentsOf: try file.allOffsets())
         }
         return accepted.mapValues(sortedUnique)
     }

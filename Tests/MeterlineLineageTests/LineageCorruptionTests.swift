@@ -8,6 +8,7 @@ import Testing
     private func readFully(_ path: String) -> LineageError? {
         do {
             let file = try LineageFile(path: path)
+            _ = try file.allOffsets()
             for k in file.keys { _ = try file.events(forKey: k) }
             _ = try file.allEvents()
             return nil

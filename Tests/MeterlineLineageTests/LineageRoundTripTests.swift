@@ -82,6 +82,8 @@ import Testing
         let expectedAll = utf8Sorted(Array(expected.keys)).flatMap { k in expected[k]!.map { (k, $0) } }
         #expect(all.count == expectedAll.count, "seed \(seed)")
         #expect(zip(all, expectedAll).allSatisfy { $0.key == $1.0 && $0.event == $1.1 }, "seed \(seed) block target \(blockTarget)")
+        // The offsets alone, as `backfill --previous` reads them: the same, in the same order.
+        #expect(try file.allOffsets() == all.map(\.event.offset), "seed \(seed) block target \(blockTarget)")
     }
 
     @Test func emptyFile() throws {
