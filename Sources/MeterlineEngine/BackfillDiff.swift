@@ -71,10 +71,12 @@ struct BackfillDiff: Sendable {
         var unchanged = 0
         for k in Set(prevByKey.keys).union(newByKey.keys).sorted() {
             let p = prevByKey[k]
-            let n = newByKey[k].map { new[$0] }
-            switch (p, n) {
-            case let (p?, n?):
-                if n.amount == p.posted && n.quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
+            let ni = newByKey[k]
+            switch (p, ni) {
+            case let (p?, ni?):
+                // Compared in place: most keys are unchanged, and copying the event retains its strings and arrays.
+                if new[ni].amount == p.posted && new[ni].quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
+                let n = new[ni]
                 var r = n
                 r.kind = .revision
                 r.revision = p.maxRevision + 1
@@ -99,8 +101,8 @@ struct BackfillDiff: Sendable {
                 r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
                                              kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
                 out.append(r)
-            case let (nil, n?):
-                var r = n
+            case let (nil, ni?):
+                var r = new[ni]
                 r.postedAt = to
                 out.append(r)
             case (nil, nil):
