@@ -218,11 +218,6 @@ public struct Backfill {
             throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
         }
 
-        // Billing events stay in the shards' order: the file is written in output order (`BillingRecords.write` sorts
-        // small index rows on its own thread), and the journal and the report's totals do not depend on the order
-        // (the journal sorts each posting interval's events by id). Moving the events themselves into output order
-        // was ~0.15 s of the serial end (random 400-byte swaps) for a 20M-event backfill. Only the comparison with
-        // `--previous` keys the events by window, so it gets them in output order (a window's last event wins there).
         // The shards' arrays are joined by one thread per array (appending one to another was ~0.1 s of the serial
         // end: a copy retains each event's strings and arrays, cold heap objects), and the arrays are freed in the
         // background.
@@ -230,6 +225,11 @@ public struct Backfill {
         let parts = billingParts
         billingParts = []
         Backfill.freeInBackground(parts)
+        // Billing events stay in the shards' order: the file is written in output order (`BillingRecords.write` sorts
+        // small index rows on its own thread), and the journal and the report's totals do not depend on the order
+        // (the journal sorts each posting interval's events by id). Moving the events themselves into output order
+        // was ~0.15 s of the serial end (random 400-byte swaps) for a 20M-event backfill. Only the comparison with
+        // `--previous` keys the events by window, so it gets them in output order (a window's last event wins there).
         if previous != nil { BillingRecords.sortInOutputOrder(&billing) }
         dlq.sort { ($0.source, $0.offset) < ($1.source, $1.offset) }
         // billing-events.jsonl is encoded and written on its own thread while the journal is computed (both only read it).

@@ -86,9 +86,9 @@ public enum BillingRecords {
         return try decode(o, file: file, line: line)
     }
 
-    /// The billing event of a line in exactly the layout `BillingEvent.writeJSON` writes (its key order, strings
-    /// without escapes, integers without sign or exponent), as `decode` would give it; nil for anything else,
-    /// including values `decode` would reject (its error is then the one reported).
+    /// The billing event of a line in exactly the layout `BillingEvent.writeJSON` writes (its key order, strings of
+    /// printable ASCII without escapes, integers without fraction or exponent), as `decode` would give it; nil for
+    /// anything else, including values `decode` would reject (its error is then the one reported).
     static func decodeCanonical(_ b: UnsafeRawBufferPointer) -> BillingEvent? {
         var c = CanonicalCursor(bytes: b)
         guard c.literal("{\"id\":"), let id = c.string(),

@@ -13,9 +13,7 @@ struct LineageFiles {
     var writer = LineageWriter()
 
     /// Writes the events of `parts` (each in offset order; one event's readings are in one part) for `source` as one file.
-    /// `eachOffset` is called once per event reading.
-    mutating func write(_ parts: [LineageColumns], source: String, directory: String,
-                        eachOffset: ((Int64) -> Void)? = nil) throws -> (fileName: String, bytes: Int) {
+    mutating func write(_ parts: [LineageColumns], source: String, directory: String) throws -> (fileName: String, bytes: Int) {
         writer.reset()
         let total = parts.reduce(0) { $0 + $1.count }
         precondition(total > 0, "a lineage file has at least one event")
@@ -41,7 +39,6 @@ struct LineageFiles {
                           timeMicros: row.timeMicros, value: row.value, offset: row.offset)
             first = min(first, row.offset)
             last = max(last, row.offset)
-            eachOffset?(row.offset)
         }
         if !shared {
             // Part after part, each read through its buffers once (no search for the lowest offset per event).
