@@ -35,9 +35,11 @@ struct BackfillDiff: Sendable {
         self.to = to
     }
 
-    static func key(_ e: BillingEvent) -> String {
-        let dims = e.dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        return "\(e.subject)\u{1}\(e.meter)\u{1}\(dims)\u{1}\(e.windowStart)\u{1}\(e.kind == .trueUp ? "T" : "W")"
+    /// The comparison key of event `i` (its window, or its period for a true-up), read in place: passing the event
+    /// itself to a function copies it (retaining its strings and arrays) for each of the period's events.
+    static func key(_ ev: UnsafeBufferPointer<BillingEvent>, _ i: Int) -> String {
+        let dims = ev[i].dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        return "\(ev[i].subject)\u{1}\(ev[i].meter)\u{1}\(dims)\u{1}\(ev[i].windowStart)\u{1}\(ev[i].kind == .trueUp ? "T" : "W")"
     }
 
     struct Result {
@@ -56,16 +58,20 @@ struct BackfillDiff: Sendable {
         // Per key, the index of the event that stands for it (events are not copied into the tables).
         var prevByKey: [String: (last: Int, maxRevision: Int, posted: Amount)] = [:]
         prevByKey.reserveCapacity(prevInRange.count)
-        for (i, e) in prevInRange.enumerated() {
-            let k = BackfillDiff.key(e)
-            var s = prevByKey[k] ?? (i, -1, .zero)
-            s.posted = try s.posted.adding(e.postedAmount)
-            if e.revision >= s.maxRevision { s.maxRevision = e.revision; s.last = i }
-            prevByKey[k] = s
+        try prevInRange.withUnsafeBufferPointer { ev in
+            for i in ev.indices {
+                let k = BackfillDiff.key(ev, i)
+                var s = prevByKey[k] ?? (i, -1, .zero)
+                s.posted = try s.posted.adding(ev[i].amountDelta ?? ev[i].amount)
+                if ev[i].revision >= s.maxRevision { s.maxRevision = ev[i].revision; s.last = i }
+                prevByKey[k] = s
+            }
         }
         var newByKey: [String: Int] = [:]
         newByKey.reserveCapacity(new.count)
-        for (i, e) in new.enumerated() { newByKey[BackfillDiff.key(e)] = i }
+        new.withUnsafeBufferPointer { ev in
+            for i in ev.indices { newByKey[BackfillDiff.key(ev, i)] = i }
+        }
 
         var out: [BillingEvent] = []
         var unchanged = 0
@@ -122,17 +128,22 @@ struct BackfillDiff: Sendable {
 
         // Per entity, currency and customer: previous and new totals, where they differ.
         var totals: [String: (previous: Amount, new: Amount)] = [:]
-        for e in prevInRange {
-            let k = "\(e.entity)|\(e.currency.code)|\(e.subject)"
-            var t = totals[k] ?? (.zero, .zero)
-            t.previous = try t.previous.adding(e.postedAmount)
-            totals[k] = t
+        // Fields read in place (`for e in events` copied every event).
+        try prevInRange.withUnsafeBufferPointer { ev in
+            for i in ev.indices {
+                let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
+                var t = totals[k] ?? (.zero, .zero)
+                t.previous = try t.previous.adding(ev[i].amountDelta ?? ev[i].amount)
+                totals[k] = t
+            }
         }
-        for e in new {
-            let k = "\(e.entity)|\(e.currency.code)|\(e.subject)"
-            var t = totals[k] ?? (.zero, .zero)
-            t.new = try t.new.adding(e.postedAmount)
-            totals[k] = t
+        try new.withUnsafeBufferPointer { ev in
+            for i in ev.indices {
+                let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
+                var t = totals[k] ?? (.zero, .zero)
+                t.new = try t.new.adding(ev[i].amountDelta ?? ev[i].amount)
+                totals[k] = t
+            }
         }
         let changes = totals.filter { $0.value.previous != $0.value.new }
         return Result(events: out, journal: journal, changes: changes, unchanged: unchanged,
