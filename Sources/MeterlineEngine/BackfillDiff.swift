@@ -128,23 +128,21 @@ struct BackfillDiff: Sendable {
 
         // Per entity, currency and customer: previous and new totals, where they differ.
         var totals: [String: (previous: Amount, new: Amount)] = [:]
-        // Fields read in place (`for e in events` copied every event).
-        try prevInRange.withUnsafeBufferPointer { ev in
-            for i in ev.indices {
-                let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
-                var t = totals[k] ?? (.zero, .zero)
-                t.previous = try t.previous.adding(ev[i].amountDelta ?? ev[i].amount)
-                totals[k] = t
+        /// Adds `events`' posted amounts to one side of the totals; fields read in place (`for e in events` copied
+        /// every event).
+        func add(_ events: [BillingEvent], previousSide: Bool) throws {
+            try events.withUnsafeBufferPointer { ev in
+                for i in ev.indices {
+                    let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
+                    var t = totals[k] ?? (.zero, .zero)
+                    let posted = ev[i].amountDelta ?? ev[i].amount
+                    if previousSide { t.previous = try t.previous.adding(posted) } else { t.new = try t.new.adding(posted) }
+                    totals[k] = t
+                }
             }
         }
-        try new.withUnsafeBufferPointer { ev in
-            for i in ev.indices {
-                let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
-                var t = totals[k] ?? (.zero, .zero)
-                t.new = try t.new.adding(ev[i].amountDelta ?? ev[i].amount)
-                totals[k] = t
-            }
-        }
+        try add(prevInRange, previousSide: true)
+        try add(new, previousSide: false)
         let changes = totals.filter { $0.value.previous != $0.value.new }
         return Result(events: out, journal: journal, changes: changes, unchanged: unchanged,
                       stateChanges: try stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ))
