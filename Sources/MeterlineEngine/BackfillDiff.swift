@@ -55,6 +55,16 @@ struct BackfillDiff: Sendable {
         // all of them are, and the array is shared, not copied (a copy retains every event's strings and arrays).
         func inRange(_ e: BillingEvent) -> Bool { e.windowStart >= from && e.windowStart < to }
         let prevInRange = previous.allSatisfy(inRange) ? previous : previous.filter(inRange)
+        // Two parts that need none of the rest run on threads of their own meanwhile: the ledger seeded with the
+        // previous events, and the events' state changes (together ~30 % of this comparison, on one core).
+        let config = self.config
+        let seeded = BackgroundTask { () -> Backfill.Unshared<JournalBook> in
+            var book = JournalBook(configuration: config)
+            _ = book.finish(adding: prevInRange)
+            return Backfill.Unshared(value: book)
+        }
+        let states = BackgroundTask { try self.stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ) }
+        defer { _ = try? seeded.wait(); _ = try? states.wait() }
         // Per key, the index of the event that stands for it (events are not copied into the tables).
         var prevByKey: [String: (last: Int, maxRevision: Int, posted: Amount)] = [:]
         prevByKey.reserveCapacity(prevInRange.count)
@@ -117,8 +127,7 @@ struct BackfillDiff: Sendable {
         }
 
         // Journal: continue the previous cumulative rounding, then post only the differences.
-        var book = JournalBook(configuration: config)
-        _ = book.finish(adding: prevInRange)
+        var book = try seeded.wait().value
         var h = Hasher128()
         previousBillingBytes.withUnsafeBytes { h.combine($0) }
         h.combine(UInt64(bitPattern: from)); h.combine(UInt64(bitPattern: to))
@@ -144,8 +153,7 @@ struct BackfillDiff: Sendable {
         try add(prevInRange, previousSide: true)
         try add(new, previousSide: false)
         let changes = totals.filter { $0.value.previous != $0.value.new }
-        return Result(events: out, journal: journal, changes: changes, unchanged: unchanged,
-                      stateChanges: try stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ))
+        return Result(events: out, journal: journal, changes: changes, unchanged: unchanged, stateChanges: try states.wait())
     }
 
     /// Events that changed state, by input position (source, offset), when the previous run read the same sources:
