@@ -61,7 +61,7 @@ let package = Package(
         // The only code that touches librdkafka.
         .target(name: "MeterlineKafka", dependencies: ["CRdKafka"]),
         // The only code that touches zstd: lineage files.
-        .target(name: "MeterlineLineage", dependencies: ["CZstd", "CPrefetch"]),
+        .target(name: "MeterlineLineage", dependencies: ["CZstd"]),
         // Journal entries and ERP exports.
         .target(name: "MeterlineLedger", dependencies: ["MeterlineCore"]),
         // Wires a run: embedded/streaming, backfill, bench.

@@ -5,7 +5,7 @@
 // libzstd (through `CZstd`, imported `internal` so no C type leaks into the public API).
 //
 // Must never import: any other Meterline module (Core, Pipeline, Config, Kafka, Ledger, Engine),
-// CRdKafka, or logging/metrics backends (CPrefetch, a cache prefetch hint, is the one other C module).
+// CRdKafka, CPrefetch, or logging/metrics backends (CZstd is its only C module).
 // Callers hand in plain strings and integers; this module knows nothing about meters, money or Kafka.
 // File I/O is plain POSIX (open/pread/write/rename); its `DirectFileWriter` (past the page cache where the
 // filesystem allows it) also writes the engine's line files (billing events, journal, DLQ).
