@@ -161,13 +161,15 @@ public struct Backfill {
                         guard carryCount <= maxLineBytes else {
                             throw BackfillError("\(reader.path): line \(lineNumber + 1) is longer than \(maxLineBytes) bytes")
                         }
-                        // A line longer than a chunk gets a chunk twice its size.
-                        let capacity = min(max(carryCount * 2, chunkBytes), Int(Int32.max))
+                        // A line longer than a chunk gets a chunk twice its size; a chunk always has room for the
+                        // zstd window and block that `fillInPlace` decodes straight into (it reads back into
+                        // `current`, the chunk before, which is not refilled here).
+                        let capacity = min(max(carryCount * 2, chunkBytes, carryCount + (try reader.directFillBytes())), Int(Int32.max))
                         let chunk = freeChunk(capacity: capacity, besides: current)
                         if let c = current, carryCount > 0 {
                             chunk.storage.baseAddress!.copyMemory(from: c.storage.baseAddress! + carryStart, byteCount: carryCount)
                         }
-                        let n = try reader.fill(UnsafeMutableRawBufferPointer(rebasing: chunk.storage[carryCount...]))
+                        let n = try reader.fillInPlace(UnsafeMutableRawBufferPointer(rebasing: chunk.storage[carryCount...]))
                         chunk.count = carryCount + n
                         if n == 0 {
                             // End of the file: a last line without its newline is still a message.
