@@ -51,7 +51,10 @@ public struct LineageWriter: Sendable {
     /// Row buffers for grouping by key, shared by this writer's encodes (and its copies': the lock serializes them).
     private let scratch = RowScratch()
 
-    public init(compressionLevel: Int32 = 3, blockTargetEvents: Int = 4096) {
+    /// - Parameter compressionLevel: 1 by default: on the backfill benchmark's lineage, level 3's files were no smaller
+    ///   (459.6 against 458.7 MB for 20M events; the columns are already delta- and dictionary-coded) and its
+    ///   compression took ~1.6× the CPU (BENCHMARKS.md, 2026-12-07 third session).
+    public init(compressionLevel: Int32 = 1, blockTargetEvents: Int = 4096) {
         precondition(blockTargetEvents > 0, "blockTargetEvents must be positive")
         self.compressionLevel = compressionLevel
         self.blockTargetEvents = blockTargetEvents
