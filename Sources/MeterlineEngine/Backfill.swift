@@ -124,16 +124,17 @@ public struct Backfill {
             var readers: [ChunkedFileReader] = []
             do { for path in inputs { readers.append(try ChunkedFileReader(path: path)) } } catch { throw BackfillError("\(error)") }
             // Each shard's dedup table for a file starts at the size the file's share of ids needs (growing it
-            // from empty, rehash and fresh pages, was ~10 % of a 20M-event backfill's CPU), with a quarter of
-            // headroom: the estimate is the first chunk's compression ratio, which under-reads a zstd file (its first
-            // MiB has the least history to match: 0.82× the real count on the benchmark's 20M-event file), and an
-            // estimate short by one id doubles the table near the end (a rehash and twice its memory at the peak),
-            // while one long by a quarter costs a quarter of the table.
+            // from empty, rehash and fresh pages, was ~10 % of a 20M-event backfill's CPU), with a tenth of
+            // headroom: the estimate is the compression ratio of the file's first whole zstd blocks (1.025× the real
+            // count on the benchmark's 20M-event file: its start has the least history to match, so it reads a little
+            // long), and an estimate short by one id doubles the table near the end (a rehash and twice its memory
+            // at the peak), while one long by a tenth costs a tenth of the table. (When the streaming decoder counted
+            // input it had buffered but not decoded, the estimate read 0.82× and the headroom was a quarter.)
             var expected: [Int32: Int] = [:]
             do {
                 for (i, r) in readers.enumerated() {
                     let lines = try r.estimatedLines()
-                    expected[Int32(i)] = (lines + lines / 4) / max(1, shards)
+                    expected[Int32(i)] = (lines + lines / 10) / max(1, shards)
                 }
             } catch { throw BackfillError("\(error)") }
             sharded().configure { p in p.expectedIds = expected }
