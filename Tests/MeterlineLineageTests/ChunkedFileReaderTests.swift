@@ -207,4 +207,23 @@ import Testing
         }
         #expect(message.contains("truncated zstd frame"), "got \"\(message)\"")
     }
+
+    /// A frame's window is read from its header: up to libzstd's default limit (128 MiB) it decodes, above it the
+    /// reader refuses with a message naming the size, as the streaming decoder did (frames built by hand: one raw
+    /// block of 5 bytes under a window descriptor).
+    @Test func windowsAboveTheDefaultLimitAreRefused() throws {
+        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-window-\(getpid())")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Window descriptor: exponent e in the high 5 bits, window 2^(10+e) (mantissa 0).
+        func frame(windowExponent e: UInt8) -> [UInt8] {
+            [0x28, 0xB5, 0x2F, 0xFD, 0x00, e << 3, 0x29, 0x00, 0x00] + Array("hello".utf8)
+        }
+        let fits = dir + "/fits.jsonl.zst", tooLarge = dir + "/large.jsonl.zst"
+        try Data(frame(windowExponent: 17)).write(to: URL(fileURLWithPath: fits))       // 128 MiB
+        try Data(frame(windowExponent: 18)).write(to: URL(fileURLWithPath: tooLarge))   // 256 MiB
+        #expect(try ChunkedFileReaderTests.readAll(try ChunkedFileReader(path: fits)) == Array("hello".utf8))
+        var message = ""
+        do { _ = try ChunkedFileReaderTests.readAll(try ChunkedFileReader(path: tooLarge)) } catch { message = "\(error)" }
+        #expect(message.contains("256 MiB window"), "got \"\(message)\"")
+    }
 }
