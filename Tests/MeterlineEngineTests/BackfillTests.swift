@@ -138,6 +138,8 @@ struct BackfillTests {
         let expected = try files.map { try read(dir + "/whole/" + $0) }
         #expect(expected[0].contains(#""eventCount":"#) && expected[2].contains("eXl5eXl5"), "the long line's payload (base64 of y…) is in the DLQ")
         var k = 0
+        // (For the .zst input every chunk is at least the frame's window and a block, ~130 KB here: `fillInPlace`
+        // decodes into it. The small chunks and their carried partial lines are exercised by the plain input.)
         for name in ["in.jsonl", "in.jsonl.zst"] {
             for chunk in [97, 1_000, 4_096] {
                 for shards in [1, 3] {
