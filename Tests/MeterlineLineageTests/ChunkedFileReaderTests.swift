@@ -66,14 +66,7 @@ import Testing
                 var out: [UInt8] = []
                 if mode == 1 { _ = try r.estimatedLines() }
                 if mode == 2, let c = try r.nextChunk() { out += c }
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
-                defer { buffer.deallocate() }
-                while true {
-                    let n = try r.fill(buffer)
-                    if n == 0 { break }
-                    out += UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                    if size >= 4_096 && n < size { #expect(try r.fill(buffer) == 0, "a short fill before the end of the file") }
-                }
+                out += try ChunkedFileReaderTests.readFilling(r, size: size)
                 let difference = ChunkedFileReaderTests.firstDifference(out, written)
                 #expect(difference == nil, "seed \(seed), destination \(size) bytes, mode \(mode): \(difference ?? "")")
             }
@@ -98,6 +91,21 @@ import Testing
             message = "\(error)"
         }
         #expect(message.contains("truncated zstd frame"), "got \"\(message)\"")
+    }
+
+    /// Reads `r` to its end with `fill` into one buffer of `size` bytes, reused; a fill short of the buffer comes only
+    /// at the end of the file (checked for buffers of 4 KiB or more).
+    static func readFilling(_ r: ChunkedFileReader, size: Int) throws -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        var out: [UInt8] = []
+        while true {
+            let n = try r.fill(buffer)
+            if n == 0 { break }
+            out += UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            if size >= 4_096 && n < size { #expect(try r.fill(buffer) == 0, "a short fill before the end of the file") }
+        }
+        return out
     }
 
     /// Where `a` and `b` first differ, for a failure message (an `#expect` on two arrays of megabytes would spend
@@ -178,16 +186,7 @@ import Testing
         #expect(try r.directFillBytes() > firstRoom, "level 12's window is larger than level 3's: \(firstRoom)")
         let chunks = ChunkedFileReaderTests.firstDifference(try ChunkedFileReaderTests.readAll(try ChunkedFileReader(path: path)), written)
         #expect(chunks == nil, "seed \(seed): nextChunk: \(chunks ?? "")")
-        let f = try ChunkedFileReader(path: path)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 100_003, alignment: 8)
-        defer { buffer.deallocate() }
-        var out: [UInt8] = []
-        while true {
-            let n = try f.fill(buffer)
-            if n == 0 { break }
-            out += UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-        }
-        let filled = ChunkedFileReaderTests.firstDifference(out, written)
+        let filled = ChunkedFileReaderTests.firstDifference(try ChunkedFileReaderTests.readFilling(try ChunkedFileReader(path: path), size: 100_003), written)
         #expect(filled == nil, "seed \(seed): fill: \(filled ?? "")")
     }
 
