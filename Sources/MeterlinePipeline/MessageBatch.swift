@@ -81,16 +81,20 @@ public struct MessageBatch: Sendable {
         return (start, Int32(b.count))
     }
 
-    /// Adds the message at `start..<start+count` of `chunk`, read in place (no copy). A batch takes lines from one
-    /// chunk only, and then no copied message (`append`); its first line counts it among the chunk's users.
+    /// Adds the message at `start..<start+count` of `chunk`, read in place (no copy), with its canonical head when the
+    /// router found one (`EventParser.canonicalHead` of those bytes). A batch takes lines from one chunk only, and then
+    /// no copied message (`append`); its first line counts it among the chunk's users.
     @inline(__always)
-    public mutating func appendInPlace(_ chunk: SharedChunk, partition: Int32, offset: Int64, start: Int, count: Int) {
+    public mutating func appendInPlace(_ chunk: SharedChunk, partition: Int32, offset: Int64, start: Int, count: Int,
+                                       head: CanonicalHead? = nil) {
         if shared !== chunk {
             precondition(shared == nil && records.isEmpty, "a batch takes lines from one chunk only, and no copied message with them")
             shared = chunk
             chunk.users.wrappingIncrement(ordering: .relaxed)
         }
-        records.append(BatchRecord(partition: partition, offset: offset, start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: count)))
+        var r = BatchRecord(partition: partition, offset: offset, start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: count))
+        r.head = head
+        records.append(r)
     }
 
     /// Tells the batch's chunk (if any) that the batch is done with it; call once, after processing it.

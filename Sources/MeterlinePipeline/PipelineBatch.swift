@@ -18,6 +18,8 @@ public struct BatchRecord: Sendable {
     public var keyCount: Int32 = -1
     /// CloudEvents binary mode (`ce_*` headers): the index of its attributes in the batch's binary table, else −1.
     public var binary: Int32 = -1
+    /// The router's `EventParser.canonicalHead` of the value, when it found one: the parse starts after the subject.
+    public var head: CanonicalHead? = nil
     public init(partition: Int32, offset: Int64, start: Int32, count: Int32) {
         self.partition = partition; self.offset = offset; self.start = start; self.count = count
     }
@@ -78,7 +80,7 @@ extension Pipeline {
                 _ = slot(r.partition)
                 let k = j % d
                 do throws(Rejection) {
-                    aheadEvents[k] = try parser.parse(value(bytes, r), nowMicros: nowMicros)
+                    aheadEvents[k] = try parser.parse(value(bytes, r), nowMicros: nowMicros, head: r.head)
                     let count = parser.readingCount
                     precondition(count <= meterCount, "more readings than meters")
                     parser.withReadings { source in

@@ -155,7 +155,7 @@ public final class ShardedPipeline {
     /// attribute handling per message. Returns the bytes and lines consumed and the messages routed.
     public func routeLines(_ text: UnsafeRawBufferPointer, partition: Int32, firstOffset: Int64, maxLines: Int,
                            nowMicros: Int64) -> (bytes: Int, lines: Int, messages: Int) {
-        forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line in
+        forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line, _ in
             if batches[shard].bytes.count > MessageBatch.maxBytes { send(shard) }
             batches[shard].append(partition: partition, offset: firstOffset + Int64(line),
                                   value: UnsafeRawBufferPointer(rebasing: text[lineStart..<lineStart + count]))
@@ -170,20 +170,22 @@ public final class ShardedPipeline {
     public func routeLines(in chunk: SharedChunk, from: Int, partition: Int32, firstOffset: Int64, maxLines: Int,
                            nowMicros: Int64) -> (bytes: Int, lines: Int, messages: Int) {
         let text = UnsafeRawBufferPointer(rebasing: chunk.bytes[from...])
-        return forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line in
+        return forEachLine(text, partition: partition, maxLines: maxLines) { shard, lineStart, count, line, head in
             // A batch holds lines of one chunk only (or copied messages only): send it before it would mix.
             if batches[shard].shared !== chunk && !batches[shard].isEmpty { send(shard) }
-            batches[shard].appendInPlace(chunk, partition: partition, offset: firstOffset + Int64(line), start: from + lineStart, count: count)
+            batches[shard].appendInPlace(chunk, partition: partition, offset: firstOffset + Int64(line), start: from + lineStart, count: count,
+                                         head: head)
             batches[shard].nowMicros = nowMicros
             if batches[shard].count >= batchSize { send(shard) }
         }
     }
 
-    /// The line loop of both `routeLines`: calls `add(shard, start, count, line)` for each non-empty line of
-    /// `text` (its range in `text` and its index among the lines), inlined into each caller.
+    /// The line loop of both `routeLines`: calls `add(shard, start, count, line, head)` for each non-empty line of
+    /// `text` (its range in `text`, its index among the lines, and, under `.subject` routing, the canonical head
+    /// found while looking for the subject), inlined into each caller.
     @inline(__always)
     func forEachLine(_ text: UnsafeRawBufferPointer, partition: Int32, maxLines: Int,
-                     _ add: (_ shard: Int, _ start: Int, _ count: Int, _ line: Int) -> Void) -> (bytes: Int, lines: Int, messages: Int) {
+                     _ add: (_ shard: Int, _ start: Int, _ count: Int, _ line: Int, _ head: CanonicalHead?) -> Void) -> (bytes: Int, lines: Int, messages: Int) {
         startIfNeeded()
         guard let base = text.baseAddress else { return (0, 0, 0) }
         let n = workers.count
@@ -194,8 +196,14 @@ public final class ShardedPipeline {
             let end = base.distance(to: UnsafeRawPointer(found))
             if end > pos {
                 let line = UnsafeRawBufferPointer(start: base + pos, count: end - pos)
-                let shard = bySubject ? EventParser.peekSubjectHash(line).map { self.shard(ofSubject: $0, shards: n) } ?? 0 : partitionShard
-                add(shard, pos, end - pos, lines)
+                var shard = partitionShard
+                var head: CanonicalHead? = nil
+                if bySubject {
+                    head = EventParser.canonicalHead(line)
+                    let hash = head?.subjectHash ?? EventParser.peekSubjectHash(line)
+                    shard = hash.map { self.shard(ofSubject: $0, shards: n) } ?? 0
+                }
+                add(shard, pos, end - pos, lines, head)
                 messages += 1
             }
             lines += 1

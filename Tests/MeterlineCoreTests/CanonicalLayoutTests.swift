@@ -16,10 +16,12 @@ import Testing
     ]
 
     /// The fast path's answer: nil when it declined, else the parse or the rejection, rendered with every field.
-    static func fast(_ bytes: [UInt8], _ parser: inout EventParser) -> String? {
+    /// With `head`, the parse is given the router's `canonicalHead` of the bytes (none when it finds none).
+    static func fast(_ bytes: [UInt8], _ parser: inout EventParser, head: Bool = false) -> String? {
         bytes.withUnsafeBytes { b in
             do throws(Rejection) {
-                guard let e = try parser.parseCanonical(b, nowMicros: Fixture.now) else { return nil }
+                let h = head ? EventParser.canonicalHead(b) : nil
+                guard let e = try parser.parseCanonical(b, nowMicros: Fixture.now, head: h) else { return nil }
                 return render(b, e, parser)
             } catch {
                 return "rejected \(error.reason.code): \(error.message)"
@@ -50,9 +52,11 @@ import Testing
             #expect(f != nil, "declined: \(text)")
             #expect(f?.hasPrefix("rejected") == false, "\(f ?? "")")
             #expect(f == CanonicalLayoutTests.general(bytes, &generalParser), "\(text)")
+            #expect(CanonicalLayoutTests.fast(bytes, &fastParser, head: true) == f, "with the router's head: \(text)")
             bytes.withUnsafeBytes { b in
                 let peek = EventParser.canonicalSubjectHash(b)
                 #expect(peek != nil && peek == EventParser.peekSubjectHashGeneral(b), "\(text)")
+                #expect(EventParser.canonicalHead(b)?.subjectHash == peek, "\(text)")
             }
         }
     }
@@ -77,6 +81,12 @@ import Testing
         limits.maxMessageBytes = 64
         var small = EventParser(catalog: Fixture.catalog, limits: limits)
         #expect(CanonicalLayoutTests.fast(Array(CanonicalLayoutTests.canonical[0].utf8), &small) == nil)
+        // A head is only made for messages under 64 KiB (its ends are 16-bit); the peek still finds the subject.
+        let long = Array(#"{"specversion":"1.0","id":"e","source":"s","type":"api_request","subject":"c","time":"2026-03-01T11:00:00Z","data":{"note":"\#(String(repeating: "x", count: 70_000))"}}"#.utf8)
+        long.withUnsafeBytes { b in
+            #expect(EventParser.canonicalHead(b) == nil)
+            #expect(EventParser.canonicalSubjectHash(b) != nil && EventParser.canonicalSubjectHash(b) == EventParser.peekSubjectHashGeneral(b))
+        }
     }
 
     /// Randomized differential test: canonical events with bytes replaced, inserted, deleted, or cut off. Wherever
@@ -101,6 +111,17 @@ import Testing
                 }
             }
             let f = CanonicalLayoutTests.fast(bytes, &fastParser)
+            // The router's head, where it finds one, changes nothing (not even where the parse declines or rejects).
+            let withHead = CanonicalLayoutTests.fast(bytes, &fastParser, head: true)
+            if withHead != f {
+                failures += 1
+                Issue.record("seed \(seed) round \(round): with the head \(withHead ?? "declined"), without \(f ?? "declined"): \(String(decoding: bytes, as: UTF8.self))")
+            }
+            let headHash = bytes.withUnsafeBytes { EventParser.canonicalHead($0)?.subjectHash }
+            if let headHash, headHash != bytes.withUnsafeBytes({ EventParser.peekSubjectHashGeneral($0) }) {
+                failures += 1
+                Issue.record("seed \(seed) round \(round): the head's subject hash differs for \(String(decoding: bytes, as: UTF8.self))")
+            }
             let peekFast = bytes.withUnsafeBytes { EventParser.canonicalSubjectHash($0) }
             let peekGeneral = bytes.withUnsafeBytes { EventParser.peekSubjectHashGeneral($0) }
             if let peekFast, peekFast != peekGeneral {

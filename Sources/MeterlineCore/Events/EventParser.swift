@@ -69,8 +69,9 @@ public struct EventParser {
 
     /// Parses a structured-mode event (the whole message is the CloudEvent JSON) and evaluates its meters.
     /// `nowMicros` is processing time for the FUTURE_TIME check.
-    public mutating func parse(_ message: UnsafeRawBufferPointer, nowMicros: Int64) throws(Rejection) -> ParsedEvent {
-        if let e = try parseCanonical(message, nowMicros: nowMicros) { return e }
+    /// `head`, when given, is `canonicalHead(message)` (the router's): the parse starts after the subject.
+    public mutating func parse(_ message: UnsafeRawBufferPointer, nowMicros: Int64, head: CanonicalHead? = nil) throws(Rejection) -> ParsedEvent {
+        if let e = try parseCanonical(message, nowMicros: nowMicros, head: head) { return e }
         return try parseGeneral(message, nowMicros: nowMicros)
     }
 
@@ -322,7 +323,7 @@ public struct EventParser {
 
     mutating func validate(_ s: JSONScanner, spec: JSONValueRef?, id: JSONValueRef?, source: JSONValueRef?, type: JSONValueRef?,
                            subject: JSONValueRef?, time: JSONValueRef?, data: JSONValueRef?, slots: DataSlots,
-                           nowMicros: Int64) throws(Rejection) -> ParsedEvent {
+                           nowMicros: Int64, subjectHash known: Hash128? = nil) throws(Rejection) -> ParsedEvent {
         let specRef = try requireString(s, spec, "specversion")
         // "1.0" unescaped (all real traffic) compared as three bytes; anything else through the general comparison.
         let specIsOne = !specRef.escaped && specRef.end &- specRef.start == 3
@@ -360,9 +361,14 @@ public struct EventParser {
         EventParser.combineString(&h, s.base, sourceRef)
         EventParser.combineString(&h, s.base, idRef)
         let identity = h.finalize()
-        var hs = Hasher128()
-        EventParser.combineString(&hs, s.base, subjectRef)
-        let subjectHash = hs.finalize()
+        let subjectHash: Hash128
+        if let known {
+            subjectHash = known
+        } else {
+            var hs = Hasher128()
+            EventParser.combineString(&hs, s.base, subjectRef)
+            subjectHash = hs.finalize()
+        }
 
         readingCount = 0
         var j = plan.typeStart[typeIndex]
