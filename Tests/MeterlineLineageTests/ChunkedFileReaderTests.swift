@@ -73,20 +73,20 @@ import Testing
         }
     }
 
-    /// A zstd file cut inside a frame is an error from `fill` too, never a short read that looks complete.
-    @Test func fillReportsATruncatedFrame() throws {
-        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-fill-cut-\(getpid())")
+    /// A zstd file cut inside a frame is an error from `fill` and from `fillInPlace`, never a short read that looks
+    /// complete (the file spans several windows, so `fillInPlace` has left its first buffer when it meets the cut).
+    @Test(arguments: [false, true])
+    func aTruncatedFrameIsAnError(inPlace: Bool) throws {
+        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-fill-cut-\(getpid())-\(inPlace)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/cut.jsonl.zst"
-        _ = try ChunkedFileReaderTests.write(path, lines: 20_000, seed: 5)
+        _ = try ChunkedFileReaderTests.write(path, lines: 200_000, seed: 29)
         let whole = try Data(contentsOf: URL(fileURLWithPath: path))
         try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: path))
         let r = try ChunkedFileReader(path: path)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
-        defer { buffer.deallocate() }
         var message = ""
         do {
-            while try r.fill(buffer) > 0 {}
+            _ = try inPlace ? ChunkedFileReaderTests.readInPlace(r, extra: 0) : ChunkedFileReaderTests.readFilling(r, size: 65_536)
         } catch {
             message = "\(error)"
         }
@@ -188,23 +188,6 @@ import Testing
         #expect(chunks == nil, "seed \(seed): nextChunk: \(chunks ?? "")")
         let filled = ChunkedFileReaderTests.firstDifference(try ChunkedFileReaderTests.readFilling(try ChunkedFileReader(path: path), size: 100_003), written)
         #expect(filled == nil, "seed \(seed): fill: \(filled ?? "")")
-    }
-
-    /// A zstd file cut inside a frame is an error from `fillInPlace` as from `fill`.
-    @Test func fillInPlaceReportsATruncatedFrame() throws {
-        let dir = try ChunkedFileReaderTests.emptyDirectory("meterline-inplace-cut-\(getpid())")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/cut.jsonl.zst"
-        _ = try ChunkedFileReaderTests.write(path, lines: 200_000, seed: 29)
-        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
-        try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: path))
-        var message = ""
-        do {
-            _ = try ChunkedFileReaderTests.readInPlace(try ChunkedFileReader(path: path), extra: 0)
-        } catch {
-            message = "\(error)"
-        }
-        #expect(message.contains("truncated zstd frame"), "got \"\(message)\"")
     }
 
     /// A frame's window is read from its header: up to libzstd's default limit (128 MiB) it decodes, above it the
