@@ -63,9 +63,7 @@ import Testing
         for size in [1, 7, 4_096, 300_000, 3 << 20] {
             for mode in 0..<3 {
                 let r = try ChunkedFileReader(path: path)
-                var out: [UInt8] = []
-                if mode == 1 { _ = try r.estimatedLines() }
-                if mode == 2, let c = try r.nextChunk() { out += c }
+                var out = try ChunkedFileReaderTests.begin(r, mode: mode)
                 out += try ChunkedFileReaderTests.readFilling(r, size: size)
                 let difference = ChunkedFileReaderTests.firstDifference(out, written)
                 #expect(difference == nil, "seed \(seed), destination \(size) bytes, mode \(mode): \(difference ?? "")")
@@ -106,6 +104,14 @@ import Testing
             if size >= 4_096 && n < size { #expect(try r.fill(buffer) == 0, "a short fill before the end of the file") }
         }
         return out
+    }
+
+    /// What a read takes before its fills, by `mode`: nothing (0), the `estimatedLines` hint, which decodes a chunk
+    /// the fills must hand over first (1), or a first `nextChunk` (2); returns the bytes it took.
+    static func begin(_ r: ChunkedFileReader, mode: Int) throws -> [UInt8] {
+        if mode == 1 { _ = try r.estimatedLines() }
+        if mode == 2, let c = try r.nextChunk() { return Array(c) }
+        return []
     }
 
     /// Where `a` and `b` first differ, for a failure message (an `#expect` on two arrays of megabytes would spend
@@ -152,9 +158,7 @@ import Testing
         for extra in [0, 1 << 20] {
             for mode in 0..<3 {
                 let r = try ChunkedFileReader(path: path)
-                var out: [UInt8] = []
-                if mode == 1 { _ = try r.estimatedLines() }
-                if mode == 2, let c = try r.nextChunk() { out += c }
+                var out = try ChunkedFileReaderTests.begin(r, mode: mode)
                 out += try ChunkedFileReaderTests.readInPlace(r, extra: extra)
                 let difference = ChunkedFileReaderTests.firstDifference(out, written)
                 #expect(difference == nil, "seed \(seed), extra \(extra), mode \(mode): \(difference ?? "")")
