@@ -57,12 +57,21 @@ struct Generate: ParsableCommand {
     @Option(help: "Number of events.") var events: Int = 1_000_000
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Hours of event time the workload spans (from 2026-10-01T00:00:00Z).") var hours: Int = 24
+    @Option(help: "Customers per legal entity (more customers: more windows, billing events and journal lines per event).")
+    var customers: Int = 1000
     @Option(help: "Output file (.jsonl or .jsonl.zst).") var out: String
+
+    func validate() throws {
+        guard events >= 0 else { throw ValidationError("--events must not be negative") }
+        guard hours >= 1 else { throw ValidationError("--hours must be positive") }
+        guard customers >= 1 else { throw ValidationError("--customers must be positive") }
+    }
 
     mutating func run() throws {
         var w = Workload(events: events)
         w.seed = seed
         w.hours = hours
+        w.customersPerEntity = customers
         let writer = try ChunkedFileWriter(path: out)
         try w.generate { m in try writer.write(m.value + [0x0A]) }
         try writer.close()
