@@ -257,7 +257,30 @@ public struct JournalBook {
             rows.append(Row(prefix: BillingEvent.idPrefix(of: ev[i].id), index: Int32(i), member: Int32(m),
                             digits: Int32(ev[i].currency.minorUnitDigits), amount: ev[i].postedAmount, id: ev[i].id))
         }
-        rows.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : a.id < b.id }
+        // Rounding is cumulative per member, so the events are posted member after member, each member's in id order:
+        // the same amounts as posting all of them in id order. Members are numbered in memory order, so their state is
+        // then read in order too (in id order, each event's member and lines were cache misses). A line collects the
+        // events of several members (a customer's meters share the receivable line): its list is put in id order last.
+        var runStart = [Int](repeating: 0, count: memberList.count + 1)
+        for k in rows.indices { runStart[Int(rows[k].member) + 1] += 1 }
+        for m in memberList.indices { runStart[m + 1] += runStart[m] }
+        var byMember = [Int32](repeating: 0, count: rows.count)
+        var fill = runStart
+        for k in rows.indices {
+            let m = Int(rows[k].member)
+            byMember[fill[m]] = Int32(k)
+            fill[m] += 1
+        }
+        for m in memberList.indices where runStart[m + 1] - runStart[m] > 1 {
+            byMember[runStart[m]..<runStart[m + 1]].sort { a, b in
+                rows[Int(a)].prefix != rows[Int(b)].prefix ? rows[Int(a)].prefix < rows[Int(b)].prefix : rows[Int(a)].id < rows[Int(b)].id
+            }
+        }
+        // A member posts to two lines (three when its amount changes sign), some shared with the subject's other
+        // members: room for two per member, so the line indexes do not rehash as they fill.
+        var membersOfGroup = [Int](repeating: 0, count: groups.count)
+        for member in memberList { membersOfGroup[Int(member.group)] += 1 }
+        for g in groups.indices { groups[g].lineIndex.reserveCapacity(2 * membersOfGroup[g]) }
         /// The line of `key` in group `g`, created (with its memo) when new.
         func line(_ g: Int, _ key: LineKey, _ entity: LegalEntity) -> Int32 {
             let hashed = HashedLineKey(key)
@@ -268,7 +291,7 @@ public struct JournalBook {
             return Int32(groups[g].lines.count - 1)
         }
         // Rows are read in place (`for r in rows` copied each, retaining its id).
-        rows.withUnsafeBufferPointer { rows in for k in rows.indices {
+        rows.withUnsafeBufferPointer { rows in for k in byMember.lazy.map({ Int($0) }) {
             let m = Int(rows[k].member)
             // `now` is what this event posts: the rounded cumulative total's change.
             let now = JournalBook.advance(&memberList[m].position, by: rows[k].amount, digits: Int(rows[k].digits), rounding: rounding)
@@ -295,6 +318,14 @@ public struct JournalBook {
             post(dr)
             post(cr)
         } }
+        for g in groups.indices {
+            for l in groups[g].lines.indices where groups[g].lines[l].events.count > 1 {
+                groups[g].lines[l].events.sort { a, b in
+                    let pa = BillingEvent.idPrefix(of: a), pb = BillingEvent.idPrefix(of: b)
+                    return pa != pb ? pa < pb : a < b
+                }
+            }
+        }
         cumulative.reserveCapacity(cumulative.count + memberList.count)
         for m in memberList.indices { cumulative[memberKeys[m]] = memberList[m].position }
         var out: [JournalEntry] = []
