@@ -299,6 +299,13 @@ public struct LineageWriter: Sendable {
     /// words (zero-padded: a byte string sorts before its extensions either way), and by `memcmp` past them only on
     /// a tie; the generic byte-by-byte comparison was ~280 instructions per lineage event.
     static func utf8Order(_ names: [String], where include: (Int) -> Bool) -> [Int] {
+        sortedUTF8(names, where: include).order.map(\.index)
+    }
+
+    /// The names `include` selects in ascending UTF-8 byte order (`utf8Order`), each with where its bytes lie in
+    /// `bytes`: a caller that needs the sorted names' bytes reads them there, in order, instead of reaching each
+    /// `String` at random (a cache miss on the array and another on the string's object for every key).
+    static func sortedUTF8(_ names: [String], where include: (Int) -> Bool) -> (order: [(index: Int, start: Int, count: Int)], bytes: [UInt8]) {
         struct Entry { var w0: UInt64; var w1: UInt64; var start: Int; var count: Int; var index: Int }
         var bytes: [UInt8] = []
         var entries: [Entry] = []
@@ -308,7 +315,7 @@ public struct LineageWriter: Sendable {
             entries.append(Entry(w0: 0, w1: 0, start: start, count: bytes.count - start, index: i))
         }
         bytes.append(contentsOf: repeatElement(0, count: 16)) // so every prefix load stays in the buffer
-        return bytes.withUnsafeBytes { b -> [Int] in
+        let order = bytes.withUnsafeBytes { b -> [Entry] in
             @inline(__always) func word(_ e: Entry, _ o: Int) -> UInt64 {
                 guard e.count > o else { return 0 }
                 let w = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: e.start + o, as: UInt64.self))
@@ -329,14 +336,16 @@ public struct LineageWriter: Sendable {
                 }
                 return x.count < y.count
             }
-            return entries.map(\.index)
+            return entries
         }
+        return (order.map { ($0.index, $0.start, $0.count) }, bytes)
     }
 
     private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32 = Format.version) throws(LineageError) -> [UInt8] {
         // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
-        let order = Self.utf8Order(keyNames) { keyCounts[$0] > 0 }
+        let sorted = Self.sortedUTF8(keyNames) { keyCounts[$0] > 0 }
+        let order = sorted.order.map(\.index)
         // Where each key's events start in that order.
         var keyStart = [Int](repeating: 0, count: keyNames.count)
         var next = 0
@@ -363,9 +372,9 @@ public struct LineageWriter: Sendable {
         blockStart.append(rows.count)
         return try scratch.rows.withLock { buffers throws(LineageError) -> [UInt8] in
             Self.stage(rows, keyBlock: keyBlock, blockStart: blockStart, into: &buffers)
-            return try encode(buffers: &buffers, keyStart: keyStart, order: order, blockKeys: blockKeys, blockStart: blockStart,
-                              source: source, firstOffset: firstOffset, lastOffset: lastOffset, fileName: fileName,
-                              formatVersion: formatVersion)
+            return try encode(buffers: &buffers, keyStart: keyStart, order: order, sortedKeys: sorted, blockKeys: blockKeys,
+                              blockStart: blockStart, source: source, firstOffset: firstOffset, lastOffset: lastOffset,
+                              fileName: fileName, formatVersion: formatVersion)
         }
     }
 
@@ -396,8 +405,9 @@ public struct LineageWriter: Sendable {
         }
     }
 
-    private func encode(buffers: inout RowBuffers, keyStart: [Int], order: [Int], blockKeys: [Int], blockStart: [Int],
-                        source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
+    private func encode(buffers: inout RowBuffers, keyStart: [Int], order: [Int],
+                        sortedKeys: (order: [(index: Int, start: Int, count: Int)], bytes: [UInt8]), blockKeys: [Int],
+                        blockStart: [Int], source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32) throws(LineageError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(Format.headerSize + rows.count * 24 + 4096)
@@ -477,25 +487,23 @@ public struct LineageWriter: Sendable {
             footer.appendUInt64LE(b.checksum)
         }
         footer.appendVarint(keyEntries.count)
-        // Each key's text after the prefix it shares with the previous key's; read in place (an `Array` of each
-        // key's UTF-8 was an allocation and a retained string per key).
-        var previous: [UInt8] = []
-        func entry(_ bytes: UnsafeBufferPointer<UInt8>, _ entry: (key: Int, block: Int, first: Int)) {
-            var shared = 0
-            while shared < previous.count && shared < bytes.count && previous[shared] == bytes[shared] { shared += 1 }
-            footer.appendVarint(shared)
-            footer.appendVarint(bytes.count - shared)
-            footer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[shared...]))
-            footer.appendVarint(entry.block)
-            footer.appendVarint(entry.first)
-            footer.appendVarint(Int(keyCounts[entry.key]))
-            footer.appendVarint128(zigzag128(keySums[entry.key]))
-            previous.removeAll(keepingCapacity: true)
-            previous.append(contentsOf: bytes)
-        }
-        for e in keyEntries {
-            if keyNames[e.key].utf8.withContiguousStorageIfAvailable({ entry($0, e) }) == nil {
-                Array(keyNames[e.key].utf8).withUnsafeBufferPointer { entry($0, e) }
+        // Each key's text after the prefix it shares with the previous key's, read from the sorted keys' bytes in order
+        // (reaching each key's `String` in key order was two cache misses per key: its array slot, then its object).
+        assert(keyEntries.count == sortedKeys.order.count && zip(keyEntries, sortedKeys.order).allSatisfy { $0.key == $1.index })
+        sortedKeys.bytes.withUnsafeBufferPointer { all in
+            var previous = UnsafeBufferPointer<UInt8>(start: all.baseAddress, count: 0)
+            for (e, k) in zip(keyEntries, sortedKeys.order) {
+                let bytes = UnsafeBufferPointer(rebasing: all[k.start..<k.start + k.count])
+                var shared = 0
+                while shared < previous.count && shared < bytes.count && previous[shared] == bytes[shared] { shared += 1 }
+                footer.appendVarint(shared)
+                footer.appendVarint(bytes.count - shared)
+                footer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[shared...]))
+                footer.appendVarint(e.block)
+                footer.appendVarint(e.first)
+                footer.appendVarint(Int(keyCounts[e.key]))
+                footer.appendVarint128(zigzag128(keySums[e.key]))
+                previous = bytes
             }
         }
 
