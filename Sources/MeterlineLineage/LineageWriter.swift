@@ -12,7 +12,7 @@ import Darwin
 /// Accumulates events per key in memory, then writes one file.
 ///
 /// Invariants: every appended event belongs to exactly one key; per key, events keep append
-/// order; keys are distinct under Swift `String` equality. Encoding is a pure function of the
+/// order; keys are distinct by their UTF-8 bytes. Encoding is a pure function of the
 /// appends (in order), the compression level, the block target, the libzstd version and the
 /// `write` arguments, so a retry of the same appends rewrites byte-identical files.
 /// Appending never allocates per event beyond amortised growth of the column arrays.
@@ -24,7 +24,11 @@ public struct LineageWriter: Sendable {
 
     // Keys: dense key numbers, found by `keyIndex`. A key's events are not kept per key: each event records its
     // key number (`EventRow.key`) and `encode` groups them (a stable counting sort keeps append order per key).
-    private var keyNames: [String] = []
+    /// Every key's UTF-8, back to back in key-number order; key n is `keyBytes[keyRanges[n]]`. Bytes, not `String`s:
+    /// a file registers each window a checkpoint touched (100k+ with many customers), and keeping, sorting and
+    /// writing them as strings cost a retain and cache misses on each string's object per use.
+    private var keyBytes: [UInt8] = []
+    private var keyRanges: [(start: Int32, count: Int32)] = []
     /// A 64-bit hash of each key's UTF-8 (`keyHash`), by key number.
     private var keyHashes: [UInt64] = []
     /// Open addressing over `keyHashes`: entries are key number + 1, 0 is empty; at most half full. A `[String: Int32]`
@@ -76,36 +80,49 @@ public struct LineageWriter: Sendable {
         public var index: Int { Int(number) }
     }
 
-    /// The handle of `key` (registered if new; a key without events is not written). Same key, same handle.
+    /// The handle of `key` (registered if new; a key without events is not written). Same key (same UTF-8 bytes),
+    /// same handle.
     public mutating func keyHandle(for key: String) -> KeyHandle {
-        var text = key
-        let h = text.withUTF8 { LineageWriter.keyHash(UnsafeRawBufferPointer($0)) }
+        if let handle = key.utf8.withContiguousStorageIfAvailable({ keyHandle(utf8: UnsafeRawBufferPointer($0)) }) { return handle }
+        return Array(key.utf8).withUnsafeBytes { keyHandle(utf8: $0) }
+    }
+
+    private mutating func keyHandle(utf8 key: UnsafeRawBufferPointer) -> KeyHandle {
+        let h = LineageWriter.keyHash(key)
         var i = keySlot(h, key)
         if keyIndex[i] != 0 { return KeyHandle(number: keyIndex[i] - 1, generation: generation) }
-        if (keyNames.count + 1) * 2 > keyIndex.count {
+        if (keyRanges.count + 1) * 2 > keyIndex.count {
             growKeyIndex()
             i = keySlot(h, key)
         }
-        let k = Int32(keyNames.count)
+        precondition(keyBytes.count + key.count < Int(Int32.max), "a lineage file's keys hold under 2 GiB of text")
+        let k = Int32(keyRanges.count)
         keyIndex[i] = k + 1
-        keyNames.append(key)
+        keyRanges.append((Int32(keyBytes.count), Int32(key.count)))
+        keyBytes.append(contentsOf: key)
         keyHashes.append(h)
         keyCounts.append(0)
-        assert(keyNames.count * 2 <= keyIndex.count && keyNames[Int(k)] == key)
+        assert(keyRanges.count * 2 <= keyIndex.count)
         return KeyHandle(number: k, generation: generation)
     }
 
-    /// The index entry of `key` (hash `h`), or the empty entry where it would go. Keys are equal by their text,
+    /// The index entry of `key` (hash `h`), or the empty entry where it would go. Keys are equal by their bytes,
     /// so a hash collision costs a compare, never a wrong key. `mutating` only so that the call from `keyHandle`
     /// reads the writer in place: a non-mutating call from a mutating method copied the whole writer first.
-    private mutating func keySlot(_ h: UInt64, _ key: String) -> Int {
+    private mutating func keySlot(_ h: UInt64, _ key: UnsafeRawBufferPointer) -> Int {
         let mask = keyIndex.count - 1
         var i = Int(truncatingIfNeeded: h >> 32) & mask
         while true {
             let e = keyIndex[i]
             if e == 0 { return i }
             let n = Int(e - 1)
-            if keyHashes[n] == h && keyNames[n] == key { return i }
+            if keyHashes[n] == h && Int(keyRanges[n].count) == key.count {
+                let start = Int(keyRanges[n].start)
+                let same = keyBytes.withUnsafeBytes { all in
+                    key.isEmpty || memcmp(all.baseAddress! + start, key.baseAddress!, key.count) == 0
+                }
+                if same { return i }
+            }
             i = (i + 1) & mask
         }
     }
@@ -220,7 +237,8 @@ public struct LineageWriter: Sendable {
 
     /// Forgets every append; keeps array capacity for the next checkpoint.
     public mutating func reset() {
-        keyNames.removeAll(keepingCapacity: true)
+        keyBytes.removeAll(keepingCapacity: true)
+        keyRanges.removeAll(keepingCapacity: true)
         keyHashes.removeAll(keepingCapacity: true)
         keyIndex.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         keyCounts.removeAll(keepingCapacity: true)
@@ -299,55 +317,57 @@ public struct LineageWriter: Sendable {
     /// words (zero-padded: a byte string sorts before its extensions either way), and by `memcmp` past them only on
     /// a tie; the generic byte-by-byte comparison was ~280 instructions per lineage event.
     static func utf8Order(_ names: [String], where include: (Int) -> Bool) -> [Int] {
-        sortedUTF8(names, where: include).order.map(\.index)
+        var bytes: [UInt8] = []
+        var ranges: [(start: Int32, count: Int32)] = []
+        for name in names {
+            ranges.append((Int32(bytes.count), Int32(name.utf8.count)))
+            bytes.append(contentsOf: name.utf8)
+        }
+        return bytes.withUnsafeBytes { utf8Order(bytes: $0, ranges: ranges, where: include).map(\.index) }
     }
 
-    /// The names `include` selects in ascending UTF-8 byte order (`utf8Order`), each with where its bytes lie in
-    /// `bytes`: a caller that needs the sorted names' bytes reads them there, in order, instead of reaching each
-    /// `String` at random (a cache miss on the array and another on the string's object for every key).
-    static func sortedUTF8(_ names: [String], where include: (Int) -> Bool) -> (order: [(index: Int, start: Int, count: Int)], bytes: [UInt8]) {
+    /// `utf8Order` of the byte strings `bytes[ranges[i]]`: the selected indexes, each with where its bytes lie.
+    static func utf8Order(bytes b: UnsafeRawBufferPointer, ranges: [(start: Int32, count: Int32)],
+                          where include: (Int) -> Bool) -> [(index: Int, start: Int, count: Int)] {
         struct Entry { var w0: UInt64; var w1: UInt64; var start: Int; var count: Int; var index: Int }
-        var bytes: [UInt8] = []
-        var entries: [Entry] = []
-        for i in names.indices where include(i) {
-            let start = bytes.count
-            bytes.append(contentsOf: names[i].utf8)
-            entries.append(Entry(w0: 0, w1: 0, start: start, count: bytes.count - start, index: i))
-        }
-        bytes.append(contentsOf: repeatElement(0, count: 16)) // so every prefix load stays in the buffer
-        let order = bytes.withUnsafeBytes { b -> [Entry] in
-            @inline(__always) func word(_ e: Entry, _ o: Int) -> UInt64 {
-                guard e.count > o else { return 0 }
-                let w = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: e.start + o, as: UInt64.self))
-                let valid = min(8, e.count - o)
+        /// Bytes `o ..< o + 8` of a string as a big-endian word, zero past its end (read byte by byte near the end
+        /// of the buffer, where a word load would run past it).
+        @inline(__always) func word(_ start: Int, _ count: Int, _ o: Int) -> UInt64 {
+            guard count > o else { return 0 }
+            let valid = min(8, count - o)
+            if start + o + 8 <= b.count {
+                let w = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: start + o, as: UInt64.self))
                 return valid == 8 ? w : w & ~(UInt64.max >> UInt64(valid * 8))
             }
-            for k in entries.indices {
-                entries[k].w0 = word(entries[k], 0)
-                entries[k].w1 = word(entries[k], 8)
-            }
-            entries.sort { x, y in
-                if x.w0 != y.w0 { return x.w0 < y.w0 }
-                if x.w1 != y.w1 { return x.w1 < y.w1 }
-                let n = min(x.count, y.count)
-                if n > 16 {
-                    let c = memcmp(b.baseAddress! + x.start + 16, b.baseAddress! + y.start + 16, n - 16)
-                    if c != 0 { return c < 0 }
-                }
-                return x.count < y.count
-            }
-            return entries
+            var w: UInt64 = 0
+            for j in 0..<valid { w |= UInt64(b[start + o + j]) << UInt64(8 * (7 - j)) }
+            return w
         }
-        return (order.map { ($0.index, $0.start, $0.count) }, bytes)
+        var entries: [Entry] = []
+        for i in ranges.indices where include(i) {
+            let start = Int(ranges[i].start), count = Int(ranges[i].count)
+            entries.append(Entry(w0: word(start, count, 0), w1: word(start, count, 8), start: start, count: count, index: i))
+        }
+        entries.sort { x, y in
+            if x.w0 != y.w0 { return x.w0 < y.w0 }
+            if x.w1 != y.w1 { return x.w1 < y.w1 }
+            let n = min(x.count, y.count)
+            if n > 16 {
+                let c = memcmp(b.baseAddress! + x.start + 16, b.baseAddress! + y.start + 16, n - 16)
+                if c != 0 { return c < 0 }
+            }
+            return x.count < y.count
+        }
+        return entries.map { ($0.index, $0.start, $0.count) }
     }
 
     private func encode(source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32 = Format.version) throws(LineageError) -> [UInt8] {
         // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
-        let sorted = Self.sortedUTF8(keyNames) { keyCounts[$0] > 0 }
-        let order = sorted.order.map(\.index)
+        let sorted = keyBytes.withUnsafeBytes { Self.utf8Order(bytes: $0, ranges: keyRanges) { keyCounts[$0] > 0 } }
+        let order = sorted.map(\.index)
         // Where each key's events start in that order.
-        var keyStart = [Int](repeating: 0, count: keyNames.count)
+        var keyStart = [Int](repeating: 0, count: keyRanges.count)
         var next = 0
         for k in order { keyStart[k] = next; next += Int(keyCounts[k]) }
         assert(next == rows.count)
@@ -355,7 +375,7 @@ public struct LineageWriter: Sendable {
         // `blockKeys[b]..<blockKeys[b + 1]` are block b's keys in `order`; its events start at `blockStart[b]`.
         var blockKeys: [Int] = []
         var blockStart: [Int] = []
-        var keyBlock = [Int32](repeating: 0, count: keyNames.count)
+        var keyBlock = [Int32](repeating: 0, count: keyRanges.count)
         var cursor = 0
         while cursor < order.count {
             blockKeys.append(cursor)
@@ -406,7 +426,7 @@ public struct LineageWriter: Sendable {
     }
 
     private func encode(buffers: inout RowBuffers, keyStart: [Int], order: [Int],
-                        sortedKeys: (order: [(index: Int, start: Int, count: Int)], bytes: [UInt8]), blockKeys: [Int],
+                        sortedKeys: [(index: Int, start: Int, count: Int)], blockKeys: [Int],
                         blockStart: [Int], source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32) throws(LineageError) -> [UInt8] {
         var out: [UInt8] = []
@@ -422,7 +442,7 @@ public struct LineageWriter: Sendable {
         var keyEntries: [(key: Int, block: Int, first: Int)] = []
         keyEntries.reserveCapacity(order.count)
 
-        var keySums = [Int128](repeating: 0, count: keyNames.count)
+        var keySums = [Int128](repeating: 0, count: keyRanges.count)
         var fill = keyStart
         for b in 0..<(blockKeys.count - 1) {
             let first = blockStart[b], end = blockStart[b + 1]
@@ -487,12 +507,12 @@ public struct LineageWriter: Sendable {
             footer.appendUInt64LE(b.checksum)
         }
         footer.appendVarint(keyEntries.count)
-        // Each key's text after the prefix it shares with the previous key's, read from the sorted keys' bytes in order
-        // (reaching each key's `String` in key order was two cache misses per key: its array slot, then its object).
-        assert(keyEntries.count == sortedKeys.order.count && zip(keyEntries, sortedKeys.order).allSatisfy { $0.key == $1.index })
-        sortedKeys.bytes.withUnsafeBufferPointer { all in
+        // Each key's text after the prefix it shares with the previous key's, read from `keyBytes` (reaching each key's
+        // `String` in key order was two cache misses per key: its array slot, then its object).
+        assert(keyEntries.count == sortedKeys.count && zip(keyEntries, sortedKeys).allSatisfy { $0.key == $1.index })
+        keyBytes.withUnsafeBufferPointer { all in
             var previous = UnsafeBufferPointer<UInt8>(start: all.baseAddress, count: 0)
-            for (e, k) in zip(keyEntries, sortedKeys.order) {
+            for (e, k) in zip(keyEntries, sortedKeys) {
                 let bytes = UnsafeBufferPointer(rebasing: all[k.start..<k.start + k.count])
                 var shared = 0
                 while shared < previous.count && shared < bytes.count && previous[shared] == bytes[shared] { shared += 1 }
