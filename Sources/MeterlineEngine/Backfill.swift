@@ -248,15 +248,31 @@ public struct Backfill {
         guard book.unbalanced.isEmpty else { throw BackfillError("\(book.unbalanced.count) journal entries do not balance: \(book.unbalanced[0])") }
         // Summed by (entity, currency, period start) first: the report's "entity|currency|YYYY-MM" key is formatted
         // once per period, not once per billing event.
+        // Consecutive billing events mostly share one of a few (entity, currency, period) keys: the first four
+        // sums are compared directly and only other keys are looked up by hash (hashing three fields per billing
+        // event into a dictionary was ~0.1 s of the serial end for 400k of them).
         struct PeriodKey: Hashable { var entity: String; var currency: String; var periodStart: Int64 }
-        var sums: [PeriodKey: Amount] = [:]
+        var sums: [(key: PeriodKey, sum: Amount)] = []
+        var sumIndex: [PeriodKey: Int] = [:]
         func overflow(_ k: String) -> BackfillError { BackfillError("the report's total for \(k) overflows the amount range") }
         // Read in place: `for e in billing` would copy each event (retaining its strings and arrays).
         try billing.withUnsafeBufferPointer { ev in
             for i in ev.indices {
-                let k = PeriodKey(entity: ev[i].entity, currency: ev[i].currency.code, periodStart: ev[i].periodStart)
-                guard let sum = try? (sums[k] ?? .zero).adding(ev[i].postedAmount) else { throw overflow("\(k.entity)|\(k.currency)") }
-                sums[k] = sum
+                func matches(_ j: Int) -> Bool {
+                    sums[j].key.periodStart == ev[i].periodStart && sums[j].key.entity == ev[i].entity
+                        && sums[j].key.currency == ev[i].currency.code
+                }
+                let j: Int
+                if let near = sums.indices.prefix(4).first(where: matches) { j = near } else {
+                    let k = PeriodKey(entity: ev[i].entity, currency: ev[i].currency.code, periodStart: ev[i].periodStart)
+                    if let known = sumIndex[k] { j = known } else {
+                        j = sums.count
+                        sums.append((k, .zero))
+                        sumIndex[k] = j
+                    }
+                }
+                guard let sum = try? sums[j].sum.adding(ev[i].postedAmount) else { throw overflow("\(ev[i].entity)|\(ev[i].currency.code)") }
+                sums[j].sum = sum
             }
         }
         for (p, sum) in sums {
@@ -265,7 +281,7 @@ public struct Backfill {
             report.totals[k] = total
         }
 
-        try writeLines(journal.map { $0.json() }, to: periodDir + "/journal-entries.jsonl")
+        try writeJournal(journal, to: periodDir + "/journal-entries.jsonl")
         try billingFile.wait()
         try writeLines(dlq.map { $0.json() }, to: staging + "/dlq.jsonl")
         try lineage.finish()
@@ -278,7 +294,7 @@ public struct Backfill {
             let diff = try previousRun!.wait()
             let result = try diff.compare(new: billing, newDLQ: dlq, acceptedPositions: lineage.acceptedPositions ?? [:])
             try BillingRecords.write(result.events, to: staging + "/billing-events.jsonl")
-            try writeLines(result.journal.map { $0.json() }, to: staging + "/journal-entries.jsonl")
+            try writeJournal(result.journal, to: staging + "/journal-entries.jsonl")
             report.previous = previous
             report.changes = result.changes
             report.unchangedBillingEvents = result.unchanged

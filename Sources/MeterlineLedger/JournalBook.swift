@@ -36,6 +36,12 @@ public struct JournalEntry: Sendable, Equatable {
 
     public func json() -> String {
         var w = JSONWriter()
+        writeJSON(to: &w)
+        return w.text
+    }
+
+    /// Writes `json()` to `w` (as one top-level value): for writing many entries through one reused writer.
+    public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
         w.field("journalId", journalId)
         w.field("entity", entity)
@@ -51,8 +57,8 @@ public struct JournalEntry: Sendable, Equatable {
             w.field("lineId", l.lineId)
             w.field("account", l.account)
             if let s = l.subject { w.field("subject", s) }
-            w.key("debit"); w.raw(String(l.debit))
-            w.key("credit"); w.raw(String(l.credit))
+            w.field("debit", integer: l.debit)
+            w.field("credit", integer: l.credit)
             w.field("memo", l.memo)
             w.key("billingEvents")
             w.beginArray()
@@ -62,7 +68,6 @@ public struct JournalEntry: Sendable, Equatable {
         }
         w.endArray()
         w.endObject()
-        return w.text
     }
 }
 

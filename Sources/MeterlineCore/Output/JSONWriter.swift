@@ -72,6 +72,8 @@ public struct JSONWriter {
     public mutating func field(_ k: StaticString, _ v: String) { key(k); string(v) }
     public mutating func field(_ k: StaticString, _ v: Int) { key(k); number(Int128(v), scale: 0) }
     public mutating func field(_ k: StaticString, _ v: Int64) { key(k); number(Int128(v), scale: 0) }
+    /// An integer as a JSON number, as `String(v)` writes it (minor units of an amount, for one).
+    public mutating func field(_ k: StaticString, integer v: Int128) { key(k); number(v, scale: 0) }
     public mutating func field(_ k: StaticString, _ v: Bool) { key(k); output.append(v ? "true" : "false") }
     /// A decimal as a JSON string (`"12.5"`), formatted as `description` is.
     public mutating func field(_ k: StaticString, _ v: Quantity) { key(k); decimal(v.raw, scale: Quantity.scale) }
