@@ -243,9 +243,8 @@ public struct Backfill {
         let finalBilling = billing
         let billingFile = BackgroundTask { try BillingRecords.write(finalBilling, to: periodDir + "/billing-events.jsonl", encoders: 2) }
         defer { _ = try? billingFile.wait() }
-        var book = JournalBook(configuration: cfg)
-        let journal = book.finish(adding: billing)
-        guard book.unbalanced.isEmpty else { throw BackfillError("\(book.unbalanced.count) journal entries do not balance: \(book.unbalanced[0])") }
+        let (journal, unbalanced) = Backfill.postJournal(billing, configuration: cfg)
+        guard unbalanced.isEmpty else { throw BackfillError("\(unbalanced.count) journal entries do not balance: \(unbalanced[0])") }
         // Summed by (entity, currency, period start) first: the report's "entity|currency|YYYY-MM" key is formatted
         // once per period, not once per billing event.
         // Consecutive billing events mostly share one of a few (entity, currency, period) keys: the first four
@@ -334,6 +333,68 @@ public struct Backfill {
     }
 
     /// The events of `parts`, in part order, as one array: each part is copied into its place by a thread of its own.
+    /// The period's journal, as one `JournalBook.finish(adding:)` gives it: the legal entities' billing events are
+    /// posted by two books at once, each entity's in one of them (entities share no cumulative position, line or
+    /// entry), the entities split so the two hold about as many events; the entries are merged in emission order.
+    /// With one entity, one book posts everything. Posting was the longest step of a backfill's end with many
+    /// customers, on one core.
+    static func postJournal(_ billing: [BillingEvent], configuration cfg: Configuration) -> (entries: [JournalEntry], unbalanced: [UnbalancedEntry]) {
+        // Each event's entity number; consecutive events mostly share an entity, so its name is compared first.
+        var entityNumbers: [String: Int] = [:]
+        var names: [String] = [], counts: [Int] = []
+        var entityOf = [Int32](repeating: 0, count: billing.count)
+        billing.withUnsafeBufferPointer { ev in
+            var last = -1
+            for i in ev.indices {
+                if last < 0 || names[last] != ev[i].entity {
+                    if let n = entityNumbers[ev[i].entity] { last = n } else {
+                        last = names.count
+                        entityNumbers[ev[i].entity] = last
+                        names.append(ev[i].entity)
+                        counts.append(0)
+                    }
+                }
+                counts[last] += 1
+                entityOf[i] = Int32(last)
+            }
+        }
+        guard names.count > 1 else {
+            var book = JournalBook(configuration: cfg)
+            let entries = book.finish(adding: billing)
+            return (entries, book.unbalanced)
+        }
+        // Largest entities first, each to the book with fewer events so far (ties: by name, so the split is fixed).
+        var side = [Int](repeating: 0, count: names.count)
+        var load = [0, 0]
+        for n in names.indices.sorted(by: { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : names[$0] < names[$1] }) {
+            side[n] = load[0] <= load[1] ? 0 : 1
+            load[side[n]] += counts[n]
+        }
+        var members: [[Int]] = [[], []]
+        members[0].reserveCapacity(load[0])
+        members[1].reserveCapacity(load[1])
+        for i in billing.indices { members[side[Int(entityOf[i])]].append(i) }
+        let split = members
+        let results = JournalResults()
+        billing.withUnsafeBufferPointer { ev in
+            let events = UnsafeBilling(base: ev)
+            DispatchQueue.concurrentPerform(iterations: 2) { b in
+                var book = JournalBook(configuration: cfg)
+                let entries = book.finish(adding: events.base, members: split[b])
+                results.set(b, entries, book.unbalanced)
+            }
+        }
+        // Each book's entries are in emission order already: a merge keeps it.
+        var entries: [JournalEntry] = []
+        entries.reserveCapacity(results.entries[0].count + results.entries[1].count)
+        var a = 0, b = 0
+        let x = results.entries[0], y = results.entries[1]
+        while a < x.count || b < y.count {
+            if b == y.count || (a < x.count && !JournalBook.emissionOrder(y[b], x[a])) { entries.append(x[a]); a += 1 } else { entries.append(y[b]); b += 1 }
+        }
+        return (entries, results.unbalanced[0] + results.unbalanced[1])
+    }
+
     static func joined(_ parts: [[BillingEvent]]) -> [BillingEvent] {
         guard parts.count > 1 else { return parts.first ?? [] }
         var offsets: [Int] = []
@@ -399,3 +460,18 @@ public struct Backfill {
         return (Int(read), bytes)
     }
 }
+
+/// The two books' results in `Backfill.postJournal`: each `concurrentPerform` iteration sets only its own.
+private final class JournalResults: @unchecked Sendable {
+    var entries: [[JournalEntry]] = [[], []]
+    var unbalanced: [[UnbalancedEntry]] = [[], []]
+    private let lock = NSLock()
+    func set(_ b: Int, _ e: [JournalEntry], _ u: [UnbalancedEntry]) {
+        lock.lock(); defer { lock.unlock() }
+        entries[b] = e
+        unbalanced[b] = u
+    }
+}
+
+/// The billing events the books of `Backfill.postJournal` read (read only while they run).
+private struct UnsafeBilling: @unchecked Sendable { let base: UnsafeBufferPointer<BillingEvent> }

@@ -200,6 +200,29 @@ public struct JournalBook {
         return out
     }
 
+    /// `finish(adding:)` for the events `ev[i]` with `i` in `members` (ascending) only, read in place, for a book with
+    /// nothing buffered: a caller may post each legal entity's events with a book of its own (entities share no
+    /// position, line or entry) and merge the entries in `emissionOrder`.
+    public mutating func finish(adding ev: UnsafeBufferPointer<BillingEvent>, members: [Int]) -> [JournalEntry] {
+        precondition(pending.isEmpty, "finish(adding:members:) needs a book with nothing buffered")
+        var byInterval: [Int64: [Int]] = [:]
+        for i in members { byInterval[UTC.floor(ev[i].postedAt, interval), default: []].append(i) }
+        var out: [JournalEntry] = []
+        for start in byInterval.keys.sorted() {
+            out.append(contentsOf: postInterval(start, ev, byInterval[start]!))
+            postedThrough = max(postedThrough, start + interval)
+        }
+        return out
+    }
+
+    /// Whether `a` comes before `b` in the order a book emits entries: by posting date, then "entity|currency" (as
+    /// text), then part. Entries of books that share no legal entity, merged in this order, are one book's entries.
+    public static func emissionOrder(_ a: JournalEntry, _ b: JournalEntry) -> Bool {
+        if a.postingDate != b.postingDate { return a.postingDate < b.postingDate }
+        if a.entity != b.entity || a.currency != b.currency { return "\(a.entity)|\(a.currency.code)" < "\(b.entity)|\(b.currency.code)" }
+        return a.part < b.part
+    }
+
     /// Cumulative rounding: adds `amount` to the exact total and returns `round(total) − posted before` (minor units),
     /// recording the new rounded total as posted.
     static func advance(_ c: inout (exact: Amount, posted: Int128), by amount: Amount, digits: Int, rounding: RoundingMode) -> Int128 {
