@@ -246,10 +246,9 @@ public struct Backfill {
         let (journal, unbalanced) = Backfill.postJournal(billing, configuration: cfg)
         guard unbalanced.isEmpty else { throw BackfillError("\(unbalanced.count) journal entries do not balance: \(unbalanced[0])") }
         // Summed by (entity, currency, period start) first: the report's "entity|currency|YYYY-MM" key is formatted
-        // once per period, not once per billing event.
-        // Consecutive billing events mostly share one of a few (entity, currency, period) keys: the first four
-        // sums are compared directly and only other keys are looked up by hash (hashing three fields per billing
-        // event into a dictionary was ~0.1 s of the serial end for 400k of them).
+        // once per period, not once per billing event. Billing events mostly share one of a few such keys: the first
+        // four sums are compared directly and only other keys are looked up by hash (hashing three fields per
+        // billing event into a dictionary was ~0.1 s of the serial end for 400k of them).
         struct PeriodKey: Hashable { var entity: String; var currency: String; var periodStart: Int64 }
         var sums: [(key: PeriodKey, sum: Amount)] = []
         var sumIndex: [PeriodKey: Int] = [:]

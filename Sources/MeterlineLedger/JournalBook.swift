@@ -188,16 +188,7 @@ public struct JournalBook {
             add(events)
             return finish()
         }
-        var byInterval: [Int64: [Int]] = [:]
-        for i in events.indices { byInterval[UTC.floor(events[i].postedAt, interval), default: []].append(i) }
-        var out: [JournalEntry] = []
-        events.withUnsafeBufferPointer { ev in
-            for start in byInterval.keys.sorted() {
-                out.append(contentsOf: postInterval(start, ev, byInterval[start]!))
-                postedThrough = max(postedThrough, start + interval)
-            }
-        }
-        return out
+        return events.withUnsafeBufferPointer { finish(adding: $0, members: Array($0.indices)) }
     }
 
     /// `finish(adding:)` for the events `ev[i]` with `i` in `members` (ascending) only, read in place, for a book with
@@ -239,11 +230,11 @@ public struct JournalBook {
     /// Posts the interval starting at `start` whose events are `ev[m]` for `m` in `members`. Fields are read in
     /// place through the buffer: copying an event retains its dozen strings and arrays.
     ///
-    /// Events are posted in id order (so the cumulative rounding sequence is the same in every run), which is a
-    /// random walk through the events' memory. So the events are first read once in memory order: each is resolved
-    /// to its (entity, subject, meter, period) member and what posting needs of it is copied into a small row; the
-    /// rows are sorted by id and posted without touching the events again. Reading the events in id order was a
-    /// cache miss on each of them, most of posting a period with many customers.
+    /// Each member's events are posted in id order (so the cumulative rounding sequence is the same in every run),
+    /// which is a random walk through the events' memory. So the events are first read once in memory order: each is
+    /// resolved to its (entity, subject, meter, period) member and what posting needs of it is copied into a small
+    /// row; the rows are posted member after member, each member's in id order, without touching the events again.
+    /// Reading the events in id order was a cache miss on each of them, most of posting a period with many customers.
     mutating func postInterval(_ start: Int64, _ ev: UnsafeBufferPointer<BillingEvent>, _ members: [Int]) -> [JournalEntry] {
         struct Group { var lineIndex: [HashedLineKey: Int] = [:]; var lines: [Line] = []; var periods: Set<Int64> = [] }
         /// An (entity, subject, meter, period) met in this interval: its cumulative position (read from `cumulative`
@@ -251,7 +242,7 @@ public struct JournalBook {
         /// then when negative; −1 until needed). Found by one hash lookup per event.
         struct Member { var position: (exact: Amount, posted: Int128); var group: Int32; var lines: (Int32, Int32, Int32, Int32) = (-1, -1, -1, -1) }
         /// What posting one event needs: its id (and the id's first 8 bytes, the sort key), member, amount and currency digits.
-        struct Row { var prefix: UInt64; var index: Int32; var member: Int32; var digits: Int32; var amount: Amount; var id: String }
+        struct Row { var prefix: UInt64; var member: Int32; var digits: Int32; var amount: Amount; var id: String }
         var groupIndex: [String: Int] = [:] // "entity|currency"
         var groups: [Group] = []
         var memberIndex: [HashedKey: Int] = [:]
@@ -282,7 +273,7 @@ public struct JournalBook {
                 memberKeys.append(ck)
                 memberIndex[ck] = m
             }
-            rows.append(Row(prefix: BillingEvent.idPrefix(of: ev[i].id), index: Int32(i), member: Int32(m),
+            rows.append(Row(prefix: BillingEvent.idPrefix(of: ev[i].id), member: Int32(m),
                             digits: Int32(ev[i].currency.minorUnitDigits), amount: ev[i].postedAmount, id: ev[i].id))
         }
         // Rounding is cumulative per member, so the events are posted member after member, each member's in id order:

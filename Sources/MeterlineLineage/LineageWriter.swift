@@ -392,7 +392,7 @@ public struct LineageWriter: Sendable {
         blockStart.append(rows.count)
         return try scratch.rows.withLock { buffers throws(LineageError) -> [UInt8] in
             Self.stage(rows, keyBlock: keyBlock, blockStart: blockStart, into: &buffers)
-            return try encode(buffers: &buffers, keyStart: keyStart, order: order, sortedKeys: sorted, blockKeys: blockKeys,
+            return try encode(buffers: &buffers, keyStart: keyStart, sortedKeys: sorted, blockKeys: blockKeys,
                               blockStart: blockStart, source: source, firstOffset: firstOffset, lastOffset: lastOffset,
                               fileName: fileName, formatVersion: formatVersion)
         }
@@ -425,7 +425,7 @@ public struct LineageWriter: Sendable {
         }
     }
 
-    private func encode(buffers: inout RowBuffers, keyStart: [Int], order: [Int],
+    private func encode(buffers: inout RowBuffers, keyStart: [Int],
                         sortedKeys: [(index: Int, start: Int, count: Int)], blockKeys: [Int],
                         blockStart: [Int], source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32) throws(LineageError) -> [UInt8] {
@@ -440,14 +440,15 @@ public struct LineageWriter: Sendable {
         var encoder = BlockEncoder(sourceCount: sourceNames.count)
         var blocks: [BlockEntry] = []
         var keyEntries: [(key: Int, block: Int, first: Int)] = []
-        keyEntries.reserveCapacity(order.count)
+        keyEntries.reserveCapacity(sortedKeys.count)
 
         var keySums = [Int128](repeating: 0, count: keyRanges.count)
         var fill = keyStart
         for b in 0..<(blockKeys.count - 1) {
             let first = blockStart[b], end = blockStart[b + 1]
             for i in blockKeys[b]..<blockKeys[b + 1] {
-                keyEntries.append((key: order[i], block: b, first: keyStart[order[i]] - first))
+                let key = sortedKeys[i].index
+                keyEntries.append((key: key, block: b, first: keyStart[key] - first))
             }
             // The block's run, grouped by key (append order within a key), with Σ value per key.
             buffers.prepareBlock(count: end - first)
