@@ -441,31 +441,50 @@ public final class Pipeline {
     /// emits true-ups for minimums and base fees, then forgets their windows.
     func closePeriods(_ s: Int, upTo wm: Int64, force: Bool = false) {
         let horizon = config.settings.correctionHorizonMicros
-        let closing = states[s].periods.filter { _, p in force ? p.periodEnd <= wm : p.periodEnd + horizon <= wm }
+        // The closing periods as small rows (key, slot and the fields they are ordered by), sorted, and each period
+        // read in place through its slot: filtering and sorting copies of the periods (each retaining its subject,
+        // dimensions and member list) was most of closing a backfill's periods with many customers.
+        struct Closing { var key: ScopeKey; var slot: Int; var periodEnd: Int64; var subject: String }
+        var closing: [Closing] = []
+        for slot in 0..<states[s].periods.count {
+            let end = states[s].periods.values[slot].periodEnd
+            guard force ? end <= wm : end + horizon <= wm else { continue }
+            closing.append(Closing(key: states[s].periods.keys[slot], slot: slot, periodEnd: end, subject: states[s].periods.values[slot].subject))
+        }
         guard !closing.isEmpty else { return }
-        let ordered = closing.sorted { ($0.value.periodEnd, $0.value.subject, $0.key.meter, $0.key.discriminator) < ($1.value.periodEnd, $1.value.subject, $1.key.meter, $1.key.discriminator) }
-        for (scope, p) in ordered {
-            states[s].periods[scope] = nil
-            if states[s].trackChanges { states[s].changes.periods.insert(scope) }
-            guard let pid = p.priceBookId, let idx = p.priceIndex, let version = p.priceBookVersion,
+        // (period end, subject, meter, discriminator) order.
+        closing.sort { a, b in
+            if a.periodEnd != b.periodEnd { return a.periodEnd < b.periodEnd }
+            if a.subject != b.subject { return a.subject < b.subject }
+            return (a.key.meter, a.key.discriminator) < (b.key.meter, b.key.discriminator)
+        }
+        for c in closing {
+            let slot = c.slot
+            if states[s].trackChanges { states[s].changes.periods.insert(c.key) }
+            guard let pid = states[s].periods.values[slot].priceBookId, let idx = states[s].periods.values[slot].priceIndex,
+                  let version = states[s].periods.values[slot].priceBookVersion,
                   let book = config.priceBooks.books.first(where: { $0.id == pid && $0.version == version }) else { continue }
             let price = book.prices[idx]
-            guard let charge = try? price.price(p.quantity ?? .zero, rounding: config.settings.rounding),
-                  let trueUp = try? charge.amount.subtracting(p.posted), trueUp.raw != 0 else { continue }
-            let meter = catalog.meters[p.meter]
-            let contract = contracts.contracts[p.contract]
+            let quantity = states[s].periods.values[slot].quantity
+            guard let charge = try? price.price(quantity ?? .zero, rounding: config.settings.rounding),
+                  let trueUp = try? charge.amount.subtracting(states[s].periods.values[slot].posted), trueUp.raw != 0 else { continue }
+            let meter = catalog.meters[states[s].periods.values[slot].meter]
+            let contract = contracts.contracts[states[s].periods.values[slot].contract]
             let reason = (price.minimum.map { $0 > charge.usageAmount } ?? false) ? "minimum" : "base_fee"
+            let dimensions = states[s].periods.values[slot].dimensions
             states[s].billing.append(BillingEvent(
-                id: BillingEvent.deriveId(subject: p.subject, meter: meter.slug, dimensions: p.dimensions, windowStart: scope.periodStart,
+                id: BillingEvent.deriveId(subject: c.subject, meter: meter.slug, dimensions: dimensions, windowStart: c.key.periodStart,
                                           kind: .trueUp, priceBookVersion: version, revision: 0),
-                kind: .trueUp, revision: 0, subject: p.subject, entity: contract.entity, meter: meter.slug, dimensions: p.dimensions,
-                windowStart: scope.periodStart, windowEnd: p.periodEnd, periodStart: scope.periodStart, periodEnd: p.periodEnd,
-                quantity: .zero, periodQuantity: p.quantity ?? .zero, amount: trueUp, amountDelta: nil, currency: book.currency,
+                kind: .trueUp, revision: 0, subject: c.subject, entity: contract.entity, meter: meter.slug, dimensions: dimensions,
+                windowStart: c.key.periodStart, windowEnd: c.periodEnd, periodStart: c.key.periodStart, periodEnd: c.periodEnd,
+                quantity: .zero, periodQuantity: quantity ?? .zero, amount: trueUp, amountDelta: nil, currency: book.currency,
                 priceBookId: pid, priceBookVersion: version, tiers: [], eventCount: 0, references: .none, reason: reason,
-                postedAt: force ? p.periodEnd - 1 : wm))
+                postedAt: force ? c.periodEnd - 1 : wm))
         }
+        // Removed after they are read (removal moves another period into the freed slot), in the same order as ever.
+        for c in closing { states[s].periods[c.key] = nil }
         // Forget windows of closed periods (late data for them is now LATE_PERIOD_CLOSED).
-        let closedEnds = Set(closing.map { $0.value.periodEnd })
+        let closedEnds = Set(closing.map(\.periodEnd))
         if !closedEnds.isEmpty {
             let contracts = self.contracts.contracts
             // Removal moves windows between slots: registered lineage keys are read first.
