@@ -4,6 +4,9 @@
 # Usage: Benchmarks/backfill.sh [EVENTS] [WORKDIR] [ROUNDS]   (default 20000000, /tmp/meterline-bench, 3)
 # The two run in turn, ROUNDS times each (meterline, DuckDB, meterline, ...): a VM's speed drifts by tens of percent
 # within minutes, so one run of each can compare two different machines. The summary gives each one's median.
+# Environment: CUSTOMERS (per legal entity, default 1000) and HOURS (of event time, default EVENTS / 800k + 24) shape
+# the generated file; many customers in few hours make a backfill whose cost is per window (billing events, journal
+# lines, lineage keys), e.g. CUSTOMERS=50000 HOURS=1 Benchmarks/backfill.sh 2000000.
 # Needs: swift, python3 with venv + pip (PyPI), GNU time (/usr/bin/time).
 set -euo pipefail
 EVENTS=${1:-20000000}
@@ -14,11 +17,17 @@ mkdir -p "$WORK"
 cd "$ROOT"
 swift build -c release >/dev/null
 M="$ROOT/.build/release/meterline"
-IN="$WORK/events-$EVENTS.jsonl.zst"
-HOURS=$(( EVENTS / 800000 + 24 ))   # ~800k events per hour of event time
-[ -f "$IN" ] || "$M" generate --events "$EVENTS" --hours "$HOURS" --out "$IN"
+CUSTOMERS=${CUSTOMERS:-1000}
+if [ -z "${HOURS:-}" ] && [ "$CUSTOMERS" = 1000 ]; then
+  HOURS=$(( EVENTS / 800000 + 24 ))   # ~800k events per hour of event time
+  IN="$WORK/events-$EVENTS.jsonl.zst"
+else
+  HOURS=${HOURS:-$(( EVENTS / 800000 + 24 ))}
+  IN="$WORK/events-$EVENTS-c$CUSTOMERS-h$HOURS.jsonl.zst"
+fi
+[ -f "$IN" ] || "$M" generate --events "$EVENTS" --hours "$HOURS" --customers "$CUSTOMERS" --out "$IN"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "input: $IN ($(du -h "$IN" | cut -f1), $EVENTS events, $HOURS hours of event time)"
+echo "input: $IN ($(du -h "$IN" | cut -f1), $EVENTS events, $HOURS hours of event time, $CUSTOMERS customers per legal entity)"
 
 [ -d "$WORK/venv" ] || { python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q duckdb; }
 cat > "$WORK/duck.py" <<'PY'
