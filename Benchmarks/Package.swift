@@ -50,5 +50,15 @@ let package = Package(
             path: "Benchmarks/Lineage",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Ledger",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                // MeterlineLedger is not a product of its own; it comes with MeterlineEngine.
+                .product(name: "MeterlineEngine", package: "Meterline"),
+            ],
+            path: "Benchmarks/Ledger",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
