@@ -18,7 +18,12 @@ struct LineageFiles {
         let total = parts.reduce(0) { $0 + $1.count }
         precondition(total > 0, "a lineage file has at least one event")
         writer.reserveCapacity(events: total)
-        let keyHandles = parts.map { p in p.keys.map { writer.keyHandle(for: $0) } }
+        // Keys registered from the parts' key bytes, read in order.
+        let keyHandles = parts.map { p in
+            p.keyBytes.withUnsafeBytes { b in
+                (0..<p.keyCount).map { writer.keyHandle(utf8: UnsafeRawBufferPointer(rebasing: b[p.keyStart($0)..<Int(p.keyEnds[$0])])) }
+            }
+        }
         let sourceHandles = parts.map { p in p.sources.map { writer.sourceHandle(for: $0) } }
         var first = Int64.max, last = Int64.min
         // Does a key lie in more than one part?

@@ -87,7 +87,8 @@ public struct LineageWriter: Sendable {
         return Array(key.utf8).withUnsafeBytes { keyHandle(utf8: $0) }
     }
 
-    private mutating func keyHandle(utf8 key: UnsafeRawBufferPointer) -> KeyHandle {
+    /// The handle of the key whose UTF-8 is `key` (registered if new): `keyHandle(for:)` of its text.
+    public mutating func keyHandle(utf8 key: UnsafeRawBufferPointer) -> KeyHandle {
         let h = LineageWriter.keyHash(key)
         var i = keySlot(h, key)
         if keyIndex[i] != 0 { return KeyHandle(number: keyIndex[i] - 1, generation: generation) }

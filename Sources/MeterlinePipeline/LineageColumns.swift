@@ -22,12 +22,15 @@ public struct LineageRow: Sendable, Equatable {
 /// The accepted events of one input partition since the last checkpoint, by rollup key: one row per reading.
 ///
 /// Invariants: `rows[i].offset` never decreases (events are appended in input order, several readings of one
-/// event share its offset, in reading order); `rows[i].key < keys.count` once `resolveKeys` has run (always so
+/// event share its offset, in reading order); `rows[i].key < keyCount` once `resolveKeys` has run (always so
 /// for columns taken by a checkpoint); `rows[i].source < sources.count`; row `i`'s id is
 /// `idBytes[idStart(i)..<rows[i].idEnd]` (UTF-8, unescaped).
 public struct LineageColumns: Sendable {
-    /// Rollup key texts referenced by this checkpoint's events, in first-use order.
-    public private(set) var keys: [String] = []
+    /// Rollup key texts referenced by this checkpoint's events, in first-use order, as UTF-8 back to back: key `i`
+    /// is `keyBytes[keyStart(i) ..< keyEnds[i]]`. Bytes, not `String`s: the lineage thread reads them in order
+    /// (each key's `String`, built on the shard, was a cold object there: a cache miss per key).
+    public private(set) var keyBytes = GrowableBytes()
+    public private(set) var keyEnds: [UInt32] = []
     /// CloudEvents `source` values, in first-use order.
     public private(set) var sources: [String] = []
     public private(set) var rows: [LineageRow] = []
@@ -43,6 +46,16 @@ public struct LineageColumns: Sendable {
 
     public var count: Int { rows.count }
     public var isEmpty: Bool { rows.isEmpty }
+
+    /// Resolved keys.
+    public var keyCount: Int { keyEnds.count }
+    /// Where key `i`'s bytes start in `keyBytes`.
+    @inline(__always)
+    public func keyStart(_ i: Int) -> Int { i == 0 ? 0 : Int(keyEnds[i - 1]) }
+    /// The key texts as strings (a copy: for tests and tools, not for per-event loops).
+    public var keys: [String] {
+        keyBytes.withUnsafeBytes { b in (0..<keyCount).map { String(decoding: b[keyStart($0)..<Int(keyEnds[$0])], as: UTF8.self) } }
+    }
 
     /// Where row `i`'s id starts in `idBytes`.
     @inline(__always)
@@ -63,23 +76,25 @@ public struct LineageColumns: Sendable {
     /// columns leave the partition.
     mutating func addKey(slot: Int) -> UInt32 {
         pendingKeySlots.append(Int32(truncatingIfNeeded: slot))
-        return UInt32(keys.count + pendingKeySlots.count - 1)
+        return UInt32(keyEnds.count + pendingKeySlots.count - 1)
     }
 
-    /// Copies the key texts of the registered window slots into `keys`, in registration order.
+    /// Copies the key texts of the registered window slots into `keyBytes`, in registration order.
     ///
-    /// Each copy retains a cold string (a cache miss on its header, ~90 % of this loop's time before): the
+    /// Each text is in a cold string (a cache miss on its object, ~90 % of this loop's time before): the
     /// window's line holding the string is prefetched 16 slots ahead, the string's object 8 ahead.
     mutating func resolveKeys(_ windows: inout WindowTable) {
         guard !pendingKeySlots.isEmpty else { return }
-        keys.reserveCapacity(keys.count + pendingKeySlots.count)
+        keyEnds.reserveCapacity(keyEnds.count + pendingKeySlots.count)
         let offset = WindowState.keyTextOffset
         pendingKeySlots.withUnsafeBufferPointer { slots in
             let n = slots.count
             for i in 0..<n {
                 if i &+ 16 < n { windows.prefetchValue(slot: Int(slots[i &+ 16]), bytes: offset, count: 16) }
                 if i &+ 8 < n { windows.prefetchObject(slot: Int(slots[i &+ 8]), field: offset, isString: true) }
-                keys.append(windows.values[Int(slots[i])].keyText)
+                keyBytes.append(text: windows.values[Int(slots[i])].keyText)
+                precondition(keyBytes.count <= Int(UInt32.max), "lineage keys of one checkpoint hold under 4 GiB")
+                keyEnds.append(UInt32(truncatingIfNeeded: keyBytes.count))
             }
         }
         pendingKeySlots.removeAll(keepingCapacity: true)
@@ -144,7 +159,8 @@ public struct LineageColumns: Sendable {
 
     /// Forgets every event; keeps capacity for the next checkpoint.
     mutating func removeAll() {
-        keys.removeAll(keepingCapacity: true)
+        keyBytes.removeAll()
+        keyEnds.removeAll(keepingCapacity: true)
         pendingKeySlots.removeAll(keepingCapacity: true)
         sources.removeAll()
         sourceBytes.removeAll()
