@@ -96,25 +96,19 @@ public struct JournalBook {
     /// Mixed into journal ids when set, so adjustment entries of a backfill never collide with the ids of
     /// entries posted earlier for the same (entity, currency, interval).
     public var idNamespace = ""
-    struct CumulativeKey: Hashable { var entity: String; var subject: String; var meter: String; var periodStart: Int64 }
+    struct CumulativeKey: Hashable, WordHashable {
+        var entity: String; var subject: String; var meter: String; var periodStart: Int64
+        var word: UInt64 {
+            var h = Hasher128()
+            h.combine(entity); h.combine(subject); h.combine(meter); h.combine(UInt64(bitPattern: periodStart))
+            return h.finalize().low
+        }
+    }
     /// Cumulative positions, by key. Keys carry a hash of their strings computed once per billing event
     /// (`HashedKey`): a `CumulativeKey` in a `Dictionary` ran SipHash over its three strings at every lookup.
     var cumulative: [HashedKey: (exact: Amount, posted: Int128)] = [:]
 
-    /// A `CumulativeKey` with a 64-bit hash of its fields, computed once (`Hasher128`, a multiply per 8 bytes); the
-    /// dictionary hashes that word. Equality compares the hash, then the fields: a collision costs a compare.
-    struct HashedKey: Hashable {
-        let hash: UInt64
-        let key: CumulativeKey
-        init(_ key: CumulativeKey) {
-            var h = Hasher128()
-            h.combine(key.entity); h.combine(key.subject); h.combine(key.meter); h.combine(UInt64(bitPattern: key.periodStart))
-            self.hash = h.finalize().low
-            self.key = key
-        }
-        static func == (a: HashedKey, b: HashedKey) -> Bool { a.hash == b.hash && a.key == b.key }
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-    }
+    typealias HashedKey = Prehashed<CumulativeKey>
     var pending: [Int64: [BillingEvent]] = [:]
     public private(set) var unbalanced: [UnbalancedEntry] = []
     public private(set) var postedThrough: Int64 = .min
@@ -396,21 +390,16 @@ public struct JournalBook {
     }
 
     /// A journal line being built: its account, customer (nil in summary detail) and side.
-    struct LineKey: Hashable { var account: String; var subject: String?; var debitSide: Bool }
-
-    /// A `LineKey` with a hash of its fields computed once, as `HashedKey` is for positions.
-    struct HashedLineKey: Hashable {
-        let hash: UInt64
-        let key: LineKey
-        init(_ key: LineKey) {
+    struct LineKey: Hashable, WordHashable {
+        var account: String; var subject: String?; var debitSide: Bool
+        var word: UInt64 {
             var h = Hasher128()
-            h.combine(key.account); h.combine(key.subject ?? ""); h.combine(key.subject == nil ? 0 : 1); h.combine(key.debitSide ? 1 : 0)
-            self.hash = h.finalize().low
-            self.key = key
+            h.combine(account); h.combine(subject ?? ""); h.combine(subject == nil ? 0 : 1); h.combine(debitSide ? 1 : 0)
+            return h.finalize().low
         }
-        static func == (a: HashedLineKey, b: HashedLineKey) -> Bool { a.hash == b.hash && a.key == b.key }
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
+
+    typealias HashedLineKey = Prehashed<LineKey>
     struct Line { var key: LineKey; var amount: Int128 = 0; var events: [String] = []; var memo: String }
 
     /// The indexes of the lines with a non-zero amount in entry order: by subject, debit side first, then account,
@@ -477,4 +466,22 @@ public struct JournalBook {
             return rows.map { Int($0.index) }
         }
     }
+}
+
+/// A key whose fields hash to one 64-bit word with `Hasher128` (a multiply per 8 bytes).
+protocol WordHashable: Equatable {
+    var word: UInt64 { get }
+}
+
+/// A key with its `word` computed once: a `Dictionary` of these hashes one word per lookup, where a key of strings
+/// ran SipHash over each of them every time. Equality compares the word, then the key: a collision costs a compare.
+struct Prehashed<Key: WordHashable>: Hashable {
+    let hash: UInt64
+    let key: Key
+    init(_ key: Key) {
+        self.hash = key.word
+        self.key = key
+    }
+    static func == (a: Prehashed, b: Prehashed) -> Bool { a.hash == b.hash && a.key == b.key }
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }
