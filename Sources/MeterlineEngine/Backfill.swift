@@ -223,10 +223,9 @@ public struct Backfill {
             throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
         }
 
-        // The shards' arrays are joined by one thread per array (appending one to another was ~0.1 s of the serial
-        // end: a copy retains each event's strings and arrays, cold heap objects), and the arrays are freed in the
-        // background.
-        var billing = Backfill.joined(billingParts)
+        // The shards' arrays are joined by moving their events (see `joined`), and the emptied arrays are freed in
+        // the background.
+        var billing = Backfill.joined(&billingParts)
         let parts = billingParts
         billingParts = []
         Backfill.freeInBackground(parts)
@@ -394,19 +393,29 @@ public struct Backfill {
         return (entries, results.unbalanced[0] + results.unbalanced[1])
     }
 
-    static func joined(_ parts: [[BillingEvent]]) -> [BillingEvent] {
+    /// Moves the parts' events into one array, in part order. A copy (`initialize(from:)`, one thread per part)
+    /// retained every string and array of every event, cold heap objects by then, and freeing the parts released them
+    /// all again (~4 % of the CPU of a backfill of 100k customers); a move touches only the events' own bytes. Each
+    /// part is left holding `filler` events, which own nothing (empty strings and arrays), so the parts stay valid
+    /// arrays and cost almost nothing to free.
+    static func joined(_ parts: inout [[BillingEvent]]) -> [BillingEvent] {
         guard parts.count > 1 else { return parts.first ?? [] }
-        var offsets: [Int] = []
-        var total = 0
-        for p in parts { offsets.append(total); total += p.count }
-        let starts = offsets
+        let total = parts.reduce(0) { $0 + $1.count }
+        let filler = BillingEvent(id: "", kind: .usage, revision: 0, subject: "", entity: "", meter: "", dimensions: [],
+                                  windowStart: 0, windowEnd: 0, periodStart: 0, periodEnd: 0, quantity: .zero,
+                                  periodQuantity: .zero, amount: .zero, amountDelta: nil, currency: Currency(code: "XXX")!,
+                                  priceBookId: nil, priceBookVersion: nil, tiers: [], eventCount: 0, references: .none, postedAt: 0)
         return [BillingEvent](unsafeUninitializedCapacity: total) { buffer, count in
-            let target = Unshared(value: buffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: parts.count) { p in
-                parts[p].withUnsafeBufferPointer { source in
-                    (target.value + starts[p]).initialize(from: source.baseAddress!, count: source.count)
+            var at = 0
+            for p in parts.indices {
+                parts[p].withUnsafeMutableBufferPointer { source in
+                    guard let from = source.baseAddress, source.count > 0 else { return }
+                    (buffer.baseAddress! + at).moveInitialize(from: from, count: source.count)
+                    from.initialize(repeating: filler, count: source.count)
+                    at += source.count
                 }
             }
+            precondition(at == total, "parts changed while joined")
             count = total
         }
     }

@@ -183,16 +183,15 @@ public enum BillingRecords {
         // Streamed in chunks through a temporary file (`LineFileWriter`): never the whole file in memory.
         let w = try LineFileWriter(path: path)
         do {
-            // Events are read through the buffer, by index: iterating the array copied each one before its
-            // `writeJSON` and destroyed the copy after it (the call itself still copies the event; `pointee` and
-            // a static function taking a pointer compile to the same copy).
+            // Events are read in place, through the buffer (`BillingEvent.writeJSON(_:to:)`): iterating the array,
+            // or calling `writeJSON(to:)` on `ev[i]`, copied each event before encoding it and destroyed the copy after.
             try events.withUnsafeBufferPointer { ev in
                 let order = outputOrder(ev)
                 if encoders <= 1 || order.count <= run {
                     var json = JSONWriter()
                     for i in order {
                         json.reset()
-                        ev[i].writeJSON(to: &json)
+                        BillingEvent.writeJSON(ev.baseAddress! + i, to: &json)
                         try json.output.withUnsafeBytes { try w.append(line: $0) }
                     }
                 } else {
@@ -241,7 +240,7 @@ public enum BillingRecords {
                     var json = JSONWriter()
                     for p in lo..<hi {
                         json.reset()
-                        events.base[ordered.base[p]].writeJSON(to: &json)
+                        BillingEvent.writeJSON(events.base.baseAddress! + ordered.base[p], to: &json)
                         json.output.withUnsafeBytes { buffer.bytes.append($0) }
                         buffer.bytes.append(0x0A)
                     }

@@ -102,7 +102,7 @@ func writeJournal(_ entries: [JournalEntry], to path: String, run: Int = 128) th
                     var json = JSONWriter()
                     for i in from..<to {
                         json.reset()
-                        source.base[i].writeJSON(to: &json)
+                        JournalEntry.writeJSON(source.base.baseAddress! + i, to: &json)
                         json.output.withUnsafeBytes { buffer.bytes.append($0) }
                         buffer.bytes.append(0x0A)
                     }

@@ -41,7 +41,21 @@ public struct JournalEntry: Sendable, Equatable {
     }
 
     /// Writes `json()` to `w` (as one top-level value): for writing many entries through one reused writer.
+    /// Encoders of entries held in a buffer use `writeJSON(_:to:)`, which does not copy the entry.
     public func writeJSON(to w: inout JSONWriter) {
+        var entry = self
+        entry.writeInPlace(to: &w)
+    }
+
+    /// `writeJSON(to:)` of the entry at `entry`, read where it lies (as `BillingEvent.writeJSON(_:to:)`: called on
+    /// `buffer[i]`, `writeJSON(to:)` would get a copy, retaining each string and array of the entry and its lines).
+    /// `entry` is only read.
+    public static func writeJSON(_ entry: UnsafePointer<JournalEntry>, to w: inout JSONWriter) {
+        UnsafeMutablePointer(mutating: entry).pointee.writeInPlace(to: &w)
+    }
+
+    /// The body of `writeJSON`: `mutating` only so that it is called on an `inout` access; it writes nothing.
+    mutating func writeInPlace(to w: inout JSONWriter) {
         w.beginObject()
         w.field("journalId", journalId)
         w.field("entity", entity)
@@ -51,21 +65,30 @@ public struct JournalEntry: Sendable, Equatable {
         w.field("part", part)
         w.key("lines")
         w.beginArray()
-        for l in lines {
-            w.element()
-            w.beginObject()
-            w.field("lineId", l.lineId)
-            w.field("account", l.account)
-            if let s = l.subject { w.field("subject", s) }
-            w.field("debit", integer: l.debit)
-            w.field("credit", integer: l.credit)
-            w.field("memo", l.memo)
-            w.key("billingEvents")
-            w.beginArray()
-            for b in l.billingEvents { w.element(); w.string(b) }
-            w.endArray()
-            w.endObject()
+        // Each line in place, as the entry (`for l in lines` copied each line).
+        lines.withUnsafeBufferPointer { all in
+            for i in all.indices { UnsafeMutablePointer(mutating: all.baseAddress! + i).pointee.writeInPlace(to: &w) }
         }
+        w.endArray()
+        w.endObject()
+    }
+}
+
+extension JournalLine {
+    /// One line of `JournalEntry.writeJSON`, as an array element. `mutating` only so that it is called on an
+    /// `inout` access (no copy of the line); it writes nothing.
+    mutating func writeInPlace(to w: inout JSONWriter) {
+        w.element()
+        w.beginObject()
+        w.field("lineId", lineId)
+        w.field("account", account)
+        if let s = subject { w.field("subject", s) }
+        w.field("debit", integer: debit)
+        w.field("credit", integer: credit)
+        w.field("memo", memo)
+        w.key("billingEvents")
+        w.beginArray()
+        for b in billingEvents { w.element(); w.string(b) }
         w.endArray()
         w.endObject()
     }
