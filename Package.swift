@@ -69,7 +69,7 @@ let package = Package(
             name: "MeterlineEngine",
             dependencies: [
                 "MeterlineCore", "MeterlineConfig", "MeterlinePipeline", "MeterlineKafka",
-                "MeterlineLineage", "MeterlineLedger",
+                "MeterlineLineage", "MeterlineLedger", "CPrefetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

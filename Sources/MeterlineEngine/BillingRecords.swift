@@ -1,3 +1,4 @@
+import CPrefetch
 import Dispatch
 import Foundation
 import MeterlineCore
@@ -238,15 +239,49 @@ public enum BillingRecords {
                     guard round < rounds, lo < ordered.base.count else { return }
                     let hi = min(lo + run, ordered.base.count)
                     var json = JSONWriter()
+                    let base = events.base.baseAddress!
                     for p in lo..<hi {
+                        BillingRecords.prefetch(base, ordered.base, at: p, end: hi)
                         json.reset()
-                        BillingEvent.writeJSON(events.base.baseAddress! + ordered.base[p], to: &json)
+                        BillingEvent.writeJSON(base + ordered.base[p], to: &json)
                         json.output.withUnsafeBytes { buffer.bytes.append($0) }
                         buffer.bytes.append(0x0A)
                     }
                 }
                 if let e = failure.error { throw e }
             }
+        }
+    }
+}
+
+extension BillingRecords {
+    /// How many events ahead of the one being encoded an encoder prefetches the event; its heap memory is prefetched
+    /// half as far ahead, when the event's own bytes (which say where it is) have arrived.
+    static let prefetchDistance = 16
+
+    /// Prefetch hints for encoding events in output order (`order[p]` is encoded at step `p`), issued at step `p`:
+    /// the event `prefetchDistance` steps on, and the strings and arrays of the one half as far. Output order is a
+    /// random walk through the events' memory: each event, then its id, dimensions, tiers and lineage key, was a
+    /// cache miss of its own, most of the encoders' time on a file of many customers (where the windows of one hour
+    /// all post at the same instant and so go in id order).
+    @inline(__always)
+    static func prefetch(_ base: UnsafePointer<BillingEvent>, _ order: UnsafeBufferPointer<Int>, at p: Int, end: Int) {
+        let far = p + prefetchDistance
+        if far < end {
+            let event = UnsafeRawPointer(base + order[far])
+            var offset = 0
+            while offset < MemoryLayout<BillingEvent>.size {
+                meterline_prefetch(event + offset)
+                offset += 64
+            }
+        }
+        let near = p + prefetchDistance / 2
+        if near < end {
+            let a = BillingEvent.heapAddresses(base + order[near])
+            if let x = a.id { meterline_prefetch(x) }
+            if let x = a.dimensions { meterline_prefetch(x) }
+            if let x = a.tiers { meterline_prefetch(x) }
+            if let x = a.lineageKey { meterline_prefetch(x) }
         }
     }
 }

@@ -139,6 +139,36 @@ public struct BillingEvent: Sendable, Equatable {
         UnsafeMutablePointer(mutating: event).pointee.writeInPlace(to: &w)
     }
 
+    /// Where the heap memory that `writeJSON` reads besides the event lies: the id's bytes, the dimension and tier
+    /// arrays' storage (from their headers) and the lineage key's bytes; nil where there is none. For prefetch hints
+    /// issued some events ahead of encoding: encoders go through events in output order, a random walk through their
+    /// memory, where each of these is a cache miss of its own after the event's. Addresses only, read in place (no
+    /// retain); valid while the event is unchanged. `event` is only read.
+    public static func heapAddresses(_ event: UnsafePointer<BillingEvent>) -> HeapAddresses {
+        UnsafeMutablePointer(mutating: event).pointee.heapAddressesInPlace()
+    }
+
+    /// The addresses of `heapAddresses(_:)`.
+    public struct HeapAddresses {
+        public var id: UnsafeRawPointer?
+        public var dimensions: UnsafeRawPointer?
+        public var tiers: UnsafeRawPointer?
+        public var lineageKey: UnsafeRawPointer?
+    }
+
+    /// `mutating` only so that it reads the event in place; it writes nothing.
+    mutating func heapAddressesInPlace() -> HeapAddresses {
+        // An array's count lies in the header before its elements: the header's line holds both.
+        @inline(__always) func header<T>(_ a: UnsafeBufferPointer<T>) -> UnsafeRawPointer? {
+            a.isEmpty ? nil : UnsafeRawPointer(a.baseAddress!) - 32
+        }
+        return HeapAddresses(
+            id: id.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil,
+            dimensions: dimensions.withUnsafeBufferPointer(header),
+            tiers: tiers.withUnsafeBufferPointer(header),
+            lineageKey: references.keyAddress)
+    }
+
     /// The body of `writeJSON`: `mutating` only so that it is called on an `inout` access (see `writeJSON(_:to:)`);
     /// it writes nothing to the event.
     mutating func writeInPlace(to w: inout JSONWriter) {
@@ -218,6 +248,12 @@ public struct LineageReferences: Sendable {
         case .window(let source, let key): return [source + "#" + key]
         case .texts(let t): return t
         }
+    }
+
+    /// Where a window reference's key text lies (nil for other forms): a prefetch target, see `BillingEvent.heapAddresses`.
+    var keyAddress: UnsafeRawPointer? {
+        guard case .window(_, let key) = form else { return nil }
+        return key.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
     }
 
     /// Writes the references as the elements of the JSON array the caller has begun.
