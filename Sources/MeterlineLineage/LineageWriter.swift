@@ -367,24 +367,24 @@ public struct LineageWriter: Sendable {
         // Keys (with events) in ascending UTF-8 byte order: the order of the footer index and of the blocks.
         let sorted = keyBytes.withUnsafeBytes { Self.utf8Order(bytes: $0, ranges: keyRanges) { keyCounts[$0] > 0 } }
         let order = sorted.map(\.index)
-        // Where each key's events start in that order.
-        var keyStart = [Int](repeating: 0, count: keyRanges.count)
+        // Where each key's events start in that order, by rank (position in `order`).
+        var rankStart = [Int](repeating: 0, count: order.count)
         var next = 0
-        for k in order { keyStart[k] = next; next += Int(keyCounts[k]) }
+        for (r, k) in order.enumerated() { rankStart[r] = next; next += Int(keyCounts[k]) }
         assert(next == rows.count)
         // Blocks: consecutive keys until a block holds at least `blockTargetEvents` events (a key never spans two).
         // `blockKeys[b]..<blockKeys[b + 1]` are block b's keys in `order`; its events start at `blockStart[b]`.
         var blockKeys: [Int] = []
         var blockStart: [Int] = []
-        var keyBlock = [Int32](repeating: 0, count: keyRanges.count)
+        var places = [KeyPlace](repeating: KeyPlace(rank: 0, block: 0), count: keyRanges.count)
         var cursor = 0
         while cursor < order.count {
             blockKeys.append(cursor)
-            let first = keyStart[order[cursor]]
+            let first = rankStart[cursor]
             blockStart.append(first)
             var end = first
             while cursor < order.count && end - first < blockTargetEvents {
-                keyBlock[order[cursor]] = Int32(blockKeys.count - 1)
+                places[order[cursor]] = KeyPlace(rank: Int32(cursor), block: Int32(blockKeys.count - 1))
                 end += Int(keyCounts[order[cursor]])
                 cursor += 1
             }
@@ -392,32 +392,40 @@ public struct LineageWriter: Sendable {
         blockKeys.append(order.count)
         blockStart.append(rows.count)
         return try scratch.rows.withLock { buffers throws(LineageError) -> [UInt8] in
-            Self.stage(rows, keyBlock: keyBlock, blockStart: blockStart, into: &buffers)
-            return try encode(buffers: &buffers, keyStart: keyStart, sortedKeys: sorted, blockKeys: blockKeys,
+            Self.stage(rows, places: places, blockStart: blockStart, into: &buffers)
+            return try encode(buffers: &buffers, rankStart: rankStart, sortedKeys: sorted, blockKeys: blockKeys,
                               blockStart: blockStart, source: source, firstOffset: firstOffset, lastOffset: lastOffset,
                               fileName: fileName, formatVersion: formatVersion)
         }
     }
 
+    /// A key's rank in the file's key order and its block.
+    struct KeyPlace { var rank: Int32; var block: Int32 }
+
     /// Copies `rows` into `buffers.staged`, each after the rows of its block before it (`blockStart[b]`: where block
-    /// b's run starts): block by block, in append order within a block.
+    /// b's run starts): block by block, in append order within a block. Each staged row's `key` is its key's rank
+    /// (`places[key].rank`): a block's keys are then consecutive ranks, so grouping a block by key reads and writes
+    /// a few small, nearby counters, where the keys' own numbers (their order of first use) were all over the
+    /// file's 100k+ counters, a cache miss per event.
     ///
     /// The rows arrive in event order and blocks hold keys in text order, so every event's row moves far. Gathering
     /// each block's rows from all over the file's rows (a counting sort of their indexes first) was a cache and TLB
     /// miss per event: ~half the lineage thread's block encoding. Here the rows are read in order and written to
     /// one run per block (a hundred or so write streams), and a block's run, then within 256 KB, is grouped by key
     /// when the block is encoded.
-    static func stage(_ rows: [EventRow], keyBlock: [Int32], blockStart: [Int], into buffers: inout RowBuffers) {
+    static func stage(_ rows: [EventRow], places: [KeyPlace], blockStart: [Int], into buffers: inout RowBuffers) {
         let n = rows.count
         buffers.prepare(count: n)
         rows.withUnsafeBufferPointer { all in
             buffers.staged.withUnsafeMutableBufferPointer { staged in
-                keyBlock.withUnsafeBufferPointer { keyBlock in
+                places.withUnsafeBufferPointer { places in
                     var cursor = blockStart
                     cursor.withUnsafeMutableBufferPointer { cursor in
                         for i in 0..<n {
-                            let b = Int(keyBlock[Int(all[i].key)])
+                            let place = places[Int(all[i].key)]
+                            let b = Int(place.block)
                             staged[cursor[b]] = all[i]
+                            staged[cursor[b]].key = UInt32(bitPattern: place.rank)
                             cursor[b] &+= 1
                         }
                     }
@@ -426,7 +434,7 @@ public struct LineageWriter: Sendable {
         }
     }
 
-    private func encode(buffers: inout RowBuffers, keyStart: [Int],
+    private func encode(buffers: inout RowBuffers, rankStart: [Int],
                         sortedKeys: [(index: Int, start: Int, count: Int)], blockKeys: [Int],
                         blockStart: [Int], source: String, firstOffset: Int64, lastOffset: Int64, fileName: String,
                         formatVersion: UInt32) throws(LineageError) -> [UInt8] {
@@ -443,13 +451,13 @@ public struct LineageWriter: Sendable {
         var keyEntries: [(key: Int, block: Int, first: Int)] = []
         keyEntries.reserveCapacity(sortedKeys.count)
 
-        var keySums = [Int128](repeating: 0, count: keyRanges.count)
-        var fill = keyStart
+        // By rank, as the staged rows' `key`.
+        var keySums = [Int128](repeating: 0, count: sortedKeys.count)
+        var fill = rankStart
         for b in 0..<(blockKeys.count - 1) {
             let first = blockStart[b], end = blockStart[b + 1]
             for i in blockKeys[b]..<blockKeys[b + 1] {
-                let key = sortedKeys[i].index
-                keyEntries.append((key: key, block: b, first: keyStart[key] - first))
+                keyEntries.append((key: sortedKeys[i].index, block: b, first: rankStart[i] - first))
             }
             // The block's run, grouped by key (append order within a key), with Σ value per key.
             buffers.prepareBlock(count: end - first)
@@ -509,22 +517,36 @@ public struct LineageWriter: Sendable {
             footer.appendUInt64LE(b.checksum)
         }
         footer.appendVarint(keyEntries.count)
-        // Each key's text after the prefix it shares with the previous key's, read from `keyBytes` (reaching each key's
-        // `String` in key order was two cache misses per key: its array slot, then its object).
+        // Each key's text after the prefix it shares with the previous key's. The texts are first gathered in key order
+        // by a loop of independent copies, so that many of their cache misses are in flight at once (`keyBytes` holds
+        // them in order of first use); read from `keyBytes` inside this loop, each key was a miss that nothing
+        // overlapped, with 100k+ keys per file. A key's event count is its rank's span of `rankStart`.
         assert(keyEntries.count == sortedKeys.count && zip(keyEntries, sortedKeys).allSatisfy { $0.key == $1.index })
-        keyBytes.withUnsafeBufferPointer { all in
+        let textLength = sortedKeys.reduce(0) { $0 + $1.count }
+        let sortedText = keyBytes.withUnsafeBufferPointer { all in
+            [UInt8](unsafeUninitializedCapacity: textLength) { buffer, count in
+                var at = 0
+                for k in sortedKeys {
+                    UnsafeMutableRawPointer(buffer.baseAddress! + at).copyMemory(from: all.baseAddress! + k.start, byteCount: k.count)
+                    at += k.count
+                }
+                count = at
+            }
+        }
+        sortedText.withUnsafeBufferPointer { all in
             var previous = UnsafeBufferPointer<UInt8>(start: all.baseAddress, count: 0)
-            for (e, k) in zip(keyEntries, sortedKeys) {
-                let bytes = UnsafeBufferPointer(rebasing: all[k.start..<k.start + k.count])
-                var shared = 0
-                while shared < previous.count && shared < bytes.count && previous[shared] == bytes[shared] { shared += 1 }
+            var at = 0
+            for (rank, e) in keyEntries.enumerated() {
+                let bytes = UnsafeBufferPointer(rebasing: all[at..<at + sortedKeys[rank].count])
+                at += bytes.count
+                let shared = LineageWriter.commonPrefixCount(previous, bytes)
                 footer.appendVarint(shared)
                 footer.appendVarint(bytes.count - shared)
                 footer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[shared...]))
                 footer.appendVarint(e.block)
                 footer.appendVarint(e.first)
-                footer.appendVarint(Int(keyCounts[e.key]))
-                footer.appendVarint128(zigzag128(keySums[e.key]))
+                footer.appendVarint((rank + 1 < rankStart.count ? rankStart[rank + 1] : rows.count) - rankStart[rank])
+                footer.appendVarint128(zigzag128(keySums[rank]))
                 previous = bytes
             }
         }
@@ -548,6 +570,26 @@ public struct LineageWriter: Sendable {
         out.append(contentsOf: Format.magic)
         assert(out.count == footerOffset + footerLength + Format.trailerSize)
         return out
+    }
+}
+
+extension LineageWriter {
+    /// The number of leading bytes `a` and `b` share. Eight bytes per step: sorted keys share most of their text
+    /// (source, subject, meter, dimensions), and comparing it byte by byte was the footer's main cost with 100k+
+    /// keys per file.
+    static func commonPrefixCount(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        let n = min(a.count, b.count)
+        guard n > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return 0 }
+        let ra = UnsafeRawPointer(pa), rb = UnsafeRawPointer(pb)
+        var i = 0
+        while i &+ 8 <= n {
+            let x = ra.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ rb.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // The first differing byte is the lowest set byte of the little-endian difference.
+            if x != 0 { return i &+ UInt64(littleEndian: x).trailingZeroBitCount &>> 3 }
+            i &+= 8
+        }
+        while i < n && pa[i] == pb[i] { i &+= 1 }
+        return i
     }
 }
 

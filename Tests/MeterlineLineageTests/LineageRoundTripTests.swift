@@ -216,6 +216,25 @@ import Testing
     }
 }
 
+@Suite struct CommonPrefixTests {
+    /// The footer's shared-prefix length compares eight bytes per step: it must equal a byte-by-byte count for
+    /// texts differing at every position around the word boundaries, of unequal lengths, prefixes of one another.
+    @Test func commonPrefixCountIsTheByteCount() {
+        for seed in testSeeds(fixed: [11, 0xC0FFEE]) {
+            var g = SeededGenerator(seed: seed)
+            for _ in 0..<5_000 {
+                let base = (0..<Int(g.next() % 40)).map { _ in UInt8(g.next() % 3) }
+                var other = Array(base.prefix(Int(g.next() % UInt64(base.count + 1))))
+                for _ in 0..<Int(g.next() % 20) { other.append(UInt8(g.next() % 3)) }
+                var expected = 0
+                while expected < min(base.count, other.count) && base[expected] == other[expected] { expected += 1 }
+                let got = base.withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in LineageWriter.commonPrefixCount(a, b) } }
+                #expect(got == expected, "seed \(seed): \(base) vs \(other)")
+            }
+        }
+    }
+}
+
 /// `UUIDText.parse` reads eight digits per step; this checks it against a digit-by-digit reading of the same rule
 /// (36 bytes, dashes at 8/13/18/23, hex digits whose letters are all of one case) on random near-UUID texts.
 @Suite struct UUIDTextTests {
