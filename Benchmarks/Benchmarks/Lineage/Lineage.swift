@@ -197,6 +197,42 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // MARK: one file of a backfill of many customers: 2M events over 200k keys (100k subjects × 2 meters, one hour),
+    // keys registered in the order events bring them (random with respect to key order), 10 events per key. Its cost
+    // is per key: ordering the keys, grouping each block by key, the footer's key texts.
+    Benchmark("Lineage_encode_2M_events_200k_keys",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .nsPerEvent, .bytesPerEventX100],
+                                   maxDuration: .seconds(30), maxIterations: 5)) { benchmark in
+        var g = SplitMix(state: 7)
+        let subjects = 100_000, meters = ["tokens|model=small|2026-10-01T00:00:00Z", "api_calls||2026-10-01T00:00:00Z"]
+        var w = LineageWriter()
+        let events = 2_000_000
+        w.reserveCapacity(events: events)
+        let source = w.sourceHandle(for: "many.jsonl.zst")
+        var handles = [LineageWriter.KeyHandle?](repeating: nil, count: subjects * meters.count)
+        var id = [UInt8](repeating: 0, count: 16)
+        for i in 0..<events {
+            let k = Int(g.next() % UInt64(handles.count))
+            let h: LineageWriter.KeyHandle
+            if let known = handles[k] { h = known } else {
+                h = w.keyHandle(for: ((k / 2) & 1 == 0 ? "us-cust-" : "eu-cust-") + String(k / 2) + "|" + meters[k & 1])
+                handles[k] = h
+            }
+            for j in 0..<16 { id[j] = UInt8(truncatingIfNeeded: g.next() % 26) + 0x61 }
+            id.withUnsafeBytes { w.append(h, source: source, id: $0, timeMicros: 1_790_812_800_000_000 + Int64(i), value: 1_000_000_000, offset: Int64(i)) }
+        }
+        for _ in benchmark.scaledIterations {
+            let clock = ContinuousClock()
+            benchmark.startMeasurement()
+            let t0 = clock.now
+            let bytes = try! w.encode(source: "many.jsonl.zst", firstOffset: 0, lastOffset: Int64(events - 1)).count
+            let elapsed = clock.now - t0
+            benchmark.stopMeasurement()
+            benchmark.measurement(.nsPerEvent, Int((seconds(elapsed) * 1e9 / Double(events)).rounded()))
+            benchmark.measurement(.bytesPerEventX100, bytes * 100 / events)
+        }
+    }
+
     /// One "append + write" benchmark: `makeWriter(f)` fills file `f`'s writer, which is then written (temp file,
     /// fsync, rename) — the writer's whole cost per checkpoint file.
     func appendWriteBenchmark(_ name: String, _ makeWriter: @escaping (Int) -> LineageWriter) {
