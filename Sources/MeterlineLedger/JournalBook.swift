@@ -127,11 +127,10 @@ public struct JournalBook {
             return h.finalize().low
         }
     }
-    /// Cumulative positions, by key. Keys carry a hash of their strings computed once per billing event
-    /// (`HashedKey`): a `CumulativeKey` in a `Dictionary` ran SipHash over its three strings at every lookup.
-    var cumulative: [HashedKey: (exact: Amount, posted: Int128)] = [:]
-
-    typealias HashedKey = Prehashed<CumulativeKey>
+    /// Cumulative positions: `positionValues[n]` is the position of `positions.keys[n]`. Keys are found by a hash of
+    /// their strings computed once per billing event (see `WordIndex`).
+    var positions = WordIndex<CumulativeKey>()
+    var positionValues: [(exact: Amount, posted: Int128)] = []
     var pending: [Int64: [BillingEvent]] = [:]
     public private(set) var unbalanced: [UnbalancedEntry] = []
     public private(set) var postedThrough: Int64 = .min
@@ -162,17 +161,24 @@ public struct JournalBook {
     /// The book's state for a checkpoint: positions (canonical order), billing events not yet posted, and
     /// how far it has posted. `restore` with it continues exactly where this book is.
     public func state() -> (positions: [Position], pending: [BillingEvent], postedThrough: Int64) {
-        let positions = cumulative.map { Position(entity: $0.key.key.entity, subject: $0.key.key.subject, meter: $0.key.key.meter, periodStart: $0.key.key.periodStart, exact: $0.value.exact, posted: $0.value.posted) }
-            .sorted { ($0.entity, $0.subject, $0.meter, $0.periodStart) < ($1.entity, $1.subject, $1.meter, $1.periodStart) }
+        let all = zip(positions.keys, positionValues).map { k, v in
+            Position(entity: k.entity, subject: k.subject, meter: k.meter, periodStart: k.periodStart, exact: v.exact, posted: v.posted)
+        }.sorted { ($0.entity, $0.subject, $0.meter, $0.periodStart) < ($1.entity, $1.subject, $1.meter, $1.periodStart) }
         let pending = self.pending.keys.sorted().flatMap { self.pending[$0]! }
-        return (positions, pending, postedThrough)
+        return (all, pending, postedThrough)
     }
 
     /// Replaces the book's state with one taken by `state()`.
     public mutating func restore(positions: [Position], pending: [BillingEvent], postedThrough: Int64) {
-        cumulative = Dictionary(uniqueKeysWithValues: positions.map {
-            (HashedKey(CumulativeKey(entity: $0.entity, subject: $0.subject, meter: $0.meter, periodStart: $0.periodStart)), ($0.exact, $0.posted))
-        })
+        self.positions = WordIndex(capacity: positions.count)
+        positionValues = []
+        positionValues.reserveCapacity(positions.count)
+        for p in positions {
+            let key = CumulativeKey(entity: p.entity, subject: p.subject, meter: p.meter, periodStart: p.periodStart)
+            let (n, inserted) = self.positions.findOrInsert(key, word: key.word)
+            precondition(inserted && n == positionValues.count, "position \(p.entity)|\(p.subject)|\(p.meter)|\(p.periodStart) twice")
+            positionValues.append((p.exact, p.posted))
+        }
         self.pending = [:]
         add(pending)
         self.postedThrough = postedThrough
@@ -253,18 +259,19 @@ public struct JournalBook {
     /// row; the rows are posted member after member, each member's in id order, without touching the events again.
     /// Reading the events in id order was a cache miss on each of them, most of posting a period with many customers.
     mutating func postInterval(_ start: Int64, _ ev: UnsafeBufferPointer<BillingEvent>, _ members: [Int]) -> [JournalEntry] {
-        struct Group { var lineIndex: [HashedLineKey: Int] = [:]; var lines: [Line] = []; var periods: Set<Int64> = [] }
+        /// `lines[n]` is the line of `lineIndex.keys[n]`.
+        struct Group { var lineIndex = WordIndex<LineKey>(); var lines: [Line] = []; var periods: Set<Int64> = [] }
         /// An (entity, subject, meter, period) met in this interval: its cumulative position (read from `cumulative`
         /// when first met, written back at the end), its group, and its lines (Dr, Cr when it posts a positive amount,
         /// then when negative; −1 until needed). Found by one hash lookup per event.
-        struct Member { var position: (exact: Amount, posted: Int128); var group: Int32; var lines: (Int32, Int32, Int32, Int32) = (-1, -1, -1, -1) }
+        struct Member { var position: (exact: Amount, posted: Int128); var group: Int32; var lines: (Int32, Int32, Int32, Int32) = (-1, -1, -1, -1)
+                        /// The position's number in `positions` (−1: new in this interval) and the key's word.
+                        var known: Int32; var word: UInt64 }
         /// What posting one event needs: its id (and the id's first 8 bytes, the sort key), member, amount and currency digits.
         struct Row { var prefix: UInt64; var member: Int32; var digits: Int32; var amount: Amount; var id: String }
         var groupIndex: [String: Int] = [:] // "entity|currency"
         var groups: [Group] = []
-        var memberIndex: [HashedKey: Int] = [:]
-        memberIndex.reserveCapacity(members.count)
-        var memberKeys: [HashedKey] = []
+        var memberIndex = WordIndex<CumulativeKey>(capacity: members.count)
         var memberList: [Member] = []
         var lastGroup: (entity: String, currency: String, group: Int)? = nil
         var lastEntity: LegalEntity? = nil
@@ -274,9 +281,10 @@ public struct JournalBook {
             // Consecutive events mostly share their entity: its lookup (and copy) once per run of them.
             if lastEntity?.id != ev[i].entity { lastEntity = entities[ev[i].entity] }
             guard let entity = lastEntity, entity.id == ev[i].entity else { continue }
-            let ck = HashedKey(CumulativeKey(entity: ev[i].entity, subject: ev[i].subject, meter: ev[i].meter, periodStart: ev[i].periodStart))
-            let m: Int
-            if let known = memberIndex[ck] { m = known } else {
+            let ck = CumulativeKey(entity: ev[i].entity, subject: ev[i].subject, meter: ev[i].meter, periodStart: ev[i].periodStart)
+            let word = ck.word
+            let (m, isNew) = memberIndex.findOrInsert(ck, word: word)
+            if isNew {
                 // The group of the previous new member is reused when entity and currency repeat (the common case).
                 let g: Int
                 if let last = lastGroup, last.entity == ev[i].entity, last.currency == ev[i].currency.code { g = last.group } else {
@@ -285,10 +293,10 @@ public struct JournalBook {
                     lastGroup = (ev[i].entity, ev[i].currency.code, g)
                 }
                 groups[g].periods.insert(ev[i].periodStart)
-                m = memberList.count
-                memberList.append(Member(position: cumulative[ck] ?? (Amount.zero, 0), group: Int32(g)))
-                memberKeys.append(ck)
-                memberIndex[ck] = m
+                assert(m == memberList.count)
+                let known = positions.number(of: ck, word: word)
+                memberList.append(Member(position: known.map { positionValues[$0] } ?? (Amount.zero, 0), group: Int32(g),
+                                         known: Int32(known ?? -1), word: word))
             }
             rows.append(Row(prefix: BillingEvent.idPrefix(of: ev[i].id), member: Int32(m),
                             digits: Int32(ev[i].currency.minorUnitDigits), amount: ev[i].postedAmount, id: ev[i].id))
@@ -319,12 +327,13 @@ public struct JournalBook {
         for g in groups.indices { groups[g].lineIndex.reserveCapacity(2 * membersOfGroup[g]) }
         /// The line of `key` in group `g`, created (with its memo) when new.
         func line(_ g: Int, _ key: LineKey, _ entity: LegalEntity) -> Int32 {
-            let hashed = HashedLineKey(key)
-            if let l = groups[g].lineIndex[hashed] { return Int32(l) }
-            let memo = key.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
-            groups[g].lines.append(Line(key: key, memo: memo))
-            groups[g].lineIndex[hashed] = groups[g].lines.count - 1
-            return Int32(groups[g].lines.count - 1)
+            let (l, isNew) = groups[g].lineIndex.findOrInsert(key, word: key.word)
+            if isNew {
+                let memo = key.account == entity.unbilledReceivable ? "Unbilled usage receivable" : "Usage revenue"
+                groups[g].lines.append(Line(key: key, memo: memo))
+            }
+            assert(groups[g].lines.count == groups[g].lineIndex.count)
+            return Int32(l)
         }
         // Rows are read in place (`for r in rows` copied each, retaining its id).
         rows.withUnsafeBufferPointer { rows in for k in byMember.lazy.map({ Int($0) }) {
@@ -336,7 +345,7 @@ public struct JournalBook {
             // Positive: Dr unbilled receivable / Cr revenue. Negative: the reverse.
             let positive = now > 0
             if (positive ? memberList[m].lines.0 : memberList[m].lines.2) < 0 {
-                let key = memberKeys[m].key
+                let key = memberIndex.keys[m]
                 let entity = entities[key.entity]!
                 let subject: String? = detail == .customer ? key.subject : nil
                 let revenue = entity.revenueAccount(meter: key.meter)
@@ -362,8 +371,15 @@ public struct JournalBook {
                 }
             }
         }
-        cumulative.reserveCapacity(cumulative.count + memberList.count)
-        for m in memberList.indices { cumulative[memberKeys[m]] = memberList[m].position }
+        positions.reserveCapacity(positions.count + memberList.count)
+        positionValues.reserveCapacity(positions.count + memberList.count)
+        for m in memberList.indices {
+            if memberList[m].known >= 0 { positionValues[Int(memberList[m].known)] = memberList[m].position } else {
+                let (n, _) = positions.findOrInsert(memberIndex.keys[m], word: memberList[m].word)
+                assert(n == positionValues.count)
+                positionValues.append(memberList[m].position)
+            }
+        }
         var out: [JournalEntry] = []
         for (gk, gi) in groupIndex.sorted(by: { $0.key < $1.key }) {
             let g = groups[gi]
@@ -422,7 +438,6 @@ public struct JournalBook {
         }
     }
 
-    typealias HashedLineKey = Prehashed<LineKey>
     struct Line { var key: LineKey; var amount: Int128 = 0; var events: [String] = []; var memo: String }
 
     /// The indexes of the lines with a non-zero amount in entry order: by subject, debit side first, then account,
@@ -491,20 +506,77 @@ public struct JournalBook {
     }
 }
 
-/// A key whose fields hash to one 64-bit word with `Hasher128` (a multiply per 8 bytes).
+/// A key whose fields hash to one 64-bit word with `Hasher128` (a multiply per 8 bytes), for `WordIndex`.
 protocol WordHashable: Equatable {
     var word: UInt64 { get }
 }
 
-/// A key with its `word` computed once: a `Dictionary` of these hashes one word per lookup, where a key of strings
-/// ran SipHash over each of them every time. Equality compares the word, then the key: a collision costs a compare.
-struct Prehashed<Key: WordHashable>: Hashable {
-    let hash: UInt64
-    let key: Key
-    init(_ key: Key) {
-        self.hash = key.word
-        self.key = key
+/// Dense numbers (0, 1, 2, … in order of insertion) for keys, found by their `word`: open addressing with linear
+/// probing over a power-of-two table of (word, number) slots; keys are compared only where the words are equal, so
+/// lookups are exact. For the journal's lookups per billing event: a `Dictionary` of keys with a precomputed word
+/// still seeded and finalized SipHash over the word at every lookup (~a fifth of posting a period of many customers).
+///
+/// Invariants: `keys[n]` is the key numbered n and no two keys are equal; `slots.count` is a power of two at least
+/// twice `keys.count` (so a probe always reaches an empty slot); a slot's `number` is −1 when empty.
+struct WordIndex<Key: WordHashable> {
+    private struct Slot { var word: UInt64; var number: Int32 }
+    private(set) var keys: [Key] = []
+    private var slots: [Slot]
+
+    init(capacity: Int = 4) {
+        var n = 8
+        while n < 2 * capacity { n *= 2 }
+        slots = [Slot](repeating: Slot(word: 0, number: -1), count: n)
+        keys.reserveCapacity(capacity)
     }
-    static func == (a: Prehashed, b: Prehashed) -> Bool { a.hash == b.hash && a.key == b.key }
-    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    var count: Int { keys.count }
+
+    mutating func reserveCapacity(_ capacity: Int) {
+        keys.reserveCapacity(capacity)
+        if 2 * capacity > slots.count { rehash(atLeast: 2 * capacity) }
+    }
+
+    /// The number of `key`, whose `word` is `word`; nil when it was never inserted.
+    func number(of key: Key, word: UInt64) -> Int? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: word) & mask
+        while true {
+            let slot = slots[i]
+            if slot.number < 0 { return nil }
+            if slot.word == word && keys[Int(slot.number)] == key { return Int(slot.number) }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// The number of `key` (whose `word` is `word`), inserting it with the next number when absent.
+    mutating func findOrInsert(_ key: Key, word: UInt64) -> (number: Int, inserted: Bool) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: word) & mask
+        while true {
+            let slot = slots[i]
+            if slot.number < 0 { break }
+            if slot.word == word && keys[Int(slot.number)] == key { return (Int(slot.number), false) }
+            i = (i + 1) & mask
+        }
+        precondition(keys.count < Int(Int32.max), "too many keys")
+        let n = keys.count
+        keys.append(key)
+        slots[i] = Slot(word: word, number: Int32(n))
+        if 2 * keys.count > slots.count { rehash(atLeast: 2 * keys.count) }
+        return (n, true)
+    }
+
+    private mutating func rehash(atLeast minimum: Int) {
+        var n = slots.count
+        while n < minimum { n *= 2 }
+        let old = slots
+        slots = [Slot](repeating: Slot(word: 0, number: -1), count: n)
+        let mask = n - 1
+        for slot in old where slot.number >= 0 {
+            var i = Int(truncatingIfNeeded: slot.word) & mask
+            while slots[i].number >= 0 { i = (i + 1) & mask }
+            slots[i] = slot
+        }
+    }
 }

@@ -53,3 +53,37 @@ import Testing
         }
     }
 }
+
+/// `WordIndex` numbers keys in insertion order and finds them by their word, comparing keys where words are equal:
+/// against a `Dictionary`, with words drawn from a tiny range so that most keys share their word with others (a
+/// lookup that trusted the word alone, or stopped at the first slot of equal word, fails), and across growth.
+@Suite struct WordIndexTests {
+    struct Key: WordHashable { var text: String; var word: UInt64 }
+
+    @Test func numbersKeysLikeADictionary() {
+        // Two fixed seeds and a fresh one; each failure prints its seed.
+        for seed in [5, 0xD1C7, UInt64.random(in: 0...UInt64.max)] as [UInt64] {
+            var g = SeededGenerator(seed: seed)
+            var index = WordIndex<Key>(capacity: Int(g.next() % 4))
+            var reference: [String: Int] = [:]
+            for _ in 0..<20_000 {
+                let text = "k\(g.next() % 3_000)"
+                // The word is a function of the text with only 8 values: most keys share theirs with others.
+                let key = Key(text: text, word: UInt64(text.utf8.reduce(0) { $0 &+ Int($1) } & 7))
+                if g.next() % 3 == 0 {
+                    #expect(index.number(of: key, word: key.word) == reference[text], "seed \(seed): lookup of \(text)")
+                } else {
+                    let (n, inserted) = index.findOrInsert(key, word: key.word)
+                    if let known = reference[text] {
+                        #expect(!inserted && n == known, "seed \(seed): \(text) is \(known), got \(n)")
+                    } else {
+                        #expect(inserted && n == reference.count, "seed \(seed): new \(text) numbered \(n)")
+                        reference[text] = n
+                    }
+                }
+            }
+            #expect(index.count == reference.count, "seed \(seed)")
+            for (text, n) in reference { #expect(index.keys[n].text == text, "seed \(seed)") }
+        }
+    }
+}
