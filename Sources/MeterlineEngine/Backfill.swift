@@ -87,10 +87,11 @@ public struct Backfill {
         let fileNames = topic == nil ? Backfill.sourceNames(inputs) : []
         sharded().configure { p in
             p.acceptRange = from..<to
+            p.handsOverBilling = true
             for (i, n) in fileNames.enumerated() { p.sourceNames[Int32(i)] = n }
         }
-        // Each checkpoint's billing events, one array per shard, as the shards gave them (joined at the end).
-        var billingParts: [[BillingEvent]] = []
+        // Each checkpoint's billing events, one handover per shard, as the shards gave them (joined at the end).
+        var billingParts: [BillingHandover] = []
         var dlq: [DLQRecord] = []
         // Lineage files are written by their own thread while reading goes on.
         let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil)
@@ -99,11 +100,10 @@ public struct Backfill {
             var bySource: [String: [LineageColumns]] = [:]
             var outputs = finishingBy.map { sharded().finish(closePeriodsEndingBy: $0) } ?? sharded().checkpoint()
             for i in outputs.indices {
-                // Windows close at the end of input, so the last checkpoint brings nearly every billing event: each
-                // shard's array is taken over (moved out of `outputs`, so it is not shared and not copied).
-                let part = outputs[i].billing
-                outputs[i].billing = []
-                if !part.isEmpty { billingParts.append(part) }
+                // The shards' buffers themselves (`Pipeline.handsOverBilling`): each event is moved once, into the
+                // joined array at the end.
+                if let part = outputs[i].billingHandover { billingParts.append(part) }
+                outputs[i].billingHandover = nil
                 dlq += outputs[i].dlq
                 for l in outputs[i].lineage { bySource[l.source, default: []].append(l.events) }
             }
@@ -223,9 +223,9 @@ public struct Backfill {
             throw BackfillError("no events in [\(RFC3339.format(micros: from)), \(RFC3339.format(micros: to))): \(report.counters.outOfRange) read events lie outside")
         }
 
-        // The shards' arrays are joined by moving their events (see `joined`), and the emptied arrays are freed in
+        // The shards' buffers are joined by moving their events (see `joined`), and the emptied buffers are freed in
         // the background.
-        var billing = Backfill.joined(&billingParts)
+        var billing = Backfill.joined(billingParts)
         let parts = billingParts
         billingParts = []
         Backfill.freeInBackground(parts)
@@ -393,29 +393,15 @@ public struct Backfill {
         return (entries, results.unbalanced[0] + results.unbalanced[1])
     }
 
-    /// Moves the parts' events into one array, in part order. A copy (`initialize(from:)`, one thread per part)
-    /// retained every string and array of every event, cold heap objects by then, and freeing the parts released them
-    /// all again (~4 % of the CPU of a backfill of 100k customers); a move touches only the events' own bytes. Each
-    /// part is left holding `filler` events, which own nothing (empty strings and arrays), so the parts stay valid
-    /// arrays and cost almost nothing to free.
-    static func joined(_ parts: inout [[BillingEvent]]) -> [BillingEvent] {
-        guard parts.count > 1 else { return parts.first ?? [] }
+    /// Moves the handed-over events into one array, in part order: each event once, from the buffer the shard
+    /// filled (a copy retained every string and array of every event, cold heap objects by then, and freeing the
+    /// parts released them all again: ~4 % of the CPU of a backfill of 100k customers).
+    static func joined(_ parts: [BillingHandover]) -> [BillingEvent] {
         let total = parts.reduce(0) { $0 + $1.count }
-        let filler = BillingEvent(id: "", kind: .usage, revision: 0, subject: "", entity: "", meter: "", dimensions: [],
-                                  windowStart: 0, windowEnd: 0, periodStart: 0, periodEnd: 0, quantity: .zero,
-                                  periodQuantity: .zero, amount: .zero, amountDelta: nil, currency: Currency(code: "XXX")!,
-                                  priceBookId: nil, priceBookVersion: nil, tiers: [], eventCount: 0, references: .none, postedAt: 0)
         return [BillingEvent](unsafeUninitializedCapacity: total) { buffer, count in
             var at = 0
-            for p in parts.indices {
-                parts[p].withUnsafeMutableBufferPointer { source in
-                    guard let from = source.baseAddress, source.count > 0 else { return }
-                    (buffer.baseAddress! + at).moveInitialize(from: from, count: source.count)
-                    from.initialize(repeating: filler, count: source.count)
-                    at += source.count
-                }
-            }
-            precondition(at == total, "parts changed while joined")
+            for p in parts { at += p.moveAll(to: buffer.baseAddress! + at) }
+            precondition(at == total, "handovers changed while joined")
             count = total
         }
     }

@@ -57,3 +57,30 @@ final class BillingBuffer {
         return n
     }
 }
+
+/// Billing events a checkpoint hands over in the buffers its partitions filled (`Pipeline.handsOverBilling`), in
+/// partition order, instead of moving them into `CheckpointOutput.billing`: a consumer that gathers many checkpoints'
+/// events into one array (the backfill) then moves each event once, where an array per checkpoint moved it twice
+/// (and faulted fresh pages in for both copies).
+///
+/// Invariants: it alone owns its buffers (the partitions were given new ones); `count` is their events' count until
+/// `moveAll(to:)`, which empties them. One owner at a time: the shard that made it, then the consumer it is given to.
+public final class BillingHandover: @unchecked Sendable {
+    private let buffers: [BillingBuffer]
+    public private(set) var count: Int
+
+    init(_ buffers: [BillingBuffer]) {
+        self.buffers = buffers
+        count = buffers.reduce(0) { $0 + $1.count }
+    }
+
+    /// Moves every event to `target` (uninitialized room for `count` events), in partition order, and leaves the
+    /// handover empty. Returns how many were moved.
+    public func moveAll(to target: UnsafeMutablePointer<BillingEvent>) -> Int {
+        var n = 0
+        for b in buffers { n += b.moveAll(to: target + n) }
+        assert(n == count)
+        count = 0
+        return n
+    }
+}

@@ -56,6 +56,9 @@ public final class Pipeline {
     public var duplicatesToDLQ = false
     /// When set, events whose time lies outside are counted in `outOfRange` and not rated (backfill).
     public var acceptRange: Range<Int64>? = nil
+    /// Whether a checkpoint hands its billing events over in the partitions' buffers (`CheckpointOutput.billingHandover`)
+    /// instead of moving them into `CheckpointOutput.billing`: for a consumer that gathers all checkpoints' events.
+    public var handsOverBilling = false
     /// Source names by partition (e.g. input file names in a backfill); default "<prefix>-<partition>".
     public var sourceNames: [Int32: String] = [:]
     /// About how many ids a partition will remember (a backfill's estimate): its dedup table starts at that size
@@ -539,7 +542,13 @@ public final class Pipeline {
         // (a copy retained every string and array of every event, and emptying the buffers released them again).
         let billingCounts = ordered.map { states[$0].billing.count }
         let billingTotal = billingCounts.reduce(0, +)
-        if billingTotal > 0 {
+        if billingTotal > 0 && handsOverBilling {
+            out.billingHandover = BillingHandover(ordered.compactMap { s in
+                guard !states[s].billing.isEmpty else { return nil }
+                defer { states[s].billing = BillingBuffer() }
+                return states[s].billing
+            })
+        } else if billingTotal > 0 {
             out.billing = Array(unsafeUninitializedCapacity: billingTotal) { buffer, initialized in
                 for s in ordered { initialized += states[s].billing.moveAll(to: buffer.baseAddress! + initialized) }
             }

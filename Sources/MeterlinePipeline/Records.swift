@@ -117,6 +117,9 @@ public struct Counters: Sendable, Equatable {
 public struct CheckpointOutput: Sendable {
     public var sequence: Int
     public var billing: [BillingEvent] = []
+    /// With `Pipeline.handsOverBilling`: the billing events, still in the partitions' buffers (`billing` is then
+    /// empty); nil when there are none or the pipeline moves them into `billing`.
+    public var billingHandover: BillingHandover? = nil
     public var dlq: [DLQRecord] = []
     /// Input source name → (first offset, last offset, events) for the lineage file of this checkpoint.
     public var lineage: [(source: String, firstOffset: Int64, lastOffset: Int64, events: LineageColumns)] = []
@@ -134,6 +137,7 @@ public struct CheckpointOutput: Sendable {
     /// them: billing events and DLQ records in partition order, lineage, offsets and state likewise, the lowest
     /// watermark of the shards that have seen data.
     public static func merging(_ outputs: [CheckpointOutput]) -> CheckpointOutput {
+        precondition(outputs.allSatisfy { $0.billingHandover == nil }, "merging takes billing events in `billing` only")
         guard outputs.count > 1 else { return outputs.first ?? CheckpointOutput(sequence: 0, lowWatermark: .min) }
         let lows = outputs.map(\.lowWatermark).filter { $0 != .min }
         var m = CheckpointOutput(sequence: outputs[0].sequence, lowWatermark: lows.min() ?? .min)

@@ -38,24 +38,32 @@ func tokens(_ id: String, _ subject: String, _ time: String, _ n: Int) -> String
 
 let now = RFC3339.parseMicros("2027-01-01T00:00:00Z")!
 
-/// Runs inputs through a pipeline, checkpointing every `every` messages; returns all outputs.
-func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: Configuration? = nil) throws -> (billing: [BillingEvent], dlq: [DLQRecord], counters: Counters) {
+/// Runs inputs through a pipeline, checkpointing every `every` messages; returns all outputs. With `handOver`, the
+/// pipeline hands its billing events over in its buffers (`Pipeline.handsOverBilling`), taken out here.
+func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: Configuration? = nil,
+         handOver: Bool = false) throws -> (billing: [BillingEvent], dlq: [DLQRecord], counters: Counters) {
     let config = try config ?? ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
     let p = Pipeline(config: config)
+    p.handsOverBilling = handOver
     var billing: [BillingEvent] = []
     var dlq: [DLQRecord] = []
+    func take(_ c: CheckpointOutput) {
+        #expect(!handOver || c.billing.isEmpty, "a handing-over checkpoint leaves `billing` empty")
+        billing += c.billing
+        if let h = c.billingHandover {
+            billing += [BillingEvent](unsafeUninitializedCapacity: h.count) { buffer, n in n = h.moveAll(to: buffer.baseAddress!) }
+            #expect(h.count == 0)
+        }
+        dlq += c.dlq
+    }
     for (i, input) in inputs.enumerated() {
         var bytes = Array(input.json.utf8)
         bytes.withUnsafeMutableBytes { p.process(partition: input.partition, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
-        if (i + 1) % every == 0 {
-            let c = p.checkpoint()
-            billing += c.billing
-            dlq += c.dlq
-        }
+        if (i + 1) % every == 0 { take(p.checkpoint()) }
     }
     p.finish(closePeriodsEndingBy: finishBy)
-    let c = p.checkpoint()
-    return (billing + c.billing, dlq + c.dlq, p.counters)
+    take(p.checkpoint())
+    return (billing, dlq, p.counters)
 }
 
 @Suite struct PipelineTests {
@@ -133,6 +141,9 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
         #expect(a.counters.duplicate == 100, "seed 7")
         #expect(canonical(a.billing) == canonical(b.billing), "seed 7")
         #expect(canonical(a.billing) == canonical(c.billing), "seed 7")
+        // Handed over in the partitions' buffers, the same events in the same order.
+        let h = try run(inputs, every: 13, handOver: true)
+        #expect(h.billing.map { $0.json() } == b.billing.map { $0.json() } && h.counters == b.counters, "seed 7")
         // settings.duplicatesToDLQ: the same run also writes each duplicate to the DLQ, with its bytes; nothing else changes.
         var config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
         config.settings.duplicatesToDLQ = true
