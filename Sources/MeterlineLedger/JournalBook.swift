@@ -413,8 +413,8 @@ public struct JournalBook {
                     let k = v.key
                     var lh = Hasher128()
                     lh.combine(journalId); lh.combine(k.account); lh.combine(k.subject ?? ""); lh.combine(k.debitSide ? "D" : "C")
-                    let memo = k.subject.map { "\(v.memo) \($0)" } ?? v.memo
-                    lines.append(JournalLine(lineId: "JL-" + lh.finalize().description.prefix(20), account: k.account, subject: k.subject,
+                    let memo = k.subject.map { JournalBook.spaced(v.memo, $0) } ?? v.memo
+                    lines.append(JournalLine(lineId: lh.finalize().hexPrefix(20, after: "JL-"), account: k.account, subject: k.subject,
                                              debit: k.debitSide ? v.amount : 0, credit: k.debitSide ? 0 : v.amount, memo: memo,
                                              billingEvents: v.events))
                 }
@@ -426,6 +426,22 @@ public struct JournalBook {
             }
         }
         return out
+    }
+
+    /// `"\(a) \(b)"` in one allocation (a line's memo, made once per line; interpolation grew its buffer twice).
+    static func spaced(_ a: String, _ b: String) -> String {
+        let joined = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                String(unsafeUninitializedCapacity: x.count + 1 + y.count) { out in
+                    let p = UnsafeMutableRawPointer(out.baseAddress!)
+                    if x.count > 0 { p.copyMemory(from: x.baseAddress!, byteCount: x.count) }
+                    p.storeBytes(of: UInt8(ascii: " "), toByteOffset: x.count, as: UInt8.self)
+                    if y.count > 0 { (p + x.count + 1).copyMemory(from: y.baseAddress!, byteCount: y.count) }
+                    return x.count + 1 + y.count
+                }
+            }
+        }
+        return (joined ?? nil) ?? "\(a) \(b)"
     }
 
     /// A journal line being built: its account, customer (nil in summary detail) and side.

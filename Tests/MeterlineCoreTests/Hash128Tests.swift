@@ -53,5 +53,11 @@ import Testing
         var g = SeededGenerator(seed: seed)
         for _ in 0..<10_000 { cases.append(Hash128(high: g.next(), low: g.next())) }
         for h in cases { #expect(h.description == reference(h), "seed \(seed)") }
+        // `hexPrefix` is the prefix text and the first digits of the same text, for every length.
+        for (i, h) in cases.enumerated() {
+            let n = i % 33
+            #expect(h.hexPrefix(n, after: "JL-") == "JL-" + reference(h).prefix(n), "seed \(seed), \(n) digits")
+        }
+        #expect(Hash128.zero.hexPrefix(0, after: "") == "")
     }
 }

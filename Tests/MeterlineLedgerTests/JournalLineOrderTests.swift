@@ -87,3 +87,11 @@ import Testing
         }
     }
 }
+
+/// A line's memo, built in one allocation, is the interpolated text, for ASCII and other text, empty parts included.
+@Suite struct JournalMemoTests {
+    @Test func spacedIsTheInterpolation() {
+        let texts = ["", "Usage revenue", "Unbilled usage receivable", "eu-cust-32853", "Zoë", "東京-1", String(repeating: "x", count: 40)]
+        for a in texts { for b in texts { #expect(JournalBook.spaced(a, b) == "\(a) \(b)", "\(a) | \(b)") } }
+    }
+}

@@ -25,6 +25,20 @@ public struct Hash128: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// `prefix` followed by the first `digits` (0...32) digits of `description`, built in one allocation: journal line
+    /// ids are formatted once per line (a `description`, a `prefix(_:)` and a concatenation each made a string).
+    public func hexPrefix(_ digits: Int, after prefix: StaticString) -> String {
+        precondition(digits >= 0 && digits <= 32, "a Hash128 has 32 hex digits")
+        let (a, b) = Hash128.hexWords(high), (c, d) = Hash128.hexWords(low)
+        let n = prefix.utf8CodeUnitCount
+        return String(unsafeUninitializedCapacity: n + digits) { buffer in
+            let p = UnsafeMutableRawPointer(buffer.baseAddress!)
+            p.copyMemory(from: prefix.utf8Start, byteCount: n)
+            withUnsafeBytes(of: (a, b, c, d)) { all in (p + n).copyMemory(from: all.baseAddress!, byteCount: digits) }
+            return n + digits
+        }
+    }
+
     /// The 16 lowercase hex digits of `x`, most significant first, as the bytes of two little-endian words.
     @inlinable
     static func hexWords(_ x: UInt64) -> (UInt64, UInt64) {
