@@ -540,6 +540,7 @@ public final class Pipeline {
         let ordered = states.indices.sorted(by: { states[$0].partition < states[$1].partition })
         // Billing events are moved out of the partitions' buffers into one array, in partition order: no copy
         // (a copy retained every string and array of every event, and emptying the buffers released them again).
+        // With `handsOverBilling` the buffers themselves are handed over and the partitions get new ones.
         let billingCounts = ordered.map { states[$0].billing.count }
         let billingTotal = billingCounts.reduce(0, +)
         if billingTotal > 0 && handsOverBilling {
