@@ -195,23 +195,28 @@ import Testing
 }
 
 @Suite struct LineageKeyOrderTests {
-    /// The writer orders keys by word-compared prefixes and `memcmp`; the order must be exactly the byte order of
-    /// `lexicographicallyPrecedes`: keys sharing long prefixes, lengths around 8 and 16 bytes, NUL and non-ASCII
-    /// bytes, prefixes of one another.
+    /// The writer orders keys by their first 32 bytes as words (a radix sort for many keys) and `memcmp` past them;
+    /// the order must be exactly the byte order of `lexicographicallyPrecedes`: keys sharing long prefixes, lengths
+    /// around 8, 16 and 32 bytes, NUL and non-ASCII bytes, prefixes of one another.
     @Test func keyOrderIsTheUTF8ByteOrder() {
         for seed in testSeeds(fixed: [3, 0x5EED]) {
             var g = SeededGenerator(seed: seed)
             let alphabet: [String] = ["a", "b", "|", "-", "\u{0}", "\u{1}", "é", "z", "0", "9", "~", "\u{7F}"]
             var seen: Set<String> = [], list: [String] = []   // distinct, in generation order (replayable from the seed)
             for _ in 0..<3_000 {
-                let stem = ["cust-000042|tokens|", "cust-00004", "eu-cust-713|", ""].randomElement(using: &g)!
+                // Stems shorter than 16 bytes, between 16 and 32, and longer (keys that tie on their first 32 bytes).
+                let stem = ["cust-000042|tokens|", "cust-00004", "eu-cust-713|", "", "eu-cust-000042|tokens|model=small|2026-10-01T"]
+                    .randomElement(using: &g)!
                 var s = stem
                 for _ in 0..<Int(g.next() % 24) { s += alphabet.randomElement(using: &g)! }
                 if seen.insert(s).inserted { list.append(s) }
             }
             let include = list.indices.map { _ in g.next() % 5 != 0 }
-            let expected = list.indices.filter { include[$0] }.sorted { Array(list[$0].utf8).lexicographicallyPrecedes(Array(list[$1].utf8)) }
-            #expect(LineageWriter.utf8Order(list) { include[$0] } == expected, "seed \(seed)")
+            // All of them (a radix sort by the first 16 bytes), and a few (a comparison sort).
+            for names in [list, Array(list.prefix(150))] {
+                let expected = names.indices.filter { include[$0] }.sorted { Array(names[$0].utf8).lexicographicallyPrecedes(Array(names[$1].utf8)) }
+                #expect(LineageWriter.utf8Order(names) { include[$0] } == expected, "seed \(seed), \(names.count) names")
+            }
         }
     }
 }
