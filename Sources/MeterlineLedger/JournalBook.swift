@@ -119,7 +119,7 @@ public struct JournalBook {
     /// Mixed into journal ids when set, so adjustment entries of a backfill never collide with the ids of
     /// entries posted earlier for the same (entity, currency, interval).
     public var idNamespace = ""
-    struct CumulativeKey: Hashable, WordHashable {
+    struct CumulativeKey: WordHashable {
         var entity: String; var subject: String; var meter: String; var periodStart: Int64
         var word: UInt64 {
             var h = Hasher128()

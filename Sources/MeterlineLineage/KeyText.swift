@@ -60,13 +60,12 @@ extension LineageWriter {
             }
             return x.count < y.count
         }
+        /// The order of keys whose first 16 bytes are equal: the next two words, then `tail`.
+        @inline(__always) func after16(_ x: Entry, _ y: Entry) -> Bool {
+            x.w2 != y.w2 ? x.w2 < y.w2 : x.w3 != y.w3 ? x.w3 < y.w3 : tail(x, y)
+        }
         guard entries.count >= 256 else {
-            entries.sort { x, y in
-                if x.w0 != y.w0 { return x.w0 < y.w0 }
-                if x.w1 != y.w1 { return x.w1 < y.w1 }
-                if x.w2 != y.w2 { return x.w2 < y.w2 }
-                return x.w3 != y.w3 ? x.w3 < y.w3 : tail(x, y)
-            }
+            entries.sort { x, y in x.w0 != y.w0 ? x.w0 < y.w0 : x.w1 != y.w1 ? x.w1 < y.w1 : after16(x, y) }
             return entries.map { (Int($0.index), Int($0.start), Int($0.count)) }
         }
         // Many keys (100k+ per file with many customers): a stable radix sort by the first two words, least
@@ -105,7 +104,7 @@ extension LineageWriter {
         while i < entries.count {
             var j = i + 1
             while j < entries.count && entries[j].w0 == entries[i].w0 && entries[j].w1 == entries[i].w1 { j += 1 }
-            if j - i > 1 { entries[i..<j].sort { x, y in x.w2 != y.w2 ? x.w2 < y.w2 : x.w3 != y.w3 ? x.w3 < y.w3 : tail(x, y) } }
+            if j - i > 1 { entries[i..<j].sort(by: after16) }
             i = j
         }
         return entries.map { (Int($0.index), Int($0.start), Int($0.count)) }
