@@ -79,7 +79,10 @@ public struct Backfill {
 
         // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
         // Optional so its state (dedup tables, windows) is freed before the outputs are written (peak memory).
-        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject) {
+        // Rings of 64 batches (~30 MB of input lines per shard, read in place from the chunks): with 8, the reader
+        // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~7 % of the run and
+        // threads parked and woke twice as often (BENCHMARKS.md, 2026-12-07 sixth).
+        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 64) {
             Pipeline(config: cfg, sourcePrefix: self.topic ?? "input")
         }
         defer { shardedOrNil?.stop() }
@@ -96,9 +99,20 @@ public struct Backfill {
         // Lineage files are written by their own thread while reading goes on.
         let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil)
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
+        // A checkpoint's barrier is sent without waiting for the shards (`beginCheckpoint`); its outputs are taken
+        // at the next checkpoint, by when the shards are long past it, so reading never waits for them.
         func checkpoint(finishingBy: Int64?? = nil) throws {
+            if let finishingBy {
+                if sharded().pendingCheckpoints > 0 { take(sharded().collectCheckpoint()) }
+                take(sharded().finish(closePeriodsEndingBy: finishingBy))
+            } else {
+                sharded().beginCheckpoint()
+                if sharded().pendingCheckpoints > 1 { take(sharded().collectCheckpoint()) }
+            }
+        }
+        func take(_ checkpointOutputs: [CheckpointOutput]) {
             var bySource: [String: [LineageColumns]] = [:]
-            var outputs = finishingBy.map { sharded().finish(closePeriodsEndingBy: $0) } ?? sharded().checkpoint()
+            var outputs = checkpointOutputs
             for i in outputs.indices {
                 // The shards' buffers themselves (`Pipeline.handsOverBilling`): each event is moved once, into the
                 // joined array at the end.

@@ -224,6 +224,7 @@ public final class ShardedPipeline {
     /// restoring or dropping a partition, advancing an idle one, reading counters. Shards stay parked until the
     /// next message, barrier or sync is pushed.
     public func quiesce<R>(_ body: ([Pipeline]) throws -> R) rethrows -> R {
+        precondition(pendingCheckpoints == 0, "collect the begun checkpoints first")
         if started && !stopped {
             for s in workers.indices { send(s) }
             for w in workers { w.input.push(.sync) }
@@ -237,10 +238,41 @@ public final class ShardedPipeline {
     /// A barrier through every shard; returns each shard's output in shard order.
     public func checkpoint() -> [CheckpointOutput] { roundTrip(.barrier) }
 
+    /// Barriers sent by `beginCheckpoint` whose outputs `collectCheckpoint` has not taken yet.
+    public private(set) var pendingCheckpoints = 0
+
+    /// Sends a checkpoint barrier through every shard without waiting for it; `collectCheckpoint()` takes its
+    /// outputs later, in barrier order. The router goes on routing meanwhile: waiting for every shard at each
+    /// barrier (`checkpoint()`) left a core idle twice per checkpoint, while the shards drained their rings and
+    /// while they waited for the router's next batch.
+    /// At most `maxPendingCheckpoints` may be outstanding: a shard whose result ring is full stops taking input.
+    public func beginCheckpoint() {
+        precondition(pendingCheckpoints < ShardedPipeline.maxPendingCheckpoints,
+                     "collect a checkpoint before beginning more than \(ShardedPipeline.maxPendingCheckpoints)")
+        startIfNeeded()
+        for s in workers.indices { send(s) }
+        for w in workers { w.input.push(.barrier) }
+        pendingCheckpoints += 1
+    }
+
+    /// The outputs of the oldest barrier sent by `beginCheckpoint()`, in shard order (waits for every shard to reach it).
+    public func collectCheckpoint() -> [CheckpointOutput] {
+        precondition(pendingCheckpoints > 0, "no checkpoint begun")
+        pendingCheckpoints -= 1
+        return workers.map {
+            guard case .output(let o) = $0.output.pop() else { preconditionFailure("a shard answered a barrier with something else") }
+            return o
+        }
+    }
+
+    /// Fewer than each shard's result ring holds, so that a shard never waits to answer with a sync or stop behind them.
+    public static let maxPendingCheckpoints = 2
+
     /// End of input on every shard, then its last outputs.
     public func finish(closePeriodsEndingBy t: Int64? = nil) -> [CheckpointOutput] { roundTrip(.finish(closePeriodsEndingBy: t)) }
 
     func roundTrip(_ m: ShardMessage) -> [CheckpointOutput] {
+        precondition(pendingCheckpoints == 0, "collect the begun checkpoints first")
         startIfNeeded()
         for s in workers.indices { send(s) }
         for w in workers { w.input.push(m) }
@@ -254,6 +286,8 @@ public final class ShardedPipeline {
     public func stop() {
         guard started, !stopped else { return }
         stopped = true
+        // Begun checkpoints' outputs are dropped (an early stop, on an error): their answers come first.
+        while pendingCheckpoints > 0 { _ = collectCheckpoint() }
         for s in workers.indices { send(s) }
         for w in workers { w.input.push(.stop) }
         for w in workers {

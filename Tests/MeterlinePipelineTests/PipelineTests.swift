@@ -221,6 +221,78 @@ func run(_ inputs: [Input], every: Int = .max, finishBy: Int64? = nil, config: C
     }
 }
 
+extension ShardedPipelineTests {
+    /// Checkpoints begun without waiting (`beginCheckpoint`) and collected one barrier later give each barrier the
+    /// same outputs as checkpoints waited for (`checkpoint()`): billing events, offsets, DLQ records and lineage rows,
+    /// shard by shard. Rings of one batch make the router wait on full rings while a barrier is outstanding.
+    @Test func begunCheckpointsEqualWaitedCheckpoints() throws {
+        let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        let seed: UInt64 = 29
+        var g = SeededGenerator(seed: seed)
+        var inputs: [Input] = []
+        var clock = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        for i in 0..<2_000 {
+            if i % 50 == 49 { inputs.append(inputs[Int(g.next() % UInt64(inputs.count))]); continue } // retries
+            if i % 211 == 210 { inputs.append(Input(partition: 1, json: "{not json")); continue }
+            clock += Int64(g.next() % 60) * 1_000_000
+            let subject = "c-\(g.next() % 30)"
+            inputs.append(Input(partition: Int32(subject.utf8.last! % 3), json: tokens("id-\(i)", subject, RFC3339.format(micros: clock), Int(g.next() % 900))))
+        }
+        struct Summary: Equatable {
+            var billing: [String], dlq: [String], offsets: [String], lineageRows: [Int]
+        }
+        func summary(_ outs: [CheckpointOutput]) -> Summary {
+            Summary(billing: outs.flatMap(\.billing).map { $0.json() }, dlq: outs.flatMap(\.dlq).map { "\($0.partition)/\($0.offset)/\($0.reason)" },
+                    offsets: outs.flatMap(\.offsets).map { "\($0.partition)@\($0.next)" }, lineageRows: outs.flatMap(\.lineage).map(\.events.count))
+        }
+        func run(begun: Bool) -> [Summary] {
+            let sp = ShardedPipeline(shards: 3, routing: .partition, batchSize: 16, ringCapacity: 1) { Pipeline(config: config) }
+            var barriers: [Summary] = []
+            for (i, input) in inputs.enumerated() {
+                var bytes = Array(input.json.utf8)
+                bytes.withUnsafeMutableBytes { sp.process(partition: input.partition, offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+                guard i % 300 == 299 else { continue }
+                if begun {
+                    sp.beginCheckpoint()
+                    if sp.pendingCheckpoints == 2 { barriers.append(summary(sp.collectCheckpoint())) }
+                } else {
+                    barriers.append(summary(sp.checkpoint()))
+                }
+            }
+            if begun {
+                #expect(sp.pendingCheckpoints == 1, "seed \(seed)")
+                barriers.append(summary(sp.collectCheckpoint()))
+            }
+            #expect(sp.pendingCheckpoints == 0, "seed \(seed)")
+            barriers.append(summary(sp.finish()))
+            sp.stop()
+            #expect(sp.counters.balanced && sp.counters.input == inputs.count, "seed \(seed)")
+            return barriers
+        }
+        let waited = run(begun: false), begun = run(begun: true)
+        #expect(waited.count == inputs.count / 300 + 1)
+        #expect(waited.contains { !$0.billing.isEmpty } && waited.contains { !$0.dlq.isEmpty } && waited.contains { $0.lineageRows.reduce(0, +) > 0 })
+        for (i, (w, b)) in zip(waited, begun).enumerated() { #expect(w == b, "seed \(seed), barrier \(i)") }
+        #expect(waited.count == begun.count)
+    }
+
+    /// Stopping with a begun checkpoint not collected ends the shards (its outputs are dropped) instead of waiting.
+    @Test func stopWithABegunCheckpoint() throws {
+        let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
+        let sp = ShardedPipeline(shards: 2, routing: .partition, batchSize: 4, ringCapacity: 1) { Pipeline(config: config) }
+        for i in 0..<40 {
+            var bytes = Array(tokens("id-\(i)", "c-\(i % 5)", "2026-10-01T00:00:\(10 + i)Z", 10).utf8)
+            bytes.withUnsafeMutableBytes { sp.process(partition: Int32(i % 2), offset: Int64(i), value: UnsafeRawBufferPointer($0), nowMicros: now) }
+        }
+        sp.beginCheckpoint()
+        sp.beginCheckpoint()
+        #expect(sp.pendingCheckpoints == 2)
+        sp.stop()
+        #expect(sp.pendingCheckpoints == 0)
+        #expect(sp.counters.balanced && sp.counters.input == 40)
+    }
+}
+
 @Suite struct RestoreTests {
     static func workload(seed: UInt64) -> [Input] {
         var g = SeededGenerator(seed: seed)
