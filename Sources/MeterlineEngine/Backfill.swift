@@ -88,16 +88,20 @@ public struct Backfill {
         defer { shardedOrNil?.stop() }
         func sharded() -> ShardedPipeline { shardedOrNil! }
         let fileNames = topic == nil ? Backfill.sourceNames(inputs) : []
+        // The lineage thread gives each checkpoint's columns back, emptied, for the shards to fill again.
+        let lineagePool = LineageColumnsPool(limit: 4 * shards)
         sharded().configure { p in
             p.acceptRange = from..<to
             p.handsOverBilling = true
+            p.lineagePool = lineagePool
             for (i, n) in fileNames.enumerated() { p.sourceNames[Int32(i)] = n }
         }
         // Each checkpoint's billing events, one handover per shard, as the shards gave them (joined at the end).
         var billingParts: [BillingHandover] = []
         var dlq: [DLQRecord] = []
         // Lineage files are written by their own thread while reading goes on.
-        let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil)
+        let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil,
+                                              recycling: lineagePool)
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
         // A checkpoint's barrier is sent without waiting for the shards (`beginCheckpoint`); its outputs are taken
         // at the next checkpoint, by when the shards are long past it, so reading never waits for them.
@@ -121,6 +125,8 @@ public struct Backfill {
                 dlq += outputs[i].dlq
                 for l in outputs[i].lineage { bySource[l.source, default: []].append(l.events) }
             }
+            // The job holds the only copies of the columns, so that the lineage thread can reuse their buffers.
+            outputs = []
             lineage.submit(bySource.sorted(by: { $0.key < $1.key }).map { (source: $0.key, parts: $0.value) })
         }
 

@@ -102,10 +102,13 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     private(set) var acceptedPositions: [String: [Int64]]?
     private(set) var failure: Error?
     private var started = false
+    /// Where written columns go back to, emptied, for the shards to fill again (nil: they are freed).
+    let recycling: LineageColumnsPool?
 
-    init(directory: String, collectPositions: Bool) {
+    init(directory: String, collectPositions: Bool, recycling: LineageColumnsPool? = nil) {
         self.directory = directory
         acceptedPositions = collectPositions ? [:] : nil
+        self.recycling = recycling
     }
 
     func submit(_ job: Job) {
@@ -143,6 +146,12 @@ final class BackgroundLineageWriter: @unchecked Sendable {
                 }
             } catch {
                 failure = error
+            }
+            if let recycling {
+                // Taken out of the job first, so that each is the only copy when it is emptied.
+                var parts = job.flatMap(\.parts)
+                _ = consume job
+                while let p = parts.popLast() { recycling.give(p) }
             }
         }
         done.push(true)

@@ -59,6 +59,10 @@ public final class Pipeline {
     /// Whether a checkpoint hands its billing events over in the partitions' buffers (`CheckpointOutput.billingHandover`)
     /// instead of moving them into `CheckpointOutput.billing`: for a consumer that gathers all checkpoints' events.
     public var handsOverBilling = false
+    /// Where a checkpoint takes the empty columns its partitions fill next, when the consumer of
+    /// `CheckpointOutput.lineage` gives them back (`LineageColumnsPool`); without one, or while it is empty, a
+    /// partition's next columns are new buffers of the old ones' capacity.
+    public var lineagePool: LineageColumnsPool? = nil
     /// Source names by partition (e.g. input file names in a backfill); default "<prefix>-<partition>".
     public var sourceNames: [Int32: String] = [:]
     /// About how many ids a partition will remember (a backfill's estimate): its dedup table starts at that size
@@ -563,7 +567,7 @@ public final class Pipeline {
             }
             if states[s].firstOffset >= 0 { out.offsets.append((states[s].partition, states[s].nextOffset)) }
             states[s].dlq.removeAll(keepingCapacity: true)
-            states[s].lineage.removeAll()
+            if let recycled = lineagePool?.take() { states[s].lineage = recycled } else { states[s].lineage.removeAll() }
             states[s].lineageGeneration &+= 1
         }
         if includeState {
