@@ -79,10 +79,11 @@ public struct Backfill {
 
         // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
         // Optional so its state (dedup tables, windows) is freed before the outputs are written (peak memory).
-        // Rings of 64 batches (~30 MB of input lines per shard, read in place from the chunks): with 8, the reader
+        // Rings of 32 batches (~15 MB of input lines per shard, read in place from the chunks): with 8, the reader
         // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~7 % of the run and
-        // threads parked and woke twice as often (BENCHMARKS.md, 2026-12-07 sixth).
-        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 64) {
+        // threads parked and woke twice as often; 64 was no faster than 32 and kept more cold chunk memory in
+        // flight (BENCHMARKS.md, 2026-12-07 sixth).
+        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 32) {
             Pipeline(config: cfg, sourcePrefix: self.topic ?? "input")
         }
         defer { shardedOrNil?.stop() }
