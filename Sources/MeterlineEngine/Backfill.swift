@@ -90,7 +90,7 @@ public struct Backfill {
         func sharded() -> ShardedPipeline { shardedOrNil! }
         let fileNames = topic == nil ? Backfill.sourceNames(inputs) : []
         // The lineage thread gives each checkpoint's columns back, emptied, for the shards to fill again.
-        let lineagePool = LineageColumnsPool(limit: 4 * shards)
+        let lineagePool = LineageColumnsPool(limit: 2 * shards)
         sharded().configure { p in
             p.acceptRange = from..<to
             p.handsOverBilling = true
@@ -229,6 +229,8 @@ public struct Backfill {
         }
         guard report.linesRead > 0 else { throw BackfillError("no events in the input") }
         try checkpoint(finishingBy: .some(to))
+        // No checkpoint takes columns any more: the lineage thread frees what it writes from here on.
+        lineagePool.close()
         sharded().stop()
         // The lineage thread writes the last checkpoints' files while the billing file and the journal are made
         // (it is waited for before the report): with many windows per checkpoint its tail was a second or more of

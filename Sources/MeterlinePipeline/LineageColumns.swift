@@ -177,33 +177,49 @@ public struct LineageColumns: Sendable {
 /// next one writes into memory the process already has instead of fresh pages (on the 20M-event backfill the
 /// columns' first touches were ~120k page faults; on this VM a first touch costs a fault and a page clear).
 ///
-/// Invariant: holds at most `limit` columns, each empty. Shared by the shards of one `ShardedPipeline` and the
-/// consumer of their checkpoints: a lock, taken once per partition per checkpoint (never per event).
+/// Invariant: holds at most `limit` columns, each empty, and none once closed. Shared by the shards of one
+/// `ShardedPipeline` and the consumer of their checkpoints: a lock, taken once per partition per checkpoint (never
+/// per event).
 public final class LineageColumnsPool: Sendable {
-    let stack: Mutex<[LineageColumns]>
+    let stack: Mutex<(columns: [LineageColumns], closed: Bool)>
     public let limit: Int
 
     public init(limit: Int) {
         precondition(limit >= 0, "limit \(limit) < 0")
         self.limit = limit
-        stack = Mutex([])
+        stack = Mutex(([], false))
     }
 
-    /// Empties `columns` and keeps them for a later `take`, or frees them when the pool is full. Give columns that
-    /// no other copy refers to: emptying shared columns allocates new buffers (correct, but nothing is reused).
+    /// Empties `columns` and keeps them for a later `take`, or frees them when the pool is full or closed. Give
+    /// columns that no other copy refers to: emptying shared columns allocates new buffers (correct, but nothing is
+    /// reused).
     public func give(_ columns: consuming LineageColumns) {
         var c = columns
         c.removeAll()
-        stack.withLock { s in
-            if s.count < limit { s.append(c) }
+        let freed: LineageColumns? = stack.withLock { s in
+            guard !s.closed && s.columns.count < limit else { return c }
+            s.columns.append(c)
+            return nil
         }
+        _ = consume freed  // freed outside the lock
+    }
+
+    /// Frees what the pool holds and every column given to it from now on: for when no checkpoint will take any
+    /// more (a backfill's end, whose billing and journal work should have the memory).
+    public func close() {
+        let held = stack.withLock { s in
+            s.closed = true
+            defer { s.columns = [] }
+            return s.columns
+        }
+        _ = consume held
     }
 
     /// Empty columns given back earlier, if any.
     public func take() -> LineageColumns? {
-        stack.withLock { $0.popLast() }
+        stack.withLock { $0.columns.popLast() }
     }
 
     /// Columns held now.
-    public var count: Int { stack.withLock { $0.count } }
+    public var count: Int { stack.withLock { $0.columns.count } }
 }

@@ -32,6 +32,12 @@ import Testing
         #expect(back.isEmpty && back.keyCount == 0 && back.sources.isEmpty && back.idBytes.isEmpty)
         #expect(back.rows.capacity >= capacity, "the rows' buffer is kept")
         #expect(pool.take() == nil && pool.count == 0)
+        pool.give(back)
+        #expect(pool.count == 1)
+        pool.close()
+        #expect(pool.count == 0, "closing frees what the pool held")
+        pool.give(LineageColumns())
+        #expect(pool.count == 0 && pool.take() == nil, "a closed pool keeps nothing")
     }
 
     /// A pipeline with a pool fills the columns it takes from it at a checkpoint, and its lineage is the same as
