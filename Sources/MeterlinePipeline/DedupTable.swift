@@ -2,12 +2,11 @@ import CPrefetch
 import MeterlineCore
 
 // Owns: the exact, expiring set of seen event identities of one input partition (DESIGN.md §5).
-// Layout: open addressing, linear probing over slots of a 16-byte key and a 1-byte day relative to `baseDay` — 17
-// bytes a slot — kept in 4 KiB pages of 240 keys followed by their 240 days (`SlotPages`), so that a slot's key and
-// day share a page. The home is the first slot of cache line `key.high × (slotCount / 4) >> 64` of the keys (whole
-// lines in their pages; multiply-shift range reduction), so the slot count is not a power of two and the table can
-// be sized to the load it needs (PERFORMANCE.md: 23 B/key for keys alone at load 0.7, ~34 B/key with a mask), and a
-// probe reads its home line whole before it reads another.
+// Layout: open addressing, linear probing, two parallel slot arrays — 16-byte keys and a 1-byte day
+// relative to `baseDay` — so one slot costs 17 bytes. The home is the first slot of cache line
+// `key.high × (slotCount / 4) >> 64` of the line-aligned key array (multiply-shift range reduction), so the slot
+// count is not a power of two and the table can be sized to the load it needs (PERFORMANCE.md: 23 B/key for keys
+// alone at load 0.7, ~34 B/key with a mask), and a probe reads its home line whole before it reads another.
 
 /// Errors of `DedupTable(deserializing:)`: the bytes are not a table this code wrote.
 public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -35,7 +34,7 @@ public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertib
 /// - Exact: a lookup compares all 128 bits with a stored key; there are no false positives (DESIGN.md §5:
 ///   a false duplicate drops revenue). The all-zero key marks an empty slot; a real all-zero key is
 ///   remembered in a side flag.
-/// - Memory: 17 bytes per slot (16-byte key + 1-byte relative day; 16 more per page of 240 slots). Growth rehashes to load `maxLoad / 2`;
+/// - Memory: 17 bytes per slot (16-byte key + 1-byte relative day). Growth rehashes to load `maxLoad / 2`;
 ///   `expire(before:)` deletes in place (backward shift) and, when the load has fallen below
 ///   `0.95 × maxLoad`, rebuilds once at the size the observed churn needs. At a steady state (ids of the
 ///   horizon's days in, the oldest day out) the load stays within [0.95, 1] × `maxLoad`: at the default
@@ -53,39 +52,40 @@ public struct DedupTable {
     /// a slot is empty iff its key is `Hash128.zero`; the day of an empty slot is 0.
     final class Storage {
         let slotCount: Int
-        /// The slots' pages (`SlotPages`): `pages(for: slotCount)` pages of 4 KiB, page-aligned, zeroed at init.
-        let base: UnsafeMutableRawPointer
-        let keys: KeyColumn
-        let days: DayColumn
+        let keys: UnsafeMutablePointer<Hash128>
+        let days: UnsafeMutablePointer<UInt8>
+        /// Where `prefetch` puts what it reads, so the read is not optimized away.
 
         init(slotCount: Int) {
             precondition(slotCount >= 2, "slot count \(slotCount) too small")
             self.slotCount = slotCount
-            let bytes = SlotPages.bytes(for: slotCount)
-            base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: SlotPages.pageBytes)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            keys = KeyColumn(base: base)
-            days = DayColumn(base: base)
+            // Line-aligned, so that a home slot (see `home`) starts a cache line.
+            keys = UnsafeMutableRawPointer.allocate(byteCount: slotCount * MemoryLayout<Hash128>.stride, alignment: 64)
+                .bindMemory(to: Hash128.self, capacity: slotCount)
+            keys.initialize(repeating: .zero, count: slotCount)
+            days = .allocate(capacity: slotCount)
+            days.initialize(repeating: 0, count: slotCount)
         }
 
         func copy() -> Storage {
             let c = Storage(slotCount: slotCount)
-            c.base.copyMemory(from: base, byteCount: SlotPages.bytes(for: slotCount))
+            c.keys.update(from: keys, count: slotCount)
+            c.days.update(from: days, count: slotCount)
             return c
         }
 
-        /// Empties every slot (keys and days to zero).
-        func clear() {
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: SlotPages.bytes(for: slotCount))
+        deinit {
+            keys.deinitialize(count: slotCount)
+            UnsafeMutableRawPointer(keys).deallocate()
+            days.deinitialize(count: slotCount)
+            days.deallocate()
         }
-
-        deinit { base.deallocate() }
     }
 
     public static let defaultMaxLoad = 0.75
     /// The largest `expectedCount` a sizing hint may ask for (~1.1 GB of slots): a bad estimate must not take the machine.
     public static let maxExpectedHint = 50_000_000
-    /// Bytes per slot: a 16-byte key and a 1-byte day (and 16 bytes per page of 240 slots: `SlotPages`).
+    /// Bytes per slot: a 16-byte key and a 1-byte day.
     public static let bytesPerSlot = MemoryLayout<Hash128>.stride + MemoryLayout<UInt8>.stride
     static let minSlots = 16
     /// Days below the first day of an empty table that are still kept exactly.
@@ -154,7 +154,7 @@ public struct DedupTable {
     /// Slots in the table.
     public var slotCount: Int { storage.slotCount }
     /// Bytes of the slot arrays (the fixed-size header and class instance, < 100 bytes, not counted).
-    public var bytesAllocated: Int { SlotPages.bytes(for: storage.slotCount) }
+    public var bytesAllocated: Int { storage.slotCount * DedupTable.bytesPerSlot }
     /// keys in slots / slots.
     public var load: Double { Double(entries) / Double(storage.slotCount) }
 
@@ -252,7 +252,7 @@ public struct DedupTable {
     public mutating func homeAddresses(_ k: Hash128) -> (key: UnsafeRawPointer, day: UnsafeRawPointer) {
         let s = storage
         let h = DedupTable.home(k.high, s.slotCount)
-        return (UnsafeRawPointer(s.keys.address(h)), UnsafeRawPointer(s.days.address(h)))
+        return (UnsafeRawPointer(s.keys + h), UnsafeRawPointer(s.days + h))
     }
 
     // MARK: - Mutation
@@ -344,7 +344,8 @@ public struct DedupTable {
         makeUnique()
         let before = entries
         if cut > Int64(UInt8.max) {
-            storage.clear()
+            storage.keys.update(repeating: .zero, count: storage.slotCount)
+            storage.days.update(repeating: 0, count: storage.slotCount)
             entries = 0
         } else {
             removeDays(below: UInt8(cut))
@@ -579,62 +580,5 @@ public struct DedupTable {
         var h = Hasher128()
         h.combine(bytes)
         return h.finalize().low
-    }
-}
-
-/// Where a dedup table's slots lie: in 4 KiB pages of `slotsPerPage` slots, each page the slots' keys (60 whole
-/// cache lines of four 16-byte keys) and then their 1-byte days, so a slot's key and day share a page.
-///
-/// Why pages: a table of hundreds of MB misses the TLB at every random access, and on this VM (nested paging) each
-/// miss is a page walk the shard waits for. With the keys and the days in two arrays an insert walked twice, once for
-/// the key's page and once for the day's: storing the day in the key's page cut a 20M-event backfill's CPU by ~6 %
-/// (BENCHMARKS.md, 2026-12-07 sixth). The memory is the same: 17 bytes per slot and 16 per page.
-enum SlotPages {
-    static let pageBytes = 4096
-    static let slotsPerPage = 240
-    /// Where a page's days start: after its keys.
-    static let daysOffset = slotsPerPage * MemoryLayout<Hash128>.stride
-
-    static func pages(for slotCount: Int) -> Int { (slotCount + slotsPerPage - 1) / slotsPerPage }
-    static func bytes(for slotCount: Int) -> Int { pages(for: slotCount) * pageBytes }
-
-    /// The page of slot `i` and its place in the page.
-    @inline(__always)
-    static func place(_ i: Int) -> (page: Int, slot: Int) {
-        let u = UInt(bitPattern: i)
-        let page = u / UInt(slotsPerPage)
-        return (Int(bitPattern: page), Int(bitPattern: u &- page &* UInt(slotsPerPage)))
-    }
-}
-
-/// The keys of a table's slot pages, by slot (reads and writes through the table's pointer; no ownership).
-struct KeyColumn {
-    let base: UnsafeMutableRawPointer
-
-    @inline(__always)
-    func address(_ i: Int) -> UnsafeMutableRawPointer {
-        let p = SlotPages.place(i)
-        return base + (p.page &* SlotPages.pageBytes &+ p.slot &* MemoryLayout<Hash128>.stride)
-    }
-
-    subscript(i: Int) -> Hash128 {
-        @inline(__always) get { address(i).load(as: Hash128.self) }
-        @inline(__always) nonmutating set { address(i).storeBytes(of: newValue, as: Hash128.self) }
-    }
-}
-
-/// The days of a table's slot pages, by slot (like `KeyColumn`).
-struct DayColumn {
-    let base: UnsafeMutableRawPointer
-
-    @inline(__always)
-    func address(_ i: Int) -> UnsafeMutableRawPointer {
-        let p = SlotPages.place(i)
-        return base + (p.page &* SlotPages.pageBytes &+ SlotPages.daysOffset &+ p.slot)
-    }
-
-    subscript(i: Int) -> UInt8 {
-        @inline(__always) get { address(i).load(as: UInt8.self) }
-        @inline(__always) nonmutating set { address(i).storeBytes(of: newValue, as: UInt8.self) }
     }
 }
