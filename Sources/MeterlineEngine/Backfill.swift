@@ -80,7 +80,7 @@ public struct Backfill {
         // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
         // Optional so its state (dedup tables, windows) is freed before the outputs are written (peak memory).
         // Rings of 32 batches (~15 MB of input lines per shard, read in place from the chunks): with 8, the reader
-        // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~7 % of the run and
+        // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~6 % of the run and
         // threads parked and woke twice as often; 64 was no faster than 32 and kept more cold chunk memory in
         // flight (BENCHMARKS.md, 2026-12-07 sixth).
         var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 32) {
@@ -115,9 +115,9 @@ public struct Backfill {
                 if sharded().pendingCheckpoints > 1 { take(sharded().collectCheckpoint()) }
             }
         }
-        func take(_ checkpointOutputs: [CheckpointOutput]) {
+        // `consuming`, so that once `outputs` is emptied below the lineage job holds the only copies of the columns.
+        func take(_ outputs: consuming [CheckpointOutput]) {
             var bySource: [String: [LineageColumns]] = [:]
-            var outputs = checkpointOutputs
             for i in outputs.indices {
                 // The shards' buffers themselves (`Pipeline.handsOverBilling`): each event is moved once, into the
                 // joined array at the end.
