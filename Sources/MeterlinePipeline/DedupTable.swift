@@ -2,11 +2,14 @@ import CPrefetch
 import MeterlineCore
 
 // Owns: the exact, expiring set of seen event identities of one input partition (DESIGN.md §5).
-// Layout: open addressing, linear probing, two parallel slot arrays — 16-byte keys and a 1-byte day
-// relative to `baseDay` — so one slot costs 17 bytes. The home is the first slot of cache line
-// `key.high × (slotCount / 4) >> 64` of the line-aligned key array (multiply-shift range reduction), so the slot
-// count is not a power of two and the table can be sized to the load it needs (PERFORMANCE.md: 23 B/key for keys
-// alone at load 0.7, ~34 B/key with a mask), and a probe reads its home line whole before it reads another.
+// Layout: open addressing, linear probing, one array of 16-byte slots: a slot holds a key's low word whole and the
+// low 56 bits of its high word, with the event's day (relative to `baseDay`, plus one) in the top 8 bits. The top
+// 8 bits of the key are not stored: the slot's place gives them back (see `DedupTable.fullHigh`), because every key
+// lies within `probeLimit` slots of its home and two keys that differ only in those bits have homes much farther
+// apart. So a slot's key and day are one 16-byte store in one cache line and one page (a separate day array cost
+// a second page walk per insert: BENCHMARKS.md, 2026-12-07). The home is the first slot of cache line
+// `key.high × (slotCount / 4) >> 64` of the line-aligned array (multiply-shift range reduction), so the slot count is
+// not a power of two and the table is sized to the load it needs; a probe reads its home line whole first.
 
 /// Errors of `DedupTable(deserializing:)`: the bytes are not a table this code wrote.
 public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -31,65 +34,96 @@ public struct DedupTableError: Error, Sendable, Equatable, CustomStringConvertib
 
 /// An exact set of 128-bit identities, each remembered with the day of its event, expired by day.
 ///
-/// - Exact: a lookup compares all 128 bits with a stored key; there are no false positives (DESIGN.md §5:
-///   a false duplicate drops revenue). The all-zero key marks an empty slot; a real all-zero key is
-///   remembered in a side flag.
-/// - Memory: 17 bytes per slot (16-byte key + 1-byte relative day). Growth rehashes to load `maxLoad / 2`;
+/// - Exact: a lookup matches all 128 bits of a key; there are no false positives (DESIGN.md §5: a false duplicate
+///   drops revenue). A slot stores 120 of them; the top 8 bits of the high word follow from the slot's place,
+///   because no key lies `probeLimit` or more slots past its home and keys that differ only in those bits have
+///   homes at least `lines / 256` lines apart, more than a probe ever reads (`probeLimit` is less than that). An
+///   insert that would land past the limit grows the table instead, which only hash clusters no real hash makes
+///   can force. A slot whose 16 bytes are zero is empty; the all-zero key is remembered in a side flag.
+/// - Memory: 16 bytes per slot, at least `minSlots` slots. Growth rehashes to load `maxLoad / 2`;
 ///   `expire(before:)` deletes in place (backward shift) and, when the load has fallen below
 ///   `0.95 × maxLoad`, rebuilds once at the size the observed churn needs. At a steady state (ids of the
 ///   horizon's days in, the oldest day out) the load stays within [0.95, 1] × `maxLoad`: at the default
-///   0.75 that is 22.7–23.9 bytes per remembered id. Measure with `bytesAllocated / count`.
-/// - Days: slot days are `day − baseDay` in 0...255. `baseDay` starts 32 days before the first day put into
+///   0.75 that is 21.3–22.5 bytes per remembered id. Measure with `bytesAllocated / count`.
+/// - Days: slot days are `day − baseDay` in 0...254. `baseDay` starts 32 days before the first day put into
 ///   an empty table and moves to the cut of each `expire(before:)`. Days are kept exactly while they lie in
-///   [baseDay, baseDay + 255] (a 35-day horizon spans 36 days); outside that range a day is rounded
-///   *later* (a day before `baseDay` is kept as `baseDay`; a day more than 255 days after it moves
+///   [baseDay, baseDay + 254] (a 35-day horizon spans 36 days); outside that range a day is rounded
+///   *later* (a day before `baseDay` is kept as `baseDay`; a day more than 254 days after it moves
 ///   `baseDay` up), so an id may be kept longer than its horizon but is never forgotten early.
 /// - Ownership: a value type with copy-on-write storage, so a copy is a correct (and O(n)) snapshot; the
 ///   intended use is a single owner mutating in place (`states[s].seen.insert(…)`), which never copies.
 ///   Not thread-safe: one shard owns it (DESIGN.md §10).
 public struct DedupTable {
-    /// Slot arrays. Invariants: `slotCount > entries` (an empty slot ends every probe);
-    /// a slot is empty iff its key is `Hash128.zero`; the day of an empty slot is 0.
+    /// The slot array. Invariants: `slotCount > entries` (an empty slot ends every probe); a slot is empty iff its
+    /// high word is 0, and then its low word is 0 too; an occupied slot's top byte (`tag`) is its relative day + 1,
+    /// so in 1...255; every key lies fewer than `probeLimit` slots (cyclically) past its home, and no empty slot lies
+    /// between its home and it.
     final class Storage {
         let slotCount: Int
-        let keys: UnsafeMutablePointer<Hash128>
-        let days: UnsafeMutablePointer<UInt8>
-        /// Where `prefetch` puts what it reads, so the read is not optimized away.
+        /// Slots a probe reads at most: `(lines / 256 − 1) × 4`. Keys whose highs differ only in the top 8 bits
+        /// have homes at least `lines / 256 − 1` lines apart (cyclically), so no probe meets a key it could mistake.
+        let probeLimit: Int
+        let slots: UnsafeMutablePointer<Slot>
 
         init(slotCount: Int) {
-            precondition(slotCount >= 2, "slot count \(slotCount) too small")
+            precondition(slotCount >= DedupTable.minSlots, "slot count \(slotCount) below \(DedupTable.minSlots)")
             self.slotCount = slotCount
+            probeLimit = (slotCount / DedupTable.slotsPerLine / 256 - 1) * DedupTable.slotsPerLine
             // Line-aligned, so that a home slot (see `home`) starts a cache line.
-            keys = UnsafeMutableRawPointer.allocate(byteCount: slotCount * MemoryLayout<Hash128>.stride, alignment: 64)
-                .bindMemory(to: Hash128.self, capacity: slotCount)
-            keys.initialize(repeating: .zero, count: slotCount)
-            days = .allocate(capacity: slotCount)
-            days.initialize(repeating: 0, count: slotCount)
+            slots = UnsafeMutableRawPointer.allocate(byteCount: slotCount * MemoryLayout<Slot>.stride, alignment: 64)
+                .bindMemory(to: Slot.self, capacity: slotCount)
+            slots.initialize(repeating: .empty, count: slotCount)
         }
 
         func copy() -> Storage {
             let c = Storage(slotCount: slotCount)
-            c.keys.update(from: keys, count: slotCount)
-            c.days.update(from: days, count: slotCount)
+            c.slots.update(from: slots, count: slotCount)
             return c
         }
 
         deinit {
-            keys.deinitialize(count: slotCount)
-            UnsafeMutableRawPointer(keys).deallocate()
-            days.deinitialize(count: slotCount)
-            days.deallocate()
+            slots.deinitialize(count: slotCount)
+            UnsafeMutableRawPointer(slots).deallocate()
         }
+    }
+
+    /// One slot: a key without the top 8 bits of its high word, which hold the tag (relative day + 1) instead.
+    struct Slot: Equatable {
+        var high: UInt64
+        var low: UInt64
+        static let empty = Slot(high: 0, low: 0)
+
+        @inline(__always) init(high: UInt64, low: UInt64) {
+            self.high = high
+            self.low = low
+        }
+
+        @inline(__always) init(_ k: Hash128, relativeDay: UInt8) {
+            assert(relativeDay <= DedupTable.maxRelativeDay)
+            high = (k.high & DedupTable.keyBits) | (UInt64(relativeDay &+ 1) << DedupTable.tagShift)
+            low = k.low
+        }
+
+        @inline(__always) var isEmpty: Bool { high == 0 }
+        /// The key's high word without its top 8 bits.
+        @inline(__always) var keyHigh: UInt64 { high & DedupTable.keyBits }
+        @inline(__always) var tag: UInt8 { UInt8(truncatingIfNeeded: high >> DedupTable.tagShift) }
+        @inline(__always) var relativeDay: UInt8 { tag &- 1 }
     }
 
     public static let defaultMaxLoad = 0.75
     /// The largest `expectedCount` a sizing hint may ask for (~1.1 GB of slots): a bad estimate must not take the machine.
     public static let maxExpectedHint = 50_000_000
-    /// Bytes per slot: a 16-byte key and a 1-byte day.
-    public static let bytesPerSlot = MemoryLayout<Hash128>.stride + MemoryLayout<UInt8>.stride
-    static let minSlots = 16
+    /// Bytes per slot: 120 bits of a key and a day.
+    public static let bytesPerSlot = MemoryLayout<Slot>.stride
+    /// 1,024 lines: `probeLimit` is 12 slots. A smaller table would have none.
+    static let minSlots = 4_096
     /// Days below the first day of an empty table that are still kept exactly.
     static let initialSlackDays: Int64 = 32
+    /// The largest relative day a slot keeps (its tag is the day + 1, and tag 0 marks an empty slot).
+    static let maxRelativeDay: UInt8 = 254
+    static let tagShift: UInt64 = 56
+    static let keyBits: UInt64 = (1 << 56) - 1
 
     var storage: Storage
     /// Keys in slots (the reserved all-zero key is not in a slot).
@@ -129,23 +163,18 @@ public struct DedupTable {
     /// slot day is `max(day, baseDay)`, because `baseDay` only rises, a rebase rounds earlier days up to it and an
     /// expiry removes exactly the ids below its cut. Unlike `insert`, `baseDay` never moves.
     mutating func restore(_ k: Hash128, day: Int32) throws(StateError) {
-        guard Int64(day) - Int64(baseDay) <= Int64(UInt8.max) else { throw StateError("id day \(day) is more than 255 days after the base day \(baseDay)") }
+        guard Int64(day) - Int64(baseDay) <= Int64(DedupTable.maxRelativeDay) else {
+            throw StateError("id day \(day) is more than \(DedupTable.maxRelativeDay) days after the base day \(baseDay)")
+        }
         if DedupTable.isEmpty(k) {
             guard !hasReservedKey else { throw StateError("id \(k) twice") }
             hasReservedKey = true
             reservedKeyDay = day
             return
         }
+        guard !contains(k) else { throw StateError("id \(k) twice") }
         if entries >= growAt { rebuild(slots: DedupTable.slots(for: entries + 1, load: maxLoad / 2)) }
-        let s = storage
-        var i = DedupTable.home(k.high, s.slotCount)
-        while !DedupTable.isEmpty(s.keys[i]) {
-            if s.keys[i] == k { throw StateError("id \(k) twice") }
-            i += 1
-            if i == s.slotCount { i = 0 }
-        }
-        s.keys[i] = k
-        s.days[i] = relativeDay(day)
+        place(Slot(k, relativeDay: relativeDay(day)), home: k.high)
         entries += 1
     }
 
@@ -153,15 +182,15 @@ public struct DedupTable {
     public var count: Int { entries + (hasReservedKey ? 1 : 0) }
     /// Slots in the table.
     public var slotCount: Int { storage.slotCount }
-    /// Bytes of the slot arrays (the fixed-size header and class instance, < 100 bytes, not counted).
+    /// Bytes of the slot array (the fixed-size header and class instance, < 100 bytes, not counted).
     public var bytesAllocated: Int { storage.slotCount * DedupTable.bytesPerSlot }
     /// keys in slots / slots.
     public var load: Double { Double(entries) / Double(storage.slotCount) }
 
     // MARK: - Lookup
 
-    /// Slots per 64-byte cache line of the key array.
-    static let slotsPerLine = 64 / MemoryLayout<Hash128>.stride
+    /// Slots per 64-byte cache line of the slot array.
+    static let slotsPerLine = 64 / MemoryLayout<Slot>.stride
 
     /// The first slot of the key's home line: `high × lines >> 64` picks one of the `slotCount / 4` whole lines, and
     /// the probe starts at that line's first slot. So a miss reads on into the next line only when the four slots of
@@ -177,24 +206,66 @@ public struct DedupTable {
     @inline(__always)
     static func isEmpty(_ k: Hash128) -> Bool { k.high | k.low == 0 }
 
+    /// Slots from `from` forward to `to`, cyclically in a table of `n`.
+    @inline(__always)
+    static func distance(_ from: Int, _ to: Int, _ n: Int) -> Int { to >= from ? to - from : to + n - from }
+
+    /// The whole high word of the key in slot `i`: its stored 56 bits, and the one top byte whose home lies fewer
+    /// than `probeLimit` slots before `i`. Traps if there is not exactly one (a broken invariant).
+    /// `t0` is tried first: only keys within `probeLimit` slots of where the next top byte begins take another.
+    @inline(__always)
+    static func fullHigh(_ e: Slot, at i: Int, _ s: Storage) -> UInt64 {
+        assert(topBytes(e, at: i, s).fits == 1, "slot \(i): not exactly one top byte puts its key within the probe limit")
+        let n = s.slotCount
+        let t0 = (i / slotsPerLine) * 256 / (n / slotsPerLine)
+        var h = withTopByte(t0, e)
+        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        h = withTopByte(t0 &- 1, e)
+        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        h = withTopByte(t0 &+ 1, e)
+        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        h = withTopByte(t0 &- 2, e)
+        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        preconditionFailure("slot \(i) holds a key beyond the probe limit")
+    }
+
+    /// How many of the 4 candidate top bytes put the home of `e`'s key fewer than `probeLimit` slots before `i`, and
+    /// the high word with the last that does. No other top byte can: the home's line is within `probeLimit / 4`
+    /// lines (fewer than `lines / 256`) before `i`'s, and a top byte `t` puts a home in lines `t × lines / 256` up to
+    /// `(t + 1) × lines / 256`, so only `t0 − 1`, `t0` and `t0 + 1` (for `t0 = line(i) × 256 / lines`, modulo 256)
+    /// can; `t0 − 2` is checked as a margin.
+    static func topBytes(_ e: Slot, at i: Int, _ s: Storage) -> (fits: Int, high: UInt64) {
+        let n = s.slotCount
+        let t0 = (i / slotsPerLine) * 256 / (n / slotsPerLine)
+        var fits = 0
+        var high: UInt64 = 0
+        // Unrolled: a loop over a range is a generic call per step in debug builds, where `expire` checks every slot.
+        var h = withTopByte(t0 &- 2, e)
+        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        h = withTopByte(t0 &- 1, e)
+        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        h = withTopByte(t0, e)
+        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        h = withTopByte(t0 &+ 1, e)
+        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        return (fits, high)
+    }
+
+    @inline(__always)
+    static func withTopByte(_ t: Int, _ e: Slot) -> UInt64 {
+        UInt64(truncatingIfNeeded: t & 255) << tagShift | e.keyHigh
+    }
+
     /// Whether `k` was inserted and not expired since.
     public func contains(_ k: Hash128) -> Bool {
         if DedupTable.isEmpty(k) { return hasReservedKey }
-        let s = storage
-        let n = s.slotCount
-        var i = DedupTable.home(k.high, n)
-        // Bounded: at least one slot is empty (entries < slotCount).
-        while true {
-            let e = s.keys[i]
-            if e.high == k.high && e.low == k.low { return true }
-            if DedupTable.isEmpty(e) { return false }
-            i &+= 1
-            if i == n { i = 0 }
-        }
+        return probe(k).found
     }
 
     /// Where a lookup of a key ended: its slot when it is remembered, else the empty slot an insert would fill
-    /// (−1 for the reserved all-zero key, which lives in a flag). Valid until the table is next mutated.
+    /// (−1 for the reserved all-zero key, which lives in a flag, and when the nearest empty slot is beyond the
+    /// probe limit: then only the full insert, which grows the table, can place it). Valid until the table is next
+    /// mutated.
     public struct Probe {
         public let found: Bool
         let slot: Int
@@ -205,12 +276,16 @@ public struct DedupTable {
         if DedupTable.isEmpty(k) { return Probe(found: hasReservedKey, slot: -1) }
         let s = storage
         let n = s.slotCount
+        let high = k.high & DedupTable.keyBits
         var i = DedupTable.home(k.high, n)
-        // Bounded: at least one slot is empty (entries < slotCount).
+        // Bounded by the probe limit, and by an empty slot (entries < slotCount).
+        var left = s.probeLimit
         while true {
-            let e = s.keys[i]
-            if e.high == k.high && e.low == k.low { return Probe(found: true, slot: i) }
-            if DedupTable.isEmpty(e) { return Probe(found: false, slot: i) }
+            let e = s.slots[i]
+            if e.isEmpty { return Probe(found: false, slot: i) }
+            if e.low == k.low && e.keyHigh == high { return Probe(found: true, slot: i) }
+            left &-= 1
+            if left == 0 { return Probe(found: false, slot: -1) }
             i &+= 1
             if i == n { i = 0 }
         }
@@ -225,34 +300,30 @@ public struct DedupTable {
         guard p.slot >= 0, entries < growAt, dayFits(day) else { return insert(k, day: day) }
         makeUnique()
         let s = storage
-        assert(DedupTable.isEmpty(s.keys[p.slot]) && probe(k).slot == p.slot, "the table changed between probe and insert")
-        s.keys[p.slot] = k
-        s.days[p.slot] = relativeDay(day)
+        assert(s.slots[p.slot].isEmpty && probe(k).slot == p.slot, "the table changed between probe and insert")
+        s.slots[p.slot] = Slot(k, relativeDay: relativeDay(day))
         entries &+= 1
         insertsSinceExpire &+= 1
         assert(entries <= growAt && entries < s.slotCount)
         return true
     }
 
-    /// Prefetches the home slot of `k`, its key and its day (`__builtin_prefetch` through the CPrefetch C shim), to be called before
+    /// Prefetches the home slot of `k` (`__builtin_prefetch` through the CPrefetch C shim), to be called before
     /// other work that does not depend on the table (the accept path calls it right after the parse, before
     /// the contract and window lookups), so the slot's cache line is on its way when `insert`/`contains`
     /// reach it. A hint only: it never faults and changes nothing. `mutating` only so that a call through a
     /// partition's state in the pipeline's array is made in place, without retaining the storage.
     public mutating func prefetch(_ k: Hash128) {
-        let a = homeAddresses(k)
-        meterline_prefetch(a.key)
-        meterline_prefetch(a.day)
+        meterline_prefetch(homeAddress(k))
     }
 
-    /// The addresses of `k`'s home slot's key and day, for prefetches issued together with others (see
-    /// `Pipeline.prefetchGroup`). Both are needed: `insert` stores the day, and a store that misses the TLB
-    /// stalls the shard for a page walk as a load does. Only hints' targets: valid until the table changes.
+    /// The address of `k`'s home slot, for prefetches issued together with others (see `Pipeline.prefetchGroup`).
+    /// The key and its day share the slot, so `insert`'s store needs no other line or page. Only a hint's target:
+    /// valid until the table changes.
     @inline(__always)
-    public mutating func homeAddresses(_ k: Hash128) -> (key: UnsafeRawPointer, day: UnsafeRawPointer) {
+    public mutating func homeAddress(_ k: Hash128) -> UnsafeRawPointer {
         let s = storage
-        let h = DedupTable.home(k.high, s.slotCount)
-        return (UnsafeRawPointer(s.keys + h), UnsafeRawPointer(s.days + h))
+        return UnsafeRawPointer(s.slots + DedupTable.home(k.high, s.slotCount))
     }
 
     // MARK: - Mutation
@@ -266,47 +337,56 @@ public struct DedupTable {
     @discardableResult
     public mutating func insert(_ k: Hash128, day: Int32) -> Bool {
         if DedupTable.isEmpty(k) { return insertReserved(day: day) }
+        let p = probe(k)
+        if p.found { return false }
         makeUnique()
-        var s = storage
-        var n = s.slotCount
-        var i = DedupTable.home(k.high, n)
-        while true {
-            let e = s.keys[i]
-            if e.high == k.high && e.low == k.low { return false }
-            if DedupTable.isEmpty(e) { break }
-            i &+= 1
-            if i == n { i = 0 }
-        }
-        if entries >= growAt || !dayFits(day) {
-            // Slow path: grow and/or rebase; the slot found above may have moved.
+        if p.slot >= 0 && entries < growAt && dayFits(day) {
+            storage.slots[p.slot] = Slot(k, relativeDay: relativeDay(day))
+        } else {
+            // Slow path: grow and/or rebase, or grow because the nearest empty slot is past the probe limit.
             prepareInsert(day: day)
-            s = storage
-            n = s.slotCount
-            i = DedupTable.home(k.high, n)
-            while !DedupTable.isEmpty(s.keys[i]) {
-                i &+= 1
-                if i == n { i = 0 }
-            }
+            place(Slot(k, relativeDay: relativeDay(day)), home: k.high)
         }
-        s.keys[i] = k
-        s.days[i] = relativeDay(day)
         entries &+= 1
         insertsSinceExpire &+= 1
-        assert(entries <= growAt && entries < n)
+        assert(entries <= growAt && entries < storage.slotCount)
+        return true
+    }
+
+    /// Puts `slot` (a key not in the table) into the first empty slot from `home(high)`, growing the table first
+    /// while that slot would lie at or past the probe limit. Counts nothing.
+    mutating func place(_ slot: Slot, home high: UInt64) {
+        while !DedupTable.tryPlace(slot, home: high, in: storage) {
+            rebuild(slots: storage.slotCount * 2)
+        }
+    }
+
+    /// Puts `slot` into the first empty slot from `home(high)` of `s`, unless that lies at or past the probe limit.
+    static func tryPlace(_ slot: Slot, home high: UInt64, in s: Storage) -> Bool {
+        let n = s.slotCount
+        var i = home(high, n)
+        var left = s.probeLimit
+        while !s.slots[i].isEmpty {
+            left -= 1
+            if left == 0 { return false }
+            i += 1
+            if i == n { i = 0 }
+        }
+        s.slots[i] = slot
         return true
     }
 
     @inline(__always)
     func dayFits(_ day: Int32) -> Bool {
         let d = Int64(day) - Int64(baseDay)
-        return d >= 0 && d <= Int64(UInt8.max) && entries > 0
+        return d >= 0 && d <= Int64(DedupTable.maxRelativeDay) && entries > 0
     }
 
-    /// The slot day of `day`, rounded into 0...255 (earlier days round up to `baseDay`).
+    /// The slot day of `day`, rounded into 0...254 (earlier days round up to `baseDay`).
     @inline(__always)
     func relativeDay(_ day: Int32) -> UInt8 {
         let d = Int64(day) - Int64(baseDay)
-        return d <= 0 ? 0 : UInt8(clamping: d)
+        return d <= 0 ? 0 : UInt8(min(d, Int64(DedupTable.maxRelativeDay)))
     }
 
     /// Grows when the next insert would pass `maxLoad`; moves `baseDay` so `day` fits (see the type's notes).
@@ -315,8 +395,8 @@ public struct DedupTable {
         if entries == 0 {
             // Room below the first day for events that arrive out of order (kept exactly down to 32 days earlier).
             baseDay = Int32(clamping: Int64(day) - DedupTable.initialSlackDays)
-        } else if Int64(day) - Int64(baseDay) > Int64(UInt8.max) {
-            rebase(to: day - Int32(UInt8.max))
+        } else if Int64(day) - Int64(baseDay) > Int64(DedupTable.maxRelativeDay) {
+            rebase(to: day - Int32(DedupTable.maxRelativeDay))
         }
         if entries >= growAt {
             rebuild(slots: DedupTable.slots(for: entries + 1, load: maxLoad / 2))
@@ -333,7 +413,7 @@ public struct DedupTable {
     }
 
     /// Forgets every id whose day is before `day`. O(1) when nothing can be older (`day <= baseDay`, as on
-    /// every call within the same day); else one pass over the slot days, with backward-shift deletion.
+    /// every call within the same day); else one pass over the slots, with backward-shift deletion.
     public mutating func expire(before day: Int32) {
         if hasReservedKey && reservedKeyDay < day { hasReservedKey = false }
         let cut = Int64(day) - Int64(baseDay)
@@ -343,15 +423,12 @@ public struct DedupTable {
         }
         makeUnique()
         let before = entries
-        if cut > Int64(UInt8.max) {
-            storage.keys.update(repeating: .zero, count: storage.slotCount)
-            storage.days.update(repeating: 0, count: storage.slotCount)
+        if cut > Int64(DedupTable.maxRelativeDay) {
+            storage.slots.update(repeating: .empty, count: storage.slotCount)
             entries = 0
         } else {
             removeDays(below: UInt8(cut))
-            rebase(to: day)
         }
-        assert(baseDay == day || entries == 0)
         baseDay = day
         let removed = before - entries
         assert(entries <= before)
@@ -365,19 +442,25 @@ public struct DedupTable {
         assert(verifyInvariants())
     }
 
-    /// Deletes the slots whose relative day is below `cut`. The scan starts after an empty slot so no
-    /// cluster wraps past the scan's start; a deletion shifts later entries of the same cluster back, so the
-    /// slot is examined again; entries only move from unscanned slots to slots not yet passed.
+    /// Deletes the slots whose relative day is below `cut` and makes the others' days relative to `baseDay + cut`
+    /// (the caller then moves `baseDay` there). The scan starts after an empty slot so no cluster wraps past the
+    /// scan's start; a deletion shifts later entries of the same cluster back, so the slot is examined again;
+    /// entries only move from unscanned slots to slots not yet passed, so each is examined once.
     mutating func removeDays(below cut: UInt8) {
         let s = storage
         let n = s.slotCount
+        let shift = UInt64(cut) << DedupTable.tagShift
         var i = 0
-        while !DedupTable.isEmpty(s.keys[i]) { i += 1 }  // exists: entries < slotCount
+        while !s.slots[i].isEmpty { i += 1 }  // exists: entries < slotCount
         var scanned = 0
         while scanned < n {
-            if !DedupTable.isEmpty(s.keys[i]) && s.days[i] < cut {
-                delete(at: i)
-                continue  // a shifted entry now sits at i
+            let e = s.slots[i]
+            if !e.isEmpty {
+                if e.relativeDay < cut {
+                    delete(at: i)
+                    continue  // a shifted entry now sits at i
+                }
+                s.slots[i].high = e.high - shift  // tag − cut ≥ 1
             }
             scanned += 1
             i += 1
@@ -386,25 +469,22 @@ public struct DedupTable {
     }
 
     /// Backward-shift deletion: empties slot `hole`, then moves each later entry of the cluster that may
-    /// live at the hole (its home is not in (hole, j] cyclically) back into it.
+    /// live at the hole (its home is not in (hole, j] cyclically) back into it. A moved entry comes nearer its
+    /// home, so it stays within the probe limit and its top byte is still the one `fullHigh` finds.
     mutating func delete(at hole: Int) {
         let s = storage
         let n = s.slotCount
         var h = hole
         var j = hole + 1 == n ? 0 : hole + 1
-        while !DedupTable.isEmpty(s.keys[j]) {
-            let home = DedupTable.home(s.keys[j].high, n)
-            let distHome = j >= home ? j - home : j + n - home
-            let distHole = j >= h ? j - h : j + n - h
-            if distHome >= distHole {
-                s.keys[h] = s.keys[j]
-                s.days[h] = s.days[j]
+        while !s.slots[j].isEmpty {
+            let home = DedupTable.home(DedupTable.fullHigh(s.slots[j], at: j, s), n)
+            if DedupTable.distance(home, j, n) >= DedupTable.distance(h, j, n) {
+                s.slots[h] = s.slots[j]
                 h = j
             }
             j = j + 1 == n ? 0 : j + 1
         }
-        s.keys[h] = .zero
-        s.days[h] = 0
+        s.slots[h] = .empty
         entries -= 1
     }
 
@@ -414,33 +494,35 @@ public struct DedupTable {
         precondition(delta >= 0, "rebase down from \(baseDay) to \(newBase)")
         if delta == 0 { return }
         let dd = UInt8(clamping: delta)
-        let days = storage.days
-        for i in 0..<storage.slotCount {
-            let d = days[i]
-            days[i] = d > dd ? d - dd : 0
+        let s = storage
+        for i in 0..<s.slotCount where !s.slots[i].isEmpty {
+            let d = s.slots[i].relativeDay
+            s.slots[i] = Slot(high: s.slots[i].keyHigh | (UInt64((d > dd ? d - dd : 0) + 1) << DedupTable.tagShift), low: s.slots[i].low)
         }
         baseDay = newBase
     }
 
-    /// Rehashes every entry into `slots` slots (days are relative to the unchanged `baseDay`).
+    /// Rehashes every entry into `slots` slots (days are relative to the unchanged `baseDay`), or into twice as many
+    /// as often as an entry would land at or past the probe limit.
     mutating func rebuild(slots: Int) {
         precondition(slots > entries, "rebuild into \(slots) slots for \(entries) keys")
         let old = storage
-        let new = Storage(slotCount: slots)
-        for j in 0..<old.slotCount {
-            let k = old.keys[j]
-            if DedupTable.isEmpty(k) { continue }
-            var i = DedupTable.home(k.high, slots)
-            while !DedupTable.isEmpty(new.keys[i]) {
-                i += 1
-                if i == slots { i = 0 }
+        var size = max(slots, DedupTable.minSlots)
+        var new = Storage(slotCount: size)
+        var j = 0
+        while j < old.slotCount {
+            let e = old.slots[j]
+            if !e.isEmpty && !DedupTable.tryPlace(e, home: DedupTable.fullHigh(e, at: j, old), in: new) {
+                size *= 2
+                new = Storage(slotCount: size)
+                j = 0
+                continue
             }
-            new.keys[i] = k
-            new.days[i] = old.days[j]
+            j += 1
         }
         storage = new
-        growAt = DedupTable.growAt(slots: slots, maxLoad: maxLoad)
-        precondition(entries <= growAt, "rebuild to \(slots) slots leaves \(entries) keys above the load bound")
+        growAt = DedupTable.growAt(slots: size, maxLoad: maxLoad)
+        precondition(entries <= growAt, "rebuild to \(size) slots leaves \(entries) keys above the load bound")
     }
 
     static func slots(for count: Int, load: Double) -> Int {
@@ -451,21 +533,25 @@ public struct DedupTable {
         min(slots - 1, Int(Double(slots) * maxLoad))
     }
 
-    /// O(n): counts, emptiness, and that every key is reachable from its home without crossing an empty slot.
+    /// O(n): counts, emptiness, tags, and that every key lies within the probe limit of its home with no empty slot
+    /// between.
     func verifyInvariants() -> Bool {
         let s = storage
         let n = s.slotCount
         var occupied = 0
         for i in 0..<n {
-            let k = s.keys[i]
-            if DedupTable.isEmpty(k) {
-                guard s.days[i] == 0 else { return false }
+            let e = s.slots[i]
+            if e.isEmpty {
+                guard e.low == 0 else { return false }
                 continue
             }
+            guard e.tag >= 1 else { return false }
             occupied += 1
-            var j = DedupTable.home(k.high, n)
+            let (fits, high) = DedupTable.topBytes(e, at: i, s)
+            guard fits == 1 else { return false }
+            var j = DedupTable.home(high, n)
             while j != i {
-                if DedupTable.isEmpty(s.keys[j]) { return false }
+                if s.slots[j].isEmpty { return false }
                 j = j + 1 == n ? 0 : j + 1
             }
         }
@@ -494,14 +580,17 @@ public struct DedupTable {
         DedupTable.append(UInt32(bitPattern: hasReservedKey ? reservedKeyDay : 0), to: &out)
         // Entries in key order, so the bytes depend only on the content, not on the table's history.
         let s = storage
-        var occupied: [Int] = []
+        var occupied: [(key: Hash128, day: UInt8)] = []
         occupied.reserveCapacity(entries)
-        for i in 0..<s.slotCount where !DedupTable.isEmpty(s.keys[i]) { occupied.append(i) }
-        occupied.sort { s.keys[$0] < s.keys[$1] }
-        for i in occupied {
-            DedupTable.append(s.keys[i].high, to: &out)
-            DedupTable.append(s.keys[i].low, to: &out)
-            out.append(s.days[i])
+        for i in 0..<s.slotCount where !s.slots[i].isEmpty {
+            let e = s.slots[i]
+            occupied.append((Hash128(high: DedupTable.fullHigh(e, at: i, s), low: e.low), e.relativeDay))
+        }
+        occupied.sort { $0.key < $1.key }
+        for e in occupied {
+            DedupTable.append(e.key.high, to: &out)
+            DedupTable.append(e.key.low, to: &out)
+            out.append(e.day)
         }
         DedupTable.append(DedupTable.checksum(out), to: &out)
         assert(out.count == DedupTable.headerSize + entries * DedupTable.entrySize + DedupTable.checksumSize)
@@ -539,21 +628,18 @@ public struct DedupTable {
             hasReservedKey = true
             reservedKeyDay = Int32(bitPattern: DedupTable.readLE(bytes, 14, as: UInt32.self))
         }
-        let s = storage
         var p = DedupTable.headerSize
         for _ in 0..<count {
             let k = Hash128(high: DedupTable.readLE(bytes, p), low: DedupTable.readLE(bytes, p + 8))
             let day = bytes[p + 16]
             p += DedupTable.entrySize
             guard !DedupTable.isEmpty(k) else { throw DedupTableError(.invalid, "the reserved all-zero key in a slot") }
-            var i = DedupTable.home(k.high, s.slotCount)
-            while !DedupTable.isEmpty(s.keys[i]) {
-                if s.keys[i] == k { throw DedupTableError(.invalid, "key \(k) twice") }
-                i += 1
-                if i == s.slotCount { i = 0 }
+            // Written by an earlier format-1 writer, which kept relative days up to 255.
+            guard day <= DedupTable.maxRelativeDay else {
+                throw DedupTableError(.invalid, "key \(k) has day \(day) after the base day; at most \(DedupTable.maxRelativeDay) are kept")
             }
-            s.keys[i] = k
-            s.days[i] = day
+            guard !probe(k).found else { throw DedupTableError(.invalid, "key \(k) twice") }
+            place(Slot(k, relativeDay: day), home: k.high)
             entries += 1
         }
         precondition(entries == count && entries <= growAt)

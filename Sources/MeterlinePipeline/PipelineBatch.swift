@@ -101,9 +101,7 @@ extension Pipeline {
                 var list = PrefetchList(groupAddresses)
                 for i in (j - j % g)...j where ahead[i % d].parsed {
                     let s = slot(records[i].partition)
-                    let home = states[s].seen.homeAddresses(aheadEvents[i % d].identity)
-                    list.add(home.key)
-                    list.add(home.day)
+                    list.add(states[s].seen.homeAddress(aheadEvents[i % d].identity))
                     if let key = aheadKeys[i % d] { list.add(states[s].windows.indexAddress(key)) }
                 }
                 list.issue()
@@ -124,8 +122,8 @@ extension Pipeline {
         }
     }
 
-    /// Room for one group's prefetch addresses, at most four per event: a dedup key, its day and a window index
-    /// entry in the first list; a window key and value, two lines each, in the second.
+    /// Room for one group's prefetch addresses, at most four per event: a dedup slot and a window index entry in the
+    /// first list; a window key and value, two lines each, in the second.
     static let groupAddressCapacity = 4 * prefetchGroup
 
     /// How many messages ahead of the parse its input bytes are prefetched.

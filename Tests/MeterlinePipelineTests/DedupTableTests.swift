@@ -24,7 +24,7 @@ func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.inser
         var g = SeededGenerator(seed: seed)
         for slots in [16, 17, 18, 19, 1_001, 13_333_334] {
             let t = DedupTable(expectedCount: Int(Double(slots - 1) * 0.75))
-            #expect(Int(bitPattern: UInt(bitPattern: t.storage.keys)) % 64 == 0, "key array not line-aligned")
+            #expect(Int(bitPattern: UInt(bitPattern: t.storage.slots)) % 64 == 0, "key array not line-aligned")
             for _ in 0..<10_000 {
                 let h = DedupTable.home(g.next(), slots)
                 #expect(h % DedupTable.slotsPerLine == 0 && h >= 0 && h + DedupTable.slotsPerLine <= slots,
@@ -169,11 +169,11 @@ func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.inser
         #expect(t.contains(b))
         t.expire(before: 969)
         #expect(!t.contains(b) && t.contains(a))
-        #expect(inserted(&t, c, day: 1_300))  // 331 days after baseDay: baseDay moves to 1,045, a with it
-        #expect(t.baseDay == 1_045)
-        t.expire(before: 1_045)
-        #expect(t.contains(a))
+        #expect(inserted(&t, c, day: 1_300))  // 332 days after baseDay: baseDay moves to 1,300 − 254, a with it
+        #expect(t.baseDay == 1_046)
         t.expire(before: 1_046)
+        #expect(t.contains(a))
+        t.expire(before: 1_047)
         #expect(!t.contains(a) && t.contains(c) && t.count == 1)
         #expect(t.verifyInvariants())
     }
@@ -297,4 +297,81 @@ func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.inser
         t.prefetch(k)
         #expect(t.contains(k) && t.count == 1)
     }
+}
+
+/// The slot stores 120 bits of a key; the top 8 bits of its high word come from its place (see `DedupTable`).
+@Suite struct DedupTableTopByteTests {
+    /// Every key that differs from a remembered one only in the bits a slot does not store is still absent, in tables
+    /// small and large, and the 256 keys that share the stored bits are 256 distinct members — also those whose
+    /// stored bits are all zero, which must not read as empty slots.
+    @Test func keysDifferingOnlyInTheTopByteAreDistinct() {
+        let seed = testSeed()
+        var g = SeededGenerator(seed: seed)
+        for expected in [0, 5_000, 300_000] {
+            var t = DedupTable(expectedCount: expected)
+            var keys: [Hash128] = []
+            for _ in 0..<max(expected, 1_000) { keys.append(randomKey(&g)) }
+            for k in keys { t.insert(k, day: 20_000) }
+            var wrong = 0
+            for k in keys.prefix(500) {
+                for t8 in 0..<UInt64(256) where t8 != k.high >> 56 {
+                    if t.contains(Hash128(high: (k.high & (1 << 56 - 1)) | t8 << 56, low: k.low)) { wrong += 1 }
+                }
+            }
+            #expect(wrong == 0, "seed \(seed), \(expected) keys: \(wrong) false positives")
+            // All 256 top bytes of two stored patterns: random bits, and zero stored bits (high = t << 56, low = 0).
+            let base = randomKey(&g)
+            for pattern in [Hash128(high: base.high & (1 << 56 - 1), low: base.low), Hash128(high: 0, low: 0)] {
+                let before = t.count
+                for t8 in 0..<UInt64(256) {
+                    let k = Hash128(high: pattern.high | t8 << 56, low: pattern.low)
+                    #expect(inserted(&t, k, day: 20_001) || DedupTable.isEmpty(k) && t.contains(k), "seed \(seed), top byte \(t8)")
+                }
+                #expect(t.count == before + 256, "seed \(seed), \(expected) keys")
+                for t8 in 0..<UInt64(256) { #expect(t.contains(Hash128(high: pattern.high | t8 << 56, low: pattern.low))) }
+            }
+            #expect(t.verifyInvariants(), "seed \(seed), \(expected) keys")
+            // They expire by their own days and survive a rebuild (the trim after the expiry moves every key).
+            t.expire(before: 20_001)
+            #expect(t.count == 512 && t.verifyInvariants(), "seed \(seed), \(expected) keys")
+            #expect(!keys.contains { t.contains($0) }, "seed \(seed)")
+        }
+    }
+
+    /// Keys the probe limit cannot hold where the load allows them (one home for all) grow the table instead, and stay
+    /// exact; their top bytes still come back through `serialize` and a rebuild.
+    @Test func aClusterPastTheProbeLimitGrowsTheTable() throws {
+        var t = DedupTable(expectedCount: 0)
+        let limit = t.storage.probeLimit
+        for i in 1...UInt64(limit * 3) { t.insert(Hash128(high: 0xAB << 56 | 9, low: i), day: 100) }
+        #expect(t.storage.probeLimit >= limit * 3 && t.count == limit * 3)
+        #expect(t.verifyInvariants())
+        let r = try DedupTable(deserializing: t.serialize())
+        #expect(r.count == t.count && r.verifyInvariants())
+        for i in 1...UInt64(limit * 3) {
+            #expect(r.contains(Hash128(high: 0xAB << 56 | 9, low: i)) && !r.contains(Hash128(high: 0xAC << 56 | 9, low: i)))
+        }
+    }
+
+    /// The changelog format (version 1) is the one the 17-byte-slot table wrote: the same table gives the same bytes
+    /// (their checksum, taken from that code), and a relative day of 255, which it could write and this table cannot
+    /// keep, is refused with an error.
+    @Test func theSerializedFormatIsUnchanged() throws {
+        var g = SeededGenerator(seed: 11)
+        var t = DedupTable()
+        for n in 0..<2_000 { t.insert(randomKey(&g), day: 19_000 + Int32(n % 40)) }
+        t.insert(.zero, day: 19_030)
+        t.insert(randomKey(&g), day: 19_200)  // 232 days after the base day (no rebase: those differ, 255 against 254)
+        t.expire(before: 19_020)
+        let bytes = t.serialize()
+        #expect(t.count == 1_002 && bytes.count == 18 + 1_001 * 17 + 8)
+        #expect(DedupTable.readLE(bytes, bytes.count - 8) == DedupTableTopByteTests.goldenChecksum)
+        var day255 = bytes
+        day255[18 + 16] = 255
+        day255 = Array(day255.dropLast(8))
+        DedupTable.append(DedupTable.checksum(day255), to: &day255)
+        #expect(throws: DedupTableError.self) { _ = try DedupTable(deserializing: day255) }
+    }
+
+    static let goldenChecksum: UInt64 = 11_278_804_575_233_270_397
 }
