@@ -91,7 +91,9 @@ public enum ShardRouting: Sendable {
 /// sequences; with `.subject` routing, they do when windows close only at end of input.
 public final class ShardedPipeline {
     let workers: [ShardWorker]
-    var batches: [MessageBatch]
+    /// The batch being filled for each shard (`workers.count` of them). Not an array: writing an array's element
+    /// through a class property checks the array's uniqueness with a runtime call, per routed line.
+    let batches: UnsafeMutablePointer<MessageBatch>
     let batchSize: Int
     var started = false
     var stopped = false
@@ -103,7 +105,8 @@ public final class ShardedPipeline {
         precondition(shards >= 1 && shards <= 256, "shards must be in 1...256")
         self.routing = routing
         workers = (0..<shards).map { _ in ShardWorker(pipeline: make(), ringCapacity: ringCapacity) }
-        batches = (0..<shards).map { _ in MessageBatch(capacity: batchSize) }
+        batches = .allocate(capacity: shards)
+        for i in 0..<shards { (batches + i).initialize(to: MessageBatch(capacity: batchSize)) }
         self.batchSize = batchSize
     }
 
@@ -316,5 +319,9 @@ public final class ShardedPipeline {
         return out
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        batches.deinitialize(count: workers.count)
+        batches.deallocate()
+    }
 }
