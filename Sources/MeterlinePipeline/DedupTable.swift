@@ -16,9 +16,9 @@ import MeterlineCore
 /// - Exact: a lookup matches all 128 bits of a key; there are no false positives (DESIGN.md §5: a false duplicate
 ///   drops revenue). A slot stores 120 of them; the top 8 bits of the high word follow from the slot's place,
 ///   because no key lies `probeLimit` or more slots past its home and keys that differ only in those bits have
-///   homes at least `lines / 256` lines apart, more than a probe ever reads (`probeLimit` is less than that). An
+///   homes at least `⌊lines / 256⌋` lines apart, more than a probe ever reads (`probeLimit` is less than that). An
 ///   insert that would land past the limit grows the table instead, which only hash clusters no real hash makes
-///   can force. A slot whose 16 bytes are zero is empty; the all-zero key is remembered in a side flag.
+///   can force. A slot whose high word is zero (tag 0) is empty; the all-zero key is remembered in a side flag.
 /// - Memory: 16 bytes per slot, at least `minSlots` slots. Growth rehashes to load `maxLoad / 2`;
 ///   `expire(before:)` deletes in place (backward shift) and, when the load has fallen below
 ///   `0.95 × maxLoad`, rebuilds once at the size the observed churn needs. At a steady state (ids of the
@@ -39,8 +39,9 @@ public struct DedupTable {
     /// between its home and it.
     final class Storage {
         let slotCount: Int
-        /// Slots a probe reads at most: `(lines / 256 − 1) × 4`. Keys whose highs differ only in the top 8 bits
-        /// have homes at least `lines / 256 − 1` lines apart (cyclically), so no probe meets a key it could mistake.
+        /// Slots a probe reads at most: `(⌊lines / 256⌋ − 1) × 4`. Keys whose highs differ only in the top 8 bits have
+        /// homes at least `⌊lines / 256⌋` lines apart (cyclically), and a key a probe compares has its home fewer
+        /// than that many lines from the probe's, so no probe meets a key it could mistake.
         let probeLimit: Int
         let slots: UnsafeMutablePointer<Slot>
 
@@ -95,7 +96,7 @@ public struct DedupTable {
     public static let maxExpectedHint = 50_000_000
     /// Bytes per slot: 120 bits of a key and a day.
     public static let bytesPerSlot = MemoryLayout<Slot>.stride
-    /// 1,024 lines: `probeLimit` is 12 slots. A smaller table would have none.
+    /// 1,024 lines: `probeLimit` is 12 slots (4 at 512 lines, none below).
     static let minSlots = 4_096
     /// Days below the first day of an empty table that are still kept exactly.
     static let initialSlackDays: Int64 = 32
