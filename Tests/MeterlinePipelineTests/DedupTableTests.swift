@@ -338,6 +338,53 @@ func inserted(_ t: inout DedupTable, _ k: Hash128, day: Int32) -> Bool { t.inser
         }
     }
 
+    /// The table against a dictionary, over keys made to stress what a slot does not store: keys that share their
+    /// stored 120 bits, keys crowded onto a few homes (long clusters, growth at the probe limit), the zero key; with
+    /// expiries that delete inside clusters, round trips through `serialize`, and copies. Days stay within 254 of the
+    /// base day, so the model is exact: a key is present iff its day (a day before the last cut counts as the cut)
+    /// is at least the last cut.
+    @Test func matchesADictionaryOnCrowdedKeys() throws {
+        let seed = testSeed()
+        var g = SeededGenerator(seed: seed)
+        var t = DedupTable(expectedCount: 0)
+        var model: [Hash128: Int32] = [:]
+        var cut: Int32 = 0
+        var seen: [Hash128] = []
+        let crowded = (0..<4).map { _ in g.next() & ~(1 << 40 - 1) }  // a few homes: high words that differ in low bits only
+        func key() -> Hash128 {
+            let roll = g.next() % 100
+            if roll < 15, let k = seen.randomElement(using: &g) {  // the same stored bits, another top byte
+                return Hash128(high: (k.high & (1 << 56 - 1)) | (g.next() & 0xFF) << 56, low: k.low)
+            }
+            if roll < 40 { return Hash128(high: crowded[Int(g.next() % 4)] | (g.next() & 0xFFF), low: g.next()) }
+            if roll == 40 { return .zero }
+            return randomKey(&g)
+        }
+        for step in 0..<40_000 {
+            let k = step % 3 == 0 && !seen.isEmpty ? seen[Int(g.next() % UInt64(seen.count))] : key()
+            // The first within 32 days of the earliest (the base day starts 32 days before the first day).
+            let day = step == 0 ? 20_031 : 20_000 + Int32(g.next() % 60)
+            let present = model[k].map { $0 >= cut } ?? false
+            #expect(t.contains(k) == present, "seed \(seed), step \(step): contains")
+            let wasInserted = t.insert(k, day: day)
+            #expect(wasInserted == !present, "seed \(seed), step \(step): insert")
+            // A day before the last cut is kept as the cut (the base day): longer, never shorter.
+            if wasInserted { model[k] = max(day, cut); seen.append(k) }
+            if step % 5_000 == 4_999 {
+                cut = 20_000 + Int32(step / 5_000) * 6
+                t.expire(before: cut)
+                #expect(t.verifyInvariants(), "seed \(seed), step \(step): after the expiry")
+                var copy = t                                    // a snapshot, then more inserts into the original
+                t = try DedupTable(deserializing: copy.serialize())
+                copy.insert(randomKey(&g), day: cut)
+                #expect(t.count == model.values.filter { $0 >= cut }.count, "seed \(seed), step \(step): count")
+            }
+        }
+        let wrong = model.filter { t.contains($0.key) != ($0.value >= cut) }.count
+        #expect(wrong == 0, "seed \(seed): \(wrong) keys on the wrong side")
+        #expect(t.verifyInvariants(), "seed \(seed)")
+    }
+
     /// Keys the probe limit cannot hold where the load allows them (one home for all) grow the table instead, and stay
     /// exact; their top bytes still come back through `serialize` and a rebuild.
     @Test func aClusterPastTheProbeLimitGrowsTheTable() throws {
