@@ -489,14 +489,25 @@ public struct DedupTable {
         let old = storage
         var size = max(slots, DedupTable.minSlots)
         var new = Storage(slotCount: size)
+        let n = old.slotCount
+        // Slots in order hold keys in order of their top byte (but for the wrap): the previous key's top byte is
+        // tried first, and only a key whose home it does not explain pays `fullHigh`'s division.
+        var top = 0
         var j = 0
-        while j < old.slotCount {
+        while j < n {
             let e = old.slots[j]
-            if !e.isEmpty && !DedupTable.tryPlace(e, home: DedupTable.fullHigh(e, at: j, old), in: new) {
-                size *= 2
-                new = Storage(slotCount: size)
-                j = 0
-                continue
+            if !e.isEmpty {
+                var high = DedupTable.withTopByte(top, e)
+                if DedupTable.distance(DedupTable.home(high, n), j, n) >= old.probeLimit {
+                    high = DedupTable.fullHigh(e, at: j, old)
+                    top = Int(truncatingIfNeeded: high >> DedupTable.tagShift)
+                }
+                if !DedupTable.tryPlace(e, home: high, in: new) {
+                    size *= 2
+                    new = Storage(slotCount: size)
+                    j = 0
+                    continue
+                }
             }
             j += 1
         }
