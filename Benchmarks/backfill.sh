@@ -67,7 +67,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "== summary ($ROUNDS rounds; median wall and CPU, largest peak RSS)"
-python3 - "$WORK/runs.txt" "$EVENTS" <<'PY'
+python3 - "$WORK/runs.txt" "$EVENTS" "$(nproc)" <<'PY'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -85,4 +85,9 @@ for tool, rs in runs.items():
           f"CPU {cpu:6.2f} s ({cpu / events * 1e9:.0f} ns per event), peak RSS {rss / 1048576:.2f} GiB")
 m, d = summary["meterline"], summary["duckdb"]
 print(f"meterline / DuckDB: {d[0] / m[0]:.2f}x speed (median walls), {m[2] / d[2]:.3f}x peak memory")
+# The same comparison by CPU, which a VM's stalls move less than wall time: what the median CPU per event allows on
+# this many cores with every core busy, and the ratio of CPU per event.
+cores = int(sys.argv[3])
+print(f"by CPU: meterline's median CPU per event allows {cores / (m[1] / events) / 1e6:.2f} M events/s on {cores} busy cores; "
+      f"DuckDB uses {d[1] / m[1]:.2f}x its CPU per event")
 PY
