@@ -68,7 +68,7 @@ public struct DedupTable {
     }
 
     /// One slot: a key without the top 8 bits of its high word, which hold the tag (relative day + 1) instead.
-    struct Slot: Equatable {
+    struct Slot {
         var high: UInt64
         var low: UInt64
         static let empty = Slot(high: 0, low: 0)
@@ -196,16 +196,15 @@ public struct DedupTable {
     @inline(__always)
     static func fullHigh(_ e: Slot, at i: Int, _ s: Storage) -> UInt64 {
         assert(topBytes(e, at: i, s).fits == 1, "slot \(i): not exactly one top byte puts its key within the probe limit")
-        let n = s.slotCount
-        let t0 = (i / slotsPerLine) * 256 / (n / slotsPerLine)
+        let t0 = likeliestTopByte(at: i, s)
         var h = withTopByte(t0, e)
-        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        if lies(h, within: i, s) { return h }
         h = withTopByte(t0 &- 1, e)
-        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        if lies(h, within: i, s) { return h }
         h = withTopByte(t0 &+ 1, e)
-        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        if lies(h, within: i, s) { return h }
         h = withTopByte(t0 &- 2, e)
-        if distance(home(h, n), i, n) < s.probeLimit { return h }
+        if lies(h, within: i, s) { return h }
         preconditionFailure("slot \(i) holds a key beyond the probe limit")
     }
 
@@ -215,20 +214,32 @@ public struct DedupTable {
     /// `(t + 1) × lines / 256`, so only `t0 − 1`, `t0` and `t0 + 1` (for `t0 = line(i) × 256 / lines`, modulo 256)
     /// can; `t0 − 2` is checked as a margin.
     static func topBytes(_ e: Slot, at i: Int, _ s: Storage) -> (fits: Int, high: UInt64) {
-        let n = s.slotCount
-        let t0 = (i / slotsPerLine) * 256 / (n / slotsPerLine)
+        let t0 = likeliestTopByte(at: i, s)
         var fits = 0
         var high: UInt64 = 0
         // Unrolled: a loop over a range is a generic call per step in debug builds, where `expire` checks every slot.
         var h = withTopByte(t0 &- 2, e)
-        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        if lies(h, within: i, s) { fits += 1; high = h }
         h = withTopByte(t0 &- 1, e)
-        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        if lies(h, within: i, s) { fits += 1; high = h }
         h = withTopByte(t0, e)
-        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        if lies(h, within: i, s) { fits += 1; high = h }
         h = withTopByte(t0 &+ 1, e)
-        if distance(home(h, n), i, n) < s.probeLimit { fits += 1; high = h }
+        if lies(h, within: i, s) { fits += 1; high = h }
         return (fits, high)
+    }
+
+    /// `line(i) × 256 / lines`: the top byte whose share of the homes holds slot `i`'s line (one division).
+    @inline(__always)
+    static func likeliestTopByte(at i: Int, _ s: Storage) -> Int {
+        (i / slotsPerLine) * 256 / (s.slotCount / slotsPerLine)
+    }
+
+    /// Whether a key with high word `high` in slot `i` lies within the probe limit of its home: for a slot's stored
+    /// bits, true for exactly one top byte.
+    @inline(__always)
+    static func lies(_ high: UInt64, within i: Int, _ s: Storage) -> Bool {
+        distance(home(high, s.slotCount), i, s.slotCount) < s.probeLimit
     }
 
     @inline(__always)
@@ -498,7 +509,7 @@ public struct DedupTable {
             let e = old.slots[j]
             if !e.isEmpty {
                 var high = DedupTable.withTopByte(top, e)
-                if DedupTable.distance(DedupTable.home(high, n), j, n) >= old.probeLimit {
+                if !DedupTable.lies(high, within: j, old) {
                     high = DedupTable.fullHigh(e, at: j, old)
                     top = Int(truncatingIfNeeded: high >> DedupTable.tagShift)
                 }
