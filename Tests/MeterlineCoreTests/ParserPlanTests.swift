@@ -102,6 +102,88 @@ import Testing
     }
 }
 
+/// `ShortHashMemo`: the parser's memoized source states and one-group dimension hashes against the definitions,
+/// over more distinct values than the memo holds (so entries are evicted and slots shared), of every length around
+/// the 8- and 16-byte boundaries, as strings, numbers and booleans, escaped and not, and in copies of one parser.
+@Suite struct ShortHashMemoTests {
+    static func identity(_ source: String, _ id: String) -> Hash128 {
+        var h = Hasher128()
+        h.combine(source)
+        h.combine(id)
+        return h.finalize()
+    }
+
+    static func dimensions(_ value: String?) -> Hash128 {
+        var h = Hasher128()
+        h.combine("model")
+        if let value { h.combine(1); h.combine(value) } else { h.combine(0) }
+        return h.finalize()
+    }
+
+    @Test func memoizedHashesFollowTheirDefinitions() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var g = SeededGenerator(seed: seed)
+        let meters = [
+            Meter(slug: "m", eventType: "t", aggregation: .count, valueProperty: nil, groupBy: [("model", ParserPlanTests.path("$.model"))]),
+            Meter(slug: "n", eventType: "t", aggregation: .count, valueProperty: nil, groupBy: [("model", ParserPlanTests.path("$.model"))]),
+        ]
+        var first = EventParser(catalog: MeterCatalog(meters))
+        var second = first  // shares the memo until one of them writes
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        // (JSON text of the value, the text its hash covers): strings of 0...20 letters, numbers, booleans, null,
+        // an escaped string, and a string and a number with the same text.
+        var values: [(json: String, text: String?)] = [("true", "true"), ("false", "false"), ("null", nil), ("12", "12"),
+                                                        (#""12""#, "12"), (#""abc""#, "abc"), (#""abc""#, "abc")]
+        for n in 0...20 {
+            for _ in 0..<6 {
+                let t = String((0..<n).map { _ in letters[Int(g.next() % 26)] })
+                values.append(("\"" + t + "\"", t))
+            }
+        }
+        var sources = ["s", "llm-proxy", "eightchr", "sixteen-bytes-xx", "seventeen-bytes-x", #"esc\u0061ped"#]
+        for n in 1...16 { sources.append(String((0..<n).map { _ in letters[Int(g.next() % 26)] })) }
+        for i in 0..<4_000 {
+            let v = values[Int(g.next() % UInt64(values.count))]
+            let source = sources[Int(g.next() % UInt64(sources.count))]
+            let text = #"{"specversion":"1.0","id":"e-\#(i)","source":"\#(source)","type":"t","subject":"c","time":"2026-03-01T11:00:00Z","data":{"model":\#(v.json)}}"#
+            let useFirst = g.next() % 2 == 0
+            let (event, readings) = try Array(text.utf8).withUnsafeBytes { b in
+                if useFirst {
+                    let e = try first.parse(b, nowMicros: 1 << 60)
+                    return (e, first.readings)
+                }
+                let e = try second.parse(b, nowMicros: 1 << 60)
+                return (e, second.readings)
+            }
+            let unescapedSource = source.replacingOccurrences(of: #"\u0061"#, with: "a")
+            #expect(event.identity == ShortHashMemoTests.identity(unescapedSource, "e-\(i)"), "seed \(seed), event \(i): \(text)")
+            #expect(readings.count == 2 && readings.allSatisfy { $0.dimensionsHash == ShortHashMemoTests.dimensions(v.text) },
+                    "seed \(seed), event \(i): \(text)")
+        }
+    }
+
+    /// Keys are read as whole words ending at the value's end: a value ending in a buffer's first 8 bytes has no
+    /// key (the parser hashes it directly), the others keep exactly their bytes.
+    @Test func keysReadOnlyTheirBytes() {
+        let text = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+        text.withUnsafeBytes { b in
+            #expect(ShortHashMemo.key(b, 0, 2, namespace: 0) == nil)
+            #expect(ShortHashMemo.key(b, 3, 3, namespace: 0) != nil)
+            #expect(ShortHashMemo.key(b, 0, 17, namespace: 0) == nil)
+            #expect(ShortHashMemo.key(b, 20, 27, namespace: 0) == nil)
+            let gh = ShortHashMemo.key(b, 6, 8, namespace: 0)
+            #expect(gh?.w0 == UInt64(0x6867) && gh?.w1 == 0)
+            let span = ShortHashMemo.key(b, 1, 11, namespace: 3)  // "bcdefghijk"
+            #expect(span?.w0 == b.loadUnaligned(fromByteOffset: 1, as: UInt64.self) && span?.w1 == UInt64(0x6B6A))
+            #expect(span?.tag == (UInt64(1) << 63 | 3 << 8 | 10))
+            // Same bytes elsewhere, same key; another namespace or one byte more, another key.
+            #expect(ShortHashMemo.key(b, 6, 8, namespace: 0) == gh)
+            #expect(ShortHashMemo.key(b, 6, 8, namespace: 1) != gh)
+            #expect(ShortHashMemo.key(b, 5, 8, namespace: 0) != gh)
+        }
+    }
+}
+
 /// `JSONScanner.specialMask`: its lowest set bit is the first byte that is '"', '\\', below 0x20 or above 0x7F,
 /// and it is zero exactly when there is none. Words of bytes drawn mostly from around those boundaries (seeded).
 @Suite struct SpecialMaskTests {

@@ -44,6 +44,8 @@ public struct EventParser {
     @usableFromInline var scratch: [UInt8] = []
     /// The catalog compiled to flat tables of trivial values for the accept path.
     @usableFromInline let plan: ParserPlan
+    /// Hash results of short values seen before (sources, one-group dimension values); a cache, not state.
+    @usableFromInline var hashMemo = ShortHashMemo()
 
     public init(catalog: MeterCatalog, limits: EventLimits = EventLimits()) {
         self.catalog = catalog
@@ -357,8 +359,7 @@ public struct EventParser {
         guard let typeIndex = typeRef.escaped ? catalog.typeIndex(s.base, typeRef) : plan.typeIndex(s.base, typeRef) else {
             throw Rejection(.unknownMeter, "no meter reads events of type \"\(String(decoding: JSONScanner.unescape(s.base, typeRef), as: UTF8.self))\"")
         }
-        var h = Hasher128()
-        EventParser.combineString(&h, s.base, sourceRef)
+        var h = sourceState(s.base, sourceRef)
         EventParser.combineString(&h, s.base, idRef)
         let identity = h.finalize()
         let subjectHash: Hash128
@@ -406,42 +407,98 @@ public struct EventParser {
                     throw badValueKind(meterIndex, v)
                 }
             }
-            // The hash of the (name, value) list: each name, then 1 and the value's bytes, or 0 when absent or null.
-            // It starts from the state after the first name (the same for every reading of the meter).
-            var hd = m.firstNameState
-            var g = m.groupStart
-            while g < m.groupEnd {
-                let group = plan.groups[g]
-                if g != m.groupStart {
-                    plan.names.withUnsafeBytes { hd.combine(UnsafeRawBufferPointer(rebasing: $0[group.nameStart..<group.nameEnd])) }
-                }
-                let found: JSONValueRef?
-                if let d = data {
-                    found = group.slot >= 0 ? slots[group.slot]
-                        : catalog.meters[meterIndex].groupBy[g &- m.groupStart].path.locate(in: s, container: d)
+            let dimensionsHash: Hash128
+            if m.groupEnd &- m.groupStart == 1, data != nil, let v = oneGroupValue(slots, m.groupStart),
+               let k = ShortHashMemo.key(s.base, v.start, v.end, namespace: UInt32(truncatingIfNeeded: meterIndex) &+ 1) {
+                // One group with a short plain value (the usual dimension: a model, a region): hashed once per value.
+                if let known = hashMemo.lookup(k) {
+                    dimensionsHash = Hash128(high: known.0, low: known.1)
                 } else {
-                    found = nil
+                    var hd = m.firstNameState
+                    hd.combine(1)
+                    hd.combine(UnsafeRawBufferPointer(rebasing: s.base[v.start..<v.end]))
+                    dimensionsHash = hd.finalize()
+                    memoize(k, (dimensionsHash.high, dimensionsHash.low, 0))
                 }
-                if let v = found {
-                    switch v.kind {
-                    case .string: hd.combine(1); EventParser.combineString(&hd, s.base, v)
-                    case .number, .trueValue, .falseValue:
-                        hd.combine(1); hd.combine(UnsafeRawBufferPointer(rebasing: s.base[v.start..<v.end]))
-                    case .null: hd.combine(0)
-                    case .object, .array:
-                        throw notScalar(meterIndex, g &- m.groupStart)
-                    }
-                } else {
-                    hd.combine(0)
-                }
-                g &+= 1
+            } else {
+                dimensionsHash = try hashDimensions(s, data, slots, meterIndex, m)
             }
-            let dimensionsHash = m.groupStart == m.groupEnd ? m.noDimensions : hd.finalize()
             readingStore[readingCount] = MeterReading(meterIndex: meterIndex, value: value, uniqueKey: unique, dimensionsHash: dimensionsHash)
             readingCount &+= 1
         }
         return ParsedEvent(id: idRef, source: sourceRef, type: typeRef, subject: subjectRef, timeMicros: t, data: data,
                            identity: identity, subjectHash: subjectHash, typeIndex: typeIndex)
+    }
+
+    /// The hash of a meter's (name, value) list: each name, then 1 and the value's bytes, or 0 when absent or null.
+    /// It starts from the state after the first name (the same for every reading of the meter).
+    @inline(__always)
+    func hashDimensions(_ s: JSONScanner, _ data: JSONValueRef?, _ slots: DataSlots, _ meterIndex: Int,
+                        _ m: ParserPlan.MeterPlan) throws(Rejection) -> Hash128 {
+        var hd = m.firstNameState
+        var g = m.groupStart
+        while g < m.groupEnd {
+            let group = plan.groups[g]
+            if g != m.groupStart {
+                plan.names.withUnsafeBytes { hd.combine(UnsafeRawBufferPointer(rebasing: $0[group.nameStart..<group.nameEnd])) }
+            }
+            let found: JSONValueRef?
+            if let d = data {
+                found = group.slot >= 0 ? slots[group.slot]
+                    : catalog.meters[meterIndex].groupBy[g &- m.groupStart].path.locate(in: s, container: d)
+            } else {
+                found = nil
+            }
+            if let v = found {
+                switch v.kind {
+                case .string: hd.combine(1); EventParser.combineString(&hd, s.base, v)
+                case .number, .trueValue, .falseValue:
+                    hd.combine(1); hd.combine(UnsafeRawBufferPointer(rebasing: s.base[v.start..<v.end]))
+                case .null: hd.combine(0)
+                case .object, .array:
+                    throw notScalar(meterIndex, g &- m.groupStart)
+                }
+            } else {
+                hd.combine(0)
+            }
+            g &+= 1
+        }
+        return m.groupStart == m.groupEnd ? m.noDimensions : hd.finalize()
+    }
+
+    /// The value of a one-group meter's dimension when `ShortHashMemo` may key it: a plain (unescaped) string, a
+    /// number or a boolean, whose hashed bytes are its text between `start` and `end`. Nil for anything else
+    /// (absent, null, escaped, a container), which `hashDimensions` handles.
+    @inline(__always)
+    func oneGroupValue(_ slots: DataSlots, _ g: Int) -> JSONValueRef? {
+        let group = plan.groups[g]
+        guard group.slot >= 0, let v = slots[group.slot] else { return nil }
+        switch v.kind {
+        case .string: return v.escaped ? nil : v
+        case .number, .trueValue, .falseValue: return v
+        default: return nil
+        }
+    }
+
+    /// A `Hasher128` that has combined the source `ref` (a fresh hasher's state after it, memoized for a short plain source).
+    @inline(__always)
+    mutating func sourceState(_ base: UnsafeRawBufferPointer, _ ref: JSONValueRef) -> Hasher128 {
+        var h = Hasher128()
+        guard !ref.escaped, let k = ShortHashMemo.key(base, ref.start, ref.end, namespace: 0) else {
+            EventParser.combineString(&h, base, ref)
+            return h
+        }
+        if let known = hashMemo.lookup(k) { return Hasher128(a: known.0, b: known.1, length: known.2) }
+        h.combine(UnsafeRawBufferPointer(rebasing: base[ref.start..<ref.end]))
+        memoize(k, (h.a, h.b, h.length))
+        return h
+    }
+
+    /// Stores a result in the memo, copying the memo first when another parser shares it.
+    @inline(never)
+    mutating func memoize(_ k: ShortHashMemo.Key, _ v: ShortHashMemo.Value) {
+        if !isKnownUniquelyReferenced(&hashMemo) { hashMemo = hashMemo.copy() }
+        hashMemo.store(k, v)
     }
 
     @inlinable

@@ -67,6 +67,9 @@ public struct Hasher128: Sendable {
 
     @inlinable public init() {}
 
+    /// A hasher in the state another one had (`a`, `b` and `length` read from it): for memoized prefixes.
+    @inlinable init(a: UInt64, b: UInt64, length: UInt64) { self.a = a; self.b = b; self.length = length }
+
     @inlinable @inline(__always)
     static func fold(_ x: UInt64, _ y: UInt64) -> UInt64 {
         let r = x.multipliedFullWidth(by: y)
