@@ -94,35 +94,51 @@ struct BlockEncoder {
         if mixed {
             for r in blockRows { body.append(r.kind) }
         }
-        for r in blockRows where r.kind == Format.idString { body.appendVarint(Int(r.id1 - r.id0)) }
-        idBytes.withUnsafeBufferPointer { all in
-            for r in blockRows {
-                if r.kind == Format.idString {
+        let stringIds = firstKind == Format.idString && !mixed
+        if mixed || stringIds {
+            for r in blockRows where r.kind == Format.idString { body.appendVarint(Int(r.id1 - r.id0)) }
+            idBytes.withUnsafeBufferPointer { all in
+                for r in blockRows where r.kind == Format.idString {
                     body.append(contentsOf: UnsafeBufferPointer(rebasing: all[Int(r.id0)..<Int(r.id1)]))
-                } else {
-                    uuidWords.append(r.id0)
-                    uuidWords.append(r.id1)
+                }
+            }
+        }
+        // UUIDs (the usual ids, all of a block's rows) as words, written through a pointer: two array appends per
+        // row were a uniqueness and a capacity check each.
+        if !stringIds {
+            let uuids = mixed ? blockRows.reduce(0) { $0 + ($1.kind == Format.idString ? 0 : 1) } : n
+            uuidWords.append(contentsOf: repeatElement(0, count: 2 * uuids))
+            uuidWords.withUnsafeMutableBufferPointer { w in
+                var o = 0
+                for r in blockRows where r.kind != Format.idString {
+                    w[o] = r.id0
+                    w[o &+ 1] = r.id1
+                    o &+= 2
                 }
             }
         }
 
-        // Times and offsets: first value, then scaled deltas.
-        scratch64.removeAll(keepingCapacity: true)
-        for r in blockRows { scratch64.append(r.time) }
-        appendInt64Column(scratch64)
-        scratch64.removeAll(keepingCapacity: true)
-        for r in blockRows { scratch64.append(r.offset) }
-        appendInt64Column(scratch64)
+        // Times and offsets: first value, then scaled deltas; each column gathered through a pointer into a buffer
+        // kept across blocks (taken out of `self` while `appendInt64Column` writes the body).
+        var column = scratch64
+        scratch64 = []
+        if column.count < n { column = Array(repeating: 0, count: n) }
+        column.withUnsafeMutableBufferPointer { c in for i in 0..<n { c[i] = blockRows[i].time } }
+        column.withUnsafeBufferPointer { appendInt64Column(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        column.withUnsafeMutableBufferPointer { c in for i in 0..<n { c[i] = blockRows[i].offset } }
+        column.withUnsafeBufferPointer { appendInt64Column(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        scratch64 = column
 
         // Values: common decimal scale, then zigzag varints of value / 10^scale.
-        scratch128.removeAll(keepingCapacity: true)
-        for r in blockRows { scratch128.append(r.value) }
-        let scale = scratch128.withUnsafeBufferPointer { commonDecimalScale128($0) }
+        if scratch128.count < n { scratch128 = Array(repeating: 0, count: n) }
+        scratch128.withUnsafeMutableBufferPointer { c in for i in 0..<n { c[i] = blockRows[i].value } }
+        let scale = scratch128.withUnsafeBufferPointer { commonDecimalScale128(UnsafeBufferPointer(rebasing: $0[0..<n])) }
         sections.append(body.count)
         body.append(UInt8(scale))
         // Written through a pointer (one capacity check per column). Scale 9, the usual one (whole units in
         // 9-decimal fixed point), divides by a constant: a multiply, not a 64-bit `idiv` per event.
-        scratch128.withUnsafeBufferPointer { values in
+        scratch128.withUnsafeBufferPointer { all in
+            let values = UnsafeBufferPointer(rebasing: all[0..<n])
             body.append(upTo: values.count * 19) { out in
                 var o = 0
                 if scale == 9 {
@@ -150,46 +166,50 @@ struct BlockEncoder {
     /// n−1 values zigzag((v[i] − v[i−1]) / 10^k) (wrapping subtraction), least significant plane
     /// first. Each plane starts a new section: planes of random low bytes and nearly constant
     /// high bytes get their own entropy tables.
-    private mutating func appendInt64Column(_ column: [Int64]) {
+    private mutating func appendInt64Column(_ column: UnsafeBufferPointer<Int64>) {
         precondition(!column.isEmpty)
+        let n = column.count
         var k = Format.maxInt64Scale
         var sawNonZero = false
-        var previous = column[0]
-        for v in column.dropFirst() {
-            let d = v &- previous
-            previous = v
+        var i = 1
+        while i < n {
+            let d = column[i] &- column[i &- 1]
             if d != 0 {
                 sawNonZero = true
                 while k > 0 && d % powersOf10Int64[k] != 0 { k -= 1 }
                 if k == 0 { break }
             }
+            i &+= 1
         }
         if !sawNonZero { k = 0 }
         sections.append(body.count)
         body.append(UInt8(k))
         body.appendVarint(zigzag(column[0]))
         let p = powersOf10Int64[k]
-        deltas.removeAll(keepingCapacity: true)
-        var all: UInt64 = 0
-        previous = column[0]
-        for v in column.dropFirst() {
-            let d = v &- previous
-            assert(d % p == 0)
-            let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
-            all |= z
-            deltas.append(z)
-            previous = v
+        // The n − 1 zigzagged deltas, written through a pointer into a buffer kept across columns.
+        if deltas.count < n { deltas = Array(repeating: 0, count: n) }
+        let all: UInt64 = deltas.withUnsafeMutableBufferPointer { out in
+            var all: UInt64 = 0
+            for j in 1..<max(1, n) {
+                let d = column[j] &- column[j &- 1]
+                assert(d % p == 0)
+                let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)
+                all |= z
+                out[j &- 1] = z
+            }
+            return all
         }
         let width = (64 - all.leadingZeroBitCount + 7) / 8
         assert(width <= 8 && (width == 8 || all >> (8 * UInt64(width)) == 0))
         body.append(UInt8(width))
         deltas.withUnsafeBufferPointer { d in
+            let m = n &- 1
             for plane in 0..<width {
                 sections.append(body.count)
                 let shift = UInt64(8 * plane)
-                body.append(upTo: d.count) { out in
-                    for j in d.indices { out[j] = UInt8(truncatingIfNeeded: d[j] >> shift) }
-                    return d.count
+                body.append(upTo: m) { out in
+                    for j in 0..<m { out[j] = UInt8(truncatingIfNeeded: d[j] >> shift) }
+                    return m
                 }
             }
         }

@@ -131,6 +131,9 @@ func commonDecimalScale128(_ values: UnsafeBufferPointer<Int128>) -> Int {
         if let small = Int64(exactly: v) {
             // A non-zero |v| < 9.3e18 cannot be a multiple of 10^19: cheap 64-bit path.
             k = Swift.min(k, Format.maxInt64Scale)
+            // Scale 9 (whole units in 9-decimal fixed point) is the usual one: a constant divisor is a multiply,
+            // where `powersOf10Int64[k]` is a 64-bit `idiv` per value.
+            if k == 9 && small % 1_000_000_000 == 0 { continue }
             while k > 0 && small % powersOf10Int64[k] != 0 { k -= 1 }
         } else {
             while k > 0 && v % powersOf10Int128[k] != 0 { k -= 1 }
