@@ -206,4 +206,35 @@ import Testing
         }
         #expect(failures == 0, "seed \(seed)")
     }
+
+    /// `specialMask16` marks exactly the special bytes of 16, and `plainStringEnd` (which steps 16 bytes at a time)
+    /// finds the first one, and only a quote ends a string: strings of 0...40 bytes with a special byte, or none, at
+    /// every position, the buffer ending right after the string or with room to spare.
+    @Test func sixteenByteStepsFindTheFirstSpecialByte() {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var g = SeededGenerator(seed: seed)
+        let special: [UInt8] = [0x00, 0x01, 0x1F, 0x22, 0x5C, 0x80, 0x81, 0xA2, 0xDC, 0xFF]
+        let plain: [UInt8] = [0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7E, 0x7F, 0x41, 0x61, 0x30]
+        func isSpecial(_ c: UInt8) -> Bool { c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 }
+        var failures = 0
+        for round in 0..<200_000 {
+            let n = Int(g.next() % 41)
+            var bytes = (0..<n).map { _ in plain[Int(g.next() % UInt64(plain.count))] }
+            if n > 0 && g.next() % 4 != 0 { bytes[Int(g.next() % UInt64(n))] = special[Int(g.next() % UInt64(special.count))] }
+            bytes += Array(repeating: plain[0], count: Int(g.next() % 20))
+            bytes.withUnsafeBytes { b in
+                if b.count >= 16 {
+                    let (m0, m1) = JSONScanner.specialMask16(b, 0)
+                    let want = (0..<16).map { isSpecial(b[$0]) ? UInt8(0xFF) : 0 }
+                    let got = (0..<8).map { UInt8(truncatingIfNeeded: m0 >> (8 * UInt64($0))) } + (0..<8).map { UInt8(truncatingIfNeeded: m1 >> (8 * UInt64($0))) }
+                    if got != want { failures += 1; if failures < 5 { Issue.record("seed \(seed) round \(round): mask of \(Array(b.prefix(16)))") } }
+                }
+                let first = b.firstIndex(where: isSpecial)
+                let want = first.flatMap { b[$0] == 0x22 ? $0 : nil }
+                let got = EventParser.plainStringEnd(b, 0)
+                if got != want { failures += 1; if failures < 5 { Issue.record("seed \(seed) round \(round): end \(String(describing: got)), want \(String(describing: want)) in \(Array(b))") } }
+            }
+        }
+        #expect(failures == 0, "seed \(seed)")
+    }
 }

@@ -43,16 +43,22 @@ extension EventParser {
         return same(0) && same(o1) && same(o2) && same(o3)
     }
 
+    /// The plain string whose content starts at `start` (see `plainStringEnd`), as a value reference.
+    @inlinable @inline(always)
+    static func plainString(_ b: UnsafeRawBufferPointer, _ start: Int) -> JSONValueRef? {
+        guard let e = plainStringEnd(b, start) else { return nil }
+        return JSONValueRef(kind: .string, start: start, end: e, escaped: false)
+    }
+
     /// The offset of the closing quote of a string whose content starts at `from` and holds only printable ASCII
     /// other than '\\'; nil when the string has an escape, a control or non-ASCII byte, or is not terminated.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func plainStringEnd(_ b: UnsafeRawBufferPointer, _ from: Int) -> Int? {
         var p = from
         let end = b.count
-        // Two words per step while they fit (one branch per 16 bytes), then one.
+        // Sixteen bytes per step while they fit (one branch per 16 bytes), then words.
         while p &+ 16 <= end {
-            let m0 = JSONScanner.specialMask(b.loadUnaligned(fromByteOffset: p, as: UInt64.self))
-            let m1 = JSONScanner.specialMask(b.loadUnaligned(fromByteOffset: p &+ 8, as: UInt64.self))
+            let (m0, m1) = JSONScanner.specialMask16(b, p)
             if m0 | m1 != 0 {
                 p &+= m0 != 0 ? m0.trailingZeroBitCount &>> 3 : 8 &+ m1.trailingZeroBitCount &>> 3
                 return b[p] == UInt8(ascii: "\"") ? p : nil
@@ -83,10 +89,6 @@ extension EventParser {
     mutating func parseCanonical(_ m: UnsafeRawBufferPointer, nowMicros: Int64, head: CanonicalHead? = nil) throws(Rejection) -> ParsedEvent? {
         let end = m.count
         guard end <= limits.maxMessageBytes, limits.maxDepth >= 2 else { return nil }
-        @inline(__always) func string(_ start: Int) -> JSONValueRef? {
-            guard let e = EventParser.plainStringEnd(m, start) else { return nil }
-            return JSONValueRef(kind: .string, start: start, end: e, escaped: false)
-        }
         let spec = JSONValueRef(kind: .string, start: 16, end: 19, escaped: false)
         let id: JSONValueRef, source: JSONValueRef, type: JSONValueRef, subject: JSONValueRef
         if let h = head {
@@ -106,11 +108,11 @@ extension EventParser {
             subject = JSONValueRef(kind: .string, start: ends.type &+ EventParser.lSubject.utf8CodeUnitCount, end: ends.subject, escaped: false)
         }
         guard EventParser.fixedTextAt(m, subject.end, EventParser.lTime),
-              let time = string(subject.end &+ EventParser.lTime.utf8CodeUnitCount)
+              let time = EventParser.plainString(m, subject.end &+ EventParser.lTime.utf8CodeUnitCount)
         else { return nil }
         var p = time.end
         if EventParser.fixedTextAt(m, p, EventParser.lContentType) {
-            guard let contentType = string(p &+ EventParser.lContentType.utf8CodeUnitCount) else { return nil }
+            guard let contentType = EventParser.plainString(m, p &+ EventParser.lContentType.utf8CodeUnitCount) else { return nil }
             p = contentType.end
         }
         guard EventParser.fixedTextAt(m, p, EventParser.lData) else { return nil }
@@ -125,7 +127,7 @@ extension EventParser {
             p &+= 1
         } else {
             while true {
-                guard p < end, m[p] == UInt8(ascii: "\""), let key = string(p &+ 1) else { return nil }
+                guard p < end, m[p] == UInt8(ascii: "\""), let key = EventParser.plainString(m, p &+ 1) else { return nil }
                 p = key.end &+ 1
                 guard p < end, m[p] == UInt8(ascii: ":") else { return nil }
                 p &+= 1
@@ -133,7 +135,7 @@ extension EventParser {
                 let v: JSONValueRef
                 switch m[p] {
                 case UInt8(ascii: "\""):
-                    guard let sv = string(p &+ 1) else { return nil }
+                    guard let sv = EventParser.plainString(m, p &+ 1) else { return nil }
                     v = sv
                     p = sv.end &+ 1
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):

@@ -105,6 +105,22 @@ public struct JSONScanner {
         return t & 0x8080_8080_8080_8080
     }
 
+    /// `specialMask` of the 16 bytes at `p` (which must lie inside `b`), exact: all ones in each byte that is '"',
+    /// '\\', below 0x20 or above 0x7F, zero in the others, as the two little-endian words of the 16 bytes. Byte vector
+    /// compares, each vector against vector (one instruction; against a scalar, Swift compiled a loop over the
+    /// lanes): below 0x20 or above 0x7F is one signed compare, since bytes above 0x7F are negative as `Int8`.
+    @inlinable @inline(always)
+    static func specialMask16(_ b: UnsafeRawBufferPointer, _ p: Int) -> (UInt64, UInt64) {
+        typealias V = SIMD16<UInt8>
+        let v = b.loadUnaligned(fromByteOffset: p, as: V.self)
+        let none = V(repeating: 0), all = V(repeating: 0xFF)
+        let quote = none.replacing(with: all, where: v .== V(repeating: 0x22))
+        let backslash = none.replacing(with: all, where: v .== V(repeating: 0x5C))
+        let control = none.replacing(with: all, where: unsafeBitCast(v, to: SIMD16<Int8>.self) .< SIMD16<Int8>(repeating: 0x20))
+        let m = unsafeBitCast(quote | backslash | control, to: SIMD2<UInt64>.self)
+        return (UInt64(littleEndian: m[0]), UInt64(littleEndian: m[1]))
+    }
+
     /// Scans a string starting at the opening quote; returns its content range.
     @inlinable
     public mutating func scanString() throws(Rejection) -> JSONValueRef {
