@@ -218,7 +218,7 @@ final class ParserPlan: Sendable {
         }
     }
 
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     func record(_ s: JSONScanner, _ k: JSONValueRef, _ v: JSONValueRef, _ slots: inout DataSlots) {
         let n = k.end &- k.start
         if !k.escaped && n <= 8 && k.start &+ 8 <= s.end {
