@@ -22,15 +22,20 @@ public struct DecimalError: Error, Sendable, Equatable, CustomStringConvertible 
 /// Shared fixed-point routines over `Int128` raw values with a decimal `scale`.
 /// Invariant: `raw` = value × 10^scale exactly; nothing here rounds unless its name says so.
 public enum FixedPoint {
-    /// 10^n for n in 0...38 (all powers that fit in Int128).
+    /// 10^n for n in 0...38 (all powers that fit in Int128): a table read, not n multiplications.
     @inlinable
     public static func pow10(_ n: Int) -> Int128 {
         precondition(n >= 0 && n <= 38, "pow10 out of range: \(n)")
-        var r: Int128 = 1
-        var i = 0
-        while i < n { r &*= 10; i &+= 1 }
-        return r
+        return n <= 19 ? Int128(pow10UInt64[n]) : Int128(pow10UInt64[19]) * Int128(pow10UInt64[n - 19])
     }
+
+    /// 10^n for n in 0...19 (all powers that fit in UInt64).
+    @usableFromInline static let pow10UInt64: [UInt64] = [
+        1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
+        10_000_000_000, 100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000,
+        1_000_000_000_000_000, 10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000,
+        10_000_000_000_000_000_000,
+    ]
 
     /// Parses a decimal string (optional sign, digits, optional fraction, optional exponent, as JSON
     /// numbers and numeric strings allow) into raw units of `scale`. Exact: digits beyond the scale
@@ -58,10 +63,7 @@ public enum FixedPoint {
             }
             let count = j &- first
             if j == n && count >= 1 && count <= 18 {
-                var p: UInt64 = 1
-                var k = 0
-                while k < scale { p &*= 10; k &+= 1 }
-                let raw = Int128(m) &* Int128(p)
+                let raw = Int128(m) &* Int128(pow10UInt64[scale])
                 return first == 1 ? 0 &- raw : raw
             }
         }
