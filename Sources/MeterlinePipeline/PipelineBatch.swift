@@ -85,7 +85,9 @@ extension Pipeline {
                     precondition(count <= meterCount, "more readings than meters")
                     parser.withReadings { source in
                         guard let from = source.baseAddress, count > 0 else { return }
-                        aheadReadings.baseAddress!.advanced(by: k * meterCount).initialize(from: from, count: count)
+                        let to = aheadReadings.baseAddress!.advanced(by: k * meterCount)
+                        // One reading (the usual case) as one 64-byte value copy, not a `memcpy` call.
+                        if count == 1 { to.initialize(to: from.pointee) } else { to.initialize(from: from, count: count) }
                     }
                     ahead[k].parsed = true
                     ahead[k].readingCount = count
