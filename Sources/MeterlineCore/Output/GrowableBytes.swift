@@ -47,7 +47,22 @@ public struct GrowableBytes: Sendable {
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         guard n > 0, let from = bytes.baseAddress else { return }
-        reserve(n).copyMemory(from: from, byteCount: n)
+        let to = reserve(n)
+        if n >= 16 && n <= 64 {
+            // 16 to 64 bytes (an event id, a key text): 16-byte copies that may overlap, inside both ranges, instead
+            // of a `memcpy` call per append.
+            @inline(__always) func copy16(_ at: Int) {
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: at, as: SIMD16<UInt8>.self), toByteOffset: at, as: SIMD16<UInt8>.self)
+            }
+            copy16(0)
+            copy16(n &- 16)
+            if n > 32 {
+                copy16(16)
+                copy16(n &- 32)
+            }
+        } else {
+            to.copyMemory(from: from, byteCount: n)
+        }
         _count &+= n
     }
 
