@@ -40,6 +40,23 @@ import Testing
         #expect(q.raw == expected, "Quantity(\(text))")
     }
 
+    /// The table of powers of ten against repeated multiplication, for every power an Int128 holds; the plain-integer
+    /// fast path (which reads the table) against the general parser at every scale it takes.
+    @Test func powersOfTenAreExact() {
+        var p: Int128 = 1
+        for n in 0...38 {
+            #expect(FixedPoint.pow10(n) == p, "10^\(n)")
+            if n < 38 { p *= 10 }
+        }
+        for scale in 0...19 {
+            for text in ["0", "7", "-42", "926", "123456789012345678"] {
+                let fast = Array(text.utf8).withUnsafeBytes { FixedPoint.parsePlainInteger($0, scale: scale) }
+                let general = Array(text.utf8).withUnsafeBytes { try? FixedPoint.parseGeneral($0, scale: scale).get() }
+                #expect(fast != nil && fast == general, "\(text) at scale \(scale)")
+            }
+        }
+    }
+
     @Test func amountParsesExactly() throws {
         #expect(try Amount("1.5E-9").raw == 1_500)
         #expect(try Amount("0.000000000001").raw == 1)
