@@ -190,7 +190,7 @@ struct BlockEncoder {
         if deltas.count < n { deltas = Array(repeating: 0, count: n) }
         let all: UInt64 = deltas.withUnsafeMutableBufferPointer { out in
             var all: UInt64 = 0
-            for j in 1..<max(1, n) {
+            for j in 1..<n {
                 let d = column[j] &- column[j &- 1]
                 assert(d % p == 0)
                 let z = zigzag(k == 0 ? d : d / p) // no division by 1 (the common case for times and offsets)

@@ -51,7 +51,8 @@ extension EventParser {
 
     /// The value of a one-group meter's dimension when `ShortHashMemo` may key it: a plain (unescaped) string, a
     /// number or a boolean, whose hashed bytes are its text between `start` and `end`. Nil for anything else
-    /// (absent, null, escaped, a container), which `hashDimensions` handles.
+    /// (absent, null, escaped, a container, a value only a path lookup finds), which `hashDimensions` handles. Slots
+    /// are filled from `data` only, so an event without `data` gets nil here too.
     @inline(__always)
     func oneGroupValue(_ slots: DataSlots, _ g: Int) -> JSONValueRef? {
         let group = plan.groups[g]

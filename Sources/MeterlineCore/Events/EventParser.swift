@@ -408,7 +408,7 @@ public struct EventParser {
                 }
             }
             let dimensionsHash: Hash128
-            if m.groupEnd &- m.groupStart == 1, data != nil, let v = oneGroupValue(slots, m.groupStart),
+            if m.groupEnd &- m.groupStart == 1, let v = oneGroupValue(slots, m.groupStart),
                let k = ShortHashMemo.key(s.base, v.start, v.end, namespace: UInt32(truncatingIfNeeded: meterIndex) &+ 1) {
                 // One group with a short plain value (the usual dimension: a model, a region): hashed once per value.
                 if let known = hashMemo.lookup(k) {
