@@ -52,10 +52,12 @@ let package = Package(
         .target(name: "CPrefetch"),
         // Parking a thread on a word until another wakes it (Linux futex), for the rings' blocking ends (header-only C).
         .target(name: "CFutex"),
+        // Asking the kernel for a thread's CPU time slice (Linux sched_setattr), for the backfill's busy threads (header-only C).
+        .target(name: "CSched"),
         // Partitions, shards, rings, dedup, windows, checkpoints. No I/O.
         .target(
             name: "MeterlinePipeline",
-            dependencies: ["MeterlineCore", "CPrefetch", "CFutex", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["MeterlineCore", "CPrefetch", "CFutex", "CSched", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: hotPathSettings
         ),
         // The only code that touches librdkafka.

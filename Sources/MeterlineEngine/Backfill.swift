@@ -83,7 +83,13 @@ public struct Backfill {
         // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~6 % of the run and
         // threads parked and woke twice as often; 64 was no faster than 32 and kept more cold chunk memory in
         // flight (BENCHMARKS.md, 2026-12-07 sixth).
-        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 32) {
+        // Every busy thread (this one, the shards, the lineage writer) asks for the longest scheduler slice: there
+        // are more of them than cores, and each turn the kernel gives another thread costs the next one its caches
+        // (at Linux's default 1.4 ms slice, −6 % CPU in 9 of 10 runs of the 20M-event backfill; BENCHMARKS.md).
+        report.threadTimeSlice = ThreadTimeSlice.request(ThreadTimeSlice.batch)
+        defer { if report.threadTimeSlice != nil { ThreadTimeSlice.request(0) } }
+        var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 32,
+                                                             timeSlice: ThreadTimeSlice.batch) {
             Pipeline(config: cfg, sourcePrefix: self.topic ?? "input")
         }
         defer { shardedOrNil?.stop() }
@@ -102,7 +108,7 @@ public struct Backfill {
         var dlq: [DLQRecord] = []
         // Lineage files are written by their own thread while reading goes on.
         let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil,
-                                              recycling: lineagePool)
+                                              recycling: lineagePool, timeSlice: ThreadTimeSlice.batch)
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
         // A checkpoint's barrier is sent without waiting for the shards (`beginCheckpoint`); its outputs are taken
         // at the next checkpoint, by when the shards are long past it, so reading never waits for them.

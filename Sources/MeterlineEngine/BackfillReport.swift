@@ -9,6 +9,9 @@ public struct BackfillReport: Sendable {
     public var to: Int64
     public var inputs: [String] = []
     public var shards = 1
+    /// The scheduler slice the backfill's threads asked for and the kernel granted, nanoseconds (nil: the kernel
+    /// reports none; see `ThreadTimeSlice`).
+    public var threadTimeSlice: UInt64? = nil
     public var linesRead = 0
     public var bytesRead = 0
     public var counters = Counters()
@@ -32,6 +35,7 @@ public struct BackfillReport: Sendable {
         w.field("to", RFC3339.format(micros: to))
         w.key("inputs"); w.beginArray(); for i in inputs { w.element(); w.string(i) }; w.endArray()
         w.field("shards", shards)
+        if let t = threadTimeSlice { w.field("threadTimeSliceMicros", Int(t / 1000)) }
         w.field("eventsRead", linesRead)
         w.field("bytesRead", bytesRead)
         w.field("outOfRange", counters.outOfRange)
@@ -93,6 +97,7 @@ public struct BackfillReport: Sendable {
         s += row("journal entries", journalEntries)
         s += row("dlq records", dlqRecords)
         s += row("lineage files", lineageFiles)
+        s += row("scheduler slice", threadTimeSlice.map { "\(Double($0) / 1e6) ms per turn" } ?? "the kernel's default")
         s += "totals per entity, currency and period:\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) { s += "  \(k.replacingOccurrences(of: "|", with: " ").padding(toLength: 30, withPad: " ", startingAt: 0)) \(v)\n" }
         if let prev = previous {

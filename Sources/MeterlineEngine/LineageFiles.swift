@@ -105,8 +105,12 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     /// Where written columns go back to, emptied, for the shards to fill again (nil: they are freed).
     let recycling: LineageColumnsPool?
 
-    init(directory: String, collectPositions: Bool, recycling: LineageColumnsPool? = nil) {
+    /// The scheduler slice the writer's thread asks for (`ThreadTimeSlice`; nil: the kernel's default).
+    let timeSlice: UInt64?
+
+    init(directory: String, collectPositions: Bool, recycling: LineageColumnsPool? = nil, timeSlice: UInt64? = nil) {
         self.directory = directory
+        self.timeSlice = timeSlice
         acceptedPositions = collectPositions ? [:] : nil
         self.recycling = recycling
     }
@@ -115,7 +119,10 @@ final class BackgroundLineageWriter: @unchecked Sendable {
         guard !job.isEmpty else { return }
         if !started {
             started = true
-            let t = Thread { [self] in self.loop() }
+            let t = Thread { [self] in
+                if let timeSlice { ThreadTimeSlice.request(timeSlice) }
+                self.loop()
+            }
             t.name = "meterline-lineage"
             t.start()
         }

@@ -33,15 +33,24 @@ final class ShardWorker: @unchecked Sendable {
     /// Emptied batches going back to the router for reuse (the shard produces, the router consumes), so batch
     /// buffers are allocated once, not per batch (a fresh 512 KiB buffer is fresh pages: page faults per batch).
     let recycled: SPSCRing<MessageBatch>
-    init(pipeline: Pipeline, ringCapacity: Int) {
+    /// The time slice the shard's thread asks for (`ThreadTimeSlice`), if any.
+    let timeSlice: UInt64?
+    /// The slice the kernel reported to the shard's thread after its request (nil: none asked for, or none
+    /// reported). Written by the shard's thread before its first message; read by the router after a round trip.
+    private(set) var grantedTimeSlice: UInt64? = nil
+    init(pipeline: Pipeline, ringCapacity: Int, timeSlice: UInt64?) {
         self.pipeline = pipeline
+        self.timeSlice = timeSlice
         self.input = SPSCRing(capacity: ringCapacity)
         self.output = SPSCRing(capacity: 4)
         self.recycled = SPSCRing(capacity: ringCapacity + 2)
     }
 
     func start() {
-        let t = Thread { [self] in self.loop() }
+        let t = Thread { [self] in
+            if let timeSlice { grantedTimeSlice = ThreadTimeSlice.request(timeSlice) }
+            self.loop()
+        }
         t.name = "meterline-shard"
         t.start()
     }
@@ -101,10 +110,12 @@ public final class ShardedPipeline {
 
     public let routing: ShardRouting
 
-    public init(shards: Int, routing: ShardRouting = .partition, batchSize: Int = 2048, ringCapacity: Int = 8, make: () -> Pipeline) {
+    /// `timeSlice`: the scheduler slice each shard's thread asks for (`ThreadTimeSlice`; nil: the kernel's default).
+    public init(shards: Int, routing: ShardRouting = .partition, batchSize: Int = 2048, ringCapacity: Int = 8,
+                timeSlice: UInt64? = nil, make: () -> Pipeline) {
         precondition(shards >= 1 && shards <= 256, "shards must be in 1...256")
         self.routing = routing
-        workers = (0..<shards).map { _ in ShardWorker(pipeline: make(), ringCapacity: ringCapacity) }
+        workers = (0..<shards).map { _ in ShardWorker(pipeline: make(), ringCapacity: ringCapacity, timeSlice: timeSlice) }
         batches = .allocate(capacity: shards)
         for i in 0..<shards { (batches + i).initialize(to: MessageBatch(capacity: batchSize)) }
         self.batchSize = batchSize
@@ -303,6 +314,13 @@ public final class ShardedPipeline {
         var c = Counters()
         for s in shardCounters { c.add(s) }
         return c
+    }
+
+    /// The slice each shard's thread was granted after asking for `timeSlice`, in shard order (nil: not asked for,
+    /// or not reported by the kernel). After `stop`.
+    public var shardTimeSlices: [UInt64?] {
+        precondition(!started || stopped, "read the shards' slices after stop()")
+        return workers.map(\.grantedTimeSlice)
     }
 
     /// Each shard's counters, in shard order (after `stop`, or before the first message).

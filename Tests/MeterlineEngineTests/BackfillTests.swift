@@ -4,6 +4,7 @@ import MeterlineCore
 import MeterlineEngine
 import MeterlineKafka
 import MeterlineLineage
+import MeterlinePipeline
 import Testing
 
 /// A known workload: two customers, two meters, a duplicate, a malformed line, an out-of-range event.
@@ -90,6 +91,26 @@ struct BackfillTests {
         }
         #expect(try idsAndAmounts(dir + "/stream/billing-events.jsonl") == idsAndAmounts(dir + "/a/billing-events.jsonl"))
         #expect(try read(dir + "/stream/journal-entries.jsonl") == read(dir + "/a/journal-entries.jsonl"))
+    }
+
+    /// The backfill's busy threads ask for the longest scheduler slice, the report says what the kernel granted, and
+    /// the calling thread has the kernel's default slice back afterwards.
+    @Test func threadsAskForTheLongestSchedulerSlice() throws {
+        let dir = tempDir("slice")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeInput(backfillMessages(), dir + "/in.jsonl")
+        let before = ThreadTimeSlice.current
+        let r = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/a", shards: 2)
+        #expect(ThreadTimeSlice.current == before)
+        if before != nil {
+            #expect(r.threadTimeSlice == ThreadTimeSlice.batch)
+            #expect(try read(dir + "/a/report.json").contains(#""threadTimeSliceMicros":100000,"#))
+            #expect(r.table().contains("scheduler slice       100.0 ms per turn"))
+        } else {
+            #expect(r.threadTimeSlice == nil)
+            #expect(!(try read(dir + "/a/report.json")).contains("threadTimeSlice"))
+            #expect(r.table().contains("scheduler slice       the kernel's default"))
+        }
     }
 
     /// The shards read lines in place from the decompressed chunks: lines cut by a chunk boundary, lines longer
