@@ -30,6 +30,12 @@ public struct Backfill {
     public var out: String
     public var previous: String? = nil
     public var shards = 1
+    /// The scheduler slice every busy thread of the run asks for, nanoseconds (`ThreadTimeSlice`; nil: the
+    /// kernel's default). Outputs do not depend on it.
+    public var timeSlice: UInt64? = Backfill.defaultTimeSlice
+    /// The longest slice Linux grants: on the 20M-event backfill, −11 % CPU and wall against the kernel's 1.4 ms (8 of
+    /// 8 rotated runs), and −4.5 % against 20 ms (6 of 10) (BENCHMARKS.md, 2026-12-07 ninth).
+    public static let defaultTimeSlice: UInt64 = 100_000_000
     /// Lineage is flushed every this many input lines (one lineage file per source per flush).
     public var checkpointLines = 500_000
     /// Bytes of decompressed input per chunk the shards read in place (a few batches per shard per chunk); a line
@@ -77,19 +83,19 @@ public struct Backfill {
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging + "/lineage", withIntermediateDirectories: true)
 
+        // Every busy thread (this one, the shards, the lineage writer) asks for a longer scheduler slice
+        // (`timeSlice`): there are more of them than cores, and each turn the kernel gives another thread costs the
+        // next one its caches.
+        report.threadTimeSlice = timeSlice.flatMap { ThreadTimeSlice.request($0) }
+        defer { if report.threadTimeSlice != nil { ThreadTimeSlice.request(0) } }
         // One thread per shard, fed batches through lock-free rings; this thread reads and routes.
         // Optional so its state (dedup tables, windows) is freed before the outputs are written (peak memory).
         // Rings of 32 batches (~15 MB of input lines per shard, read in place from the chunks): with 8, the reader
         // stopped on one shard's full ring while the other shard ran dry, a core stood idle ~6 % of the run and
         // threads parked and woke twice as often; 64 was no faster than 32 and kept more cold chunk memory in
         // flight (BENCHMARKS.md, 2026-12-07 sixth).
-        // Every busy thread (this one, the shards, the lineage writer) asks for the longest scheduler slice: there
-        // are more of them than cores, and each turn the kernel gives another thread costs the next one its caches
-        // (at Linux's default 1.4 ms slice, −6 % CPU in 9 of 10 runs of the 20M-event backfill; BENCHMARKS.md).
-        report.threadTimeSlice = ThreadTimeSlice.request(ThreadTimeSlice.batch)
-        defer { if report.threadTimeSlice != nil { ThreadTimeSlice.request(0) } }
         var shardedOrNil: ShardedPipeline? = ShardedPipeline(shards: shards, routing: .subject, ringCapacity: 32,
-                                                             timeSlice: ThreadTimeSlice.batch) {
+                                                             timeSlice: timeSlice) {
             Pipeline(config: cfg, sourcePrefix: self.topic ?? "input")
         }
         defer { shardedOrNil?.stop() }
@@ -108,7 +114,7 @@ public struct Backfill {
         var dlq: [DLQRecord] = []
         // Lineage files are written by their own thread while reading goes on.
         let lineage = BackgroundLineageWriter(directory: staging + "/lineage", collectPositions: previous != nil,
-                                              recycling: lineagePool, timeSlice: ThreadTimeSlice.batch)
+                                              recycling: lineagePool, timeSlice: timeSlice)
         defer { try? lineage.finish() } // on an early error too: the writer thread ends
         // A checkpoint's barrier is sent without waiting for the shards (`beginCheckpoint`); its outputs are taken
         // at the next checkpoint, by when the shards are long past it, so reading never waits for them.

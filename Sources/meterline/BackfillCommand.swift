@@ -30,6 +30,8 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Output directory.") var out: String
     @Option(help: "An earlier backfill's or the streaming engine's output for the same period: emit only the differences.") var previous: String?
     @Option(help: "Number of shards (default: the number of CPU cores; outputs are identical for any count).") var shards: Int?
+    @Option(help: "Scheduler slice, in ms, that the run's busy threads ask the kernel for (Linux 6.12+; 0: the kernel's default).")
+    var timeSliceMs: Int = Int(Backfill.defaultTimeSlice / 1_000_000)
     @Flag(help: "Print report.json to stdout instead of the table.") var json = false
 
     mutating func run() throws {
@@ -42,6 +44,8 @@ struct BackfillCommand: ParsableCommand {
         b.kafka = cfg.kafka
         b.previous = previous
         b.shards = shards ?? min(ProcessInfo.processInfo.activeProcessorCount, 64)
+        guard (0...100).contains(timeSliceMs) else { throw fail("--time-slice-ms \(timeSliceMs): expected 0 (the kernel's default) to 100") }
+        b.timeSlice = timeSliceMs == 0 ? nil : UInt64(timeSliceMs) * 1_000_000
         let report: BackfillReport
         do { report = try b.run() } catch let e as BackfillError { throw fail(e.message) }
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")

@@ -93,24 +93,34 @@ struct BackfillTests {
         #expect(try read(dir + "/stream/journal-entries.jsonl") == read(dir + "/a/journal-entries.jsonl"))
     }
 
-    /// The backfill's busy threads ask for the longest scheduler slice, the report says what the kernel granted, and
-    /// the calling thread has the kernel's default slice back afterwards.
-    @Test func threadsAskForTheLongestSchedulerSlice() throws {
+    /// The backfill's busy threads ask for a longer scheduler slice (`Backfill.defaultTimeSlice`; nil: none), the
+    /// report says what the kernel granted, and the calling thread has the kernel's default slice back afterwards.
+    @Test func threadsAskForALongerSchedulerSlice() throws {
         let dir = tempDir("slice")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try writeInput(backfillMessages(), dir + "/in.jsonl")
         let before = ThreadTimeSlice.current
-        let r = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/a", shards: 2)
-        #expect(ThreadTimeSlice.current == before)
-        if before != nil {
-            #expect(r.threadTimeSlice == ThreadTimeSlice.batch)
-            #expect(try read(dir + "/a/report.json").contains(#""threadTimeSliceMicros":100000,"#))
-            #expect(r.table().contains("scheduler slice       100.0 ms per turn"))
-        } else {
-            #expect(r.threadTimeSlice == nil)
-            #expect(!(try read(dir + "/a/report.json")).contains("threadTimeSlice"))
-            #expect(r.table().contains("scheduler slice       the kernel's default"))
+        #expect(before != Backfill.defaultTimeSlice)
+        for (name, slice) in [("a", Backfill.defaultTimeSlice), ("b", nil)] as [(String, UInt64?)] {
+            var b = Backfill(config: config, from: october.0, to: october.1, out: dir + "/" + name)
+            b.inputs = [dir + "/in.jsonl"]
+            b.shards = 2
+            b.timeSlice = slice
+            b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
+            b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
+            let r = try b.run()
+            #expect(ThreadTimeSlice.current == before, "slice \(String(describing: slice))")
+            if before != nil, slice != nil {
+                #expect(r.threadTimeSlice == 100_000_000)
+                #expect(try read(dir + "/\(name)/report.json").contains(#""threadTimeSliceMicros":100000,"#))
+                #expect(r.table().contains("scheduler slice       100.0 ms per turn"))
+            } else {
+                #expect(r.threadTimeSlice == nil)
+                #expect(!(try read(dir + "/\(name)/report.json")).contains("threadTimeSlice"))
+                #expect(r.table().contains("scheduler slice       the kernel's default"))
+            }
         }
+        #expect(try read(dir + "/a/billing-events.jsonl") == read(dir + "/b/billing-events.jsonl"))
     }
 
     /// The shards read lines in place from the decompressed chunks: lines cut by a chunk boundary, lines longer

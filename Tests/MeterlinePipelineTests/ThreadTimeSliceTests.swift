@@ -35,7 +35,7 @@ func onNewThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
     @Test func aRequestIsGrantedClampedAndUndone() {
         let r = onNewThread { () -> [UInt64?] in
             let before = ThreadTimeSlice.current
-            let granted = ThreadTimeSlice.request(ThreadTimeSlice.batch)
+            let granted = ThreadTimeSlice.request(ThreadTimeSlice.longest)
             let now = ThreadTimeSlice.current
             let tooLong = ThreadTimeSlice.request(2_000_000_000)
             let tooShort = ThreadTimeSlice.request(1_000)
@@ -43,8 +43,8 @@ func onNewThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
             return [before, granted, now, tooLong, tooShort, reset]
         }
         if kernelHasCustomSlices {
-            #expect(r[0] != nil && r[0] != ThreadTimeSlice.batch, "a new thread has the kernel's default slice")
-            #expect(r[1] == ThreadTimeSlice.batch && r[2] == ThreadTimeSlice.batch)
+            #expect(r[0] != nil && r[0] != ThreadTimeSlice.longest, "a new thread has the kernel's default slice")
+            #expect(r[1] == ThreadTimeSlice.longest && r[2] == ThreadTimeSlice.longest)
             #expect(r[3] == 100_000_000, "clamped to 100 ms")
             #expect(r[4] == 100_000, "clamped to 0.1 ms")
             #expect(r[5] == r[0], "0 gives back the default")
@@ -60,7 +60,7 @@ func onNewThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
             let me = __priority_which_t(PRIO_PROCESS.rawValue)
             _ = setpriority(me, 0, 7)
             let before = getpriority(me, 0)
-            ThreadTimeSlice.request(ThreadTimeSlice.batch)
+            ThreadTimeSlice.request(ThreadTimeSlice.longest)
             return (before, getpriority(me, 0))
         }
         #expect(niceBefore == 7)
@@ -69,7 +69,7 @@ func onNewThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
 
     @Test func shardThreadsAskForTheirSlice() throws {
         let config = try ConfigLoader.parse(yaml: pipelineConfigYAML, file: "p.yaml")
-        for slice in [ThreadTimeSlice.batch, nil] {
+        for slice in [ThreadTimeSlice.longest, nil] {
             let sp = ShardedPipeline(shards: 3, routing: .partition, batchSize: 4, timeSlice: slice) { Pipeline(config: config) }
             for i in 0..<30 {
                 var bytes = Array(tokens("id-\(i)", "c-\(i % 5)", "2026-10-01T00:00:\(10 + i)Z", 10).utf8)
