@@ -35,7 +35,7 @@ public struct Backfill {
     public var timeSlice: UInt64? = Backfill.defaultTimeSlice
     /// The longest slice Linux grants: on the 20M-event backfill, −11 % CPU and wall against the kernel's 1.4 ms (8 of
     /// 8 rotated runs), and −4.5 % against 20 ms (6 of 10) (BENCHMARKS.md, 2026-12-07 ninth).
-    public static let defaultTimeSlice: UInt64 = 100_000_000
+    public static let defaultTimeSlice: UInt64 = ThreadTimeSlice.longest
     /// Lineage is flushed every this many input lines (one lineage file per source per flush).
     public var checkpointLines = 500_000
     /// Bytes of decompressed input per chunk the shards read in place (a few batches per shard per chunk); a line

@@ -6,8 +6,9 @@
 // watermarks), window close in event-time order, late revisions, period true-ups, conservation counters.
 //
 // Must never import: MeterlineKafka, MeterlineLineage, MeterlineLedger, MeterlineEngine, or a C module other
-// than CPrefetch (a prefetch hint, no state) and CFutex (the rings' sleep and wake-up, in SPSCRing.swift only);
-// Foundation only in ShardedPipeline.swift, for its threads.
+// than CPrefetch (a prefetch hint, no state), CFutex (the rings' sleep and wake-up, in SPSCRing.swift only) and
+// CSched (a thread's scheduler slice, in ThreadTimeSlice.swift only); Foundation only in ShardedPipeline.swift,
+// for its threads.
 import MeterlineCore
 
 /// A rejected input message, as written to the DLQ stream.
