@@ -37,11 +37,13 @@ func read(_ path: String) throws -> String { try String(contentsOfFile: path, en
 
 let october = (RFC3339.parseMicros("2026-10-01T00:00:00Z")!, RFC3339.parseMicros("2026-10-02T00:00:00Z")!)
 
-func backfill(_ config: Configuration, input: [String], out: String, previous: String? = nil, shards: Int = 1) throws -> BackfillReport {
+func backfill(_ config: Configuration, input: [String], out: String, previous: String? = nil, shards: Int = 1,
+              timeSlice: UInt64? = Backfill.defaultTimeSlice) throws -> BackfillReport {
     var b = Backfill(config: config, from: october.0, to: october.1, out: out)
     b.inputs = input
     b.previous = previous
     b.shards = shards
+    b.timeSlice = timeSlice
     b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
     b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
     return try b.run()
@@ -102,13 +104,7 @@ struct BackfillTests {
         let before = ThreadTimeSlice.current
         #expect(before != Backfill.defaultTimeSlice)
         for (name, slice) in [("a", Backfill.defaultTimeSlice), ("b", nil)] as [(String, UInt64?)] {
-            var b = Backfill(config: config, from: october.0, to: october.1, out: dir + "/" + name)
-            b.inputs = [dir + "/in.jsonl"]
-            b.shards = 2
-            b.timeSlice = slice
-            b.now = RFC3339.parseMicros("2026-11-01T00:00:00Z")!
-            b.progress = Progress(totalBytes: 1, output: FileHandle(forWritingAtPath: "/dev/null")!, isTerminal: false)
-            let r = try b.run()
+            let r = try backfill(config, input: [dir + "/in.jsonl"], out: dir + "/" + name, shards: 2, timeSlice: slice)
             #expect(ThreadTimeSlice.current == before, "slice \(String(describing: slice))")
             if before != nil, slice != nil {
                 #expect(r.threadTimeSlice == 100_000_000)
