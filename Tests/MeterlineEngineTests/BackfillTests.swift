@@ -225,6 +225,48 @@ struct BackfillTests {
         #expect(again.changes.isEmpty)
     }
 
+    /// `--previous` when windows vanish and appear: a window whose events are gone gets a revision to zero that takes
+    /// back what was posted, a window that is new is published as it is, and nothing else is emitted.
+    @Test func previousRunRevisesVanishedWindowsToZeroAndPublishesNewOnes() throws {
+        let dir = tempDir("bfwin")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let before = backfillMessages()
+        try writeInput(before, dir + "/before.jsonl")
+        // acme's api_request events of 02:00–03:00 (lines 25, 29, 31, 35) become events outside the period, so the
+        // other lines keep their positions; one new api_request event opens the 20:00 window.
+        var after = before
+        for i in [25, 29, 31, 35] {
+            #expect(String(decoding: before[i].value, as: UTF8.self).contains(#""type":"api_request","subject":"acme""#))
+            after[i] = event("moved-\(i)", "api_request", "acme", "2026-09-15T00:00:00Z")
+        }
+        after.append(event("ev-late", "api_request", "acme", "2026-10-01T20:10:00Z"))
+        try writeInput(after, dir + "/after.jsonl")
+        _ = try backfill(config, input: [dir + "/before.jsonl"], out: dir + "/a")
+        let r = try backfill(config, input: [dir + "/after.jsonl"], out: dir + "/b", previous: dir + "/a")
+
+        let published = try jsonLines(dir + "/b/billing-events.jsonl")
+        #expect(published.count == 2, "\(published)")
+        let gone = try #require(published.first { $0["windowStart"] as? String == "2026-10-01T02:00:00Z" })
+        let previousWindow = try #require(try jsonLines(dir + "/a/billing-events.jsonl").first {
+            $0["subject"] as? String == "acme" && $0["meter"] as? String == "api_calls" && $0["windowStart"] as? String == "2026-10-01T02:00:00Z"
+        })
+        #expect(previousWindow["quantity"] as? String == "4")
+        #expect(gone["kind"] as? String == "revision" && gone["revision"] as? Int == 1)
+        #expect(gone["subject"] as? String == "acme" && gone["meter"] as? String == "api_calls")
+        #expect(try Quantity(gone["quantity"] as! String) == .zero)
+        #expect(try Amount(gone["amount"] as! String) == .zero)
+        #expect(try Amount(gone["amountDelta"] as! String) == Amount("-1"))
+        #expect(gone["id"] as? String != previousWindow["id"] as? String)
+        let new = try #require(published.first { $0["windowStart"] as? String == "2026-10-01T20:00:00Z" })
+        #expect(new["kind"] as? String != "revision" && new["subject"] as? String == "acme" && new["meter"] as? String == "api_calls")
+        #expect(new["quantity"] as? String == "1")
+        #expect(try Amount(new["amount"] as! String) == Amount("0.25"))
+        #expect(new["postedAt"] as? String == RFC3339.format(micros: october.1))
+        #expect(r.changes.keys.sorted() == ["us-inc|USD|acme"])
+        let acme = try #require(r.changes["us-inc|USD|acme"])
+        #expect(try acme.new.subtracting(acme.previous) == Amount("-0.75"))
+    }
+
     /// `--previous` counts, by input position, the events whose state changed: a line now malformed (was accepted),
     /// a line now a copy of an earlier event (was accepted), a line now a new event (was a duplicate); with one and
     /// with three shards (positions then come from several shards' lineage), and with duplicates dead-lettered.
