@@ -37,9 +37,45 @@ struct BackfillDiff: Sendable {
 
     /// The comparison key of event `i` (its window, or its period for a true-up), read in place: passing the event
     /// itself to a function copies it (retaining its strings and arrays) for each of the period's events.
-    static func key(_ ev: UnsafeBufferPointer<BillingEvent>, _ i: Int) -> String {
-        let dims = ev[i].dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        return "\(ev[i].subject)\u{1}\(ev[i].meter)\u{1}\(dims)\u{1}\(ev[i].windowStart)\u{1}\(ev[i].kind == .trueUp ? "T" : "W")"
+    static func key(_ ev: UnsafeBufferPointer<BillingEvent>, _ i: Int) -> WindowKey {
+        WindowKey(subject: ev[i].subject, meter: ev[i].meter, dimensions: ev[i].dimensions, windowStart: ev[i].windowStart,
+                  trueUp: ev[i].kind == .trueUp)
+    }
+
+    /// What the comparison matches a new billing event with a previous one by: subject, meter, dimensions and window
+    /// start, and whether it is a true-up (whose window is its period). Hashes and compares the fields themselves:
+    /// one formatted string per event, and the sort of ~300k of them, was most of a 20M-event comparison's serial
+    /// time (BENCHMARKS.md, 2026-12-07, tenth session).
+    struct WindowKey: Hashable {
+        let subject: String
+        let meter: String
+        let dimensions: [(String, String)]
+        let windowStart: Int64
+        let trueUp: Bool
+
+        static func == (a: WindowKey, b: WindowKey) -> Bool {
+            a.windowStart == b.windowStart && a.trueUp == b.trueUp && a.subject == b.subject && a.meter == b.meter
+                && a.dimensions.elementsEqual(b.dimensions, by: ==)
+        }
+
+        func hash(into h: inout Hasher) {
+            h.combine(subject)
+            h.combine(meter)
+            h.combine(dimensions.count)
+            for (name, value) in dimensions {
+                h.combine(name)
+                h.combine(value)
+            }
+            h.combine(windowStart)
+            h.combine(trueUp)
+        }
+    }
+
+    /// The key of a customer's totals in the report: legal entity, currency and subject.
+    struct CustomerKey: Hashable {
+        let entity: String
+        let currency: String
+        let subject: String
     }
 
     struct Result {
@@ -66,7 +102,7 @@ struct BackfillDiff: Sendable {
         let states = BackgroundTask { try self.stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ) }
         defer { _ = try? seeded.wait(); _ = try? states.wait() }
         // Per key, the index of the event that stands for it (events are not copied into the tables).
-        var prevByKey: [String: (last: Int, maxRevision: Int, posted: Amount)] = [:]
+        var prevByKey: [WindowKey: (last: Int, maxRevision: Int, posted: Amount)] = [:]
         prevByKey.reserveCapacity(prevInRange.count)
         try prevInRange.withUnsafeBufferPointer { ev in
             for i in ev.indices {
@@ -77,34 +113,46 @@ struct BackfillDiff: Sendable {
                 prevByKey[k] = s
             }
         }
-        var newByKey: [String: Int] = [:]
+        var newByKey: [WindowKey: Int] = [:]
         newByKey.reserveCapacity(new.count)
         new.withUnsafeBufferPointer { ev in
             for i in ev.indices { newByKey[BackfillDiff.key(ev, i)] = i }
         }
 
+        // Changed and new keys in the order of the new events (each key at the event that stands for it), then the
+        // keys that vanished in the order of the previous events. Neither the billing file (written in output order)
+        // nor the journal (each customer's events posted in id order) depends on this order; it is fixed anyway.
         var out: [BillingEvent] = []
         var unchanged = 0
-        for k in Set(prevByKey.keys).union(newByKey.keys).sorted() {
-            let p = prevByKey[k]
-            let ni = newByKey[k]
-            switch (p, ni) {
-            case let (p?, ni?):
+        try new.withUnsafeBufferPointer { ev in
+            for ni in ev.indices {
+                let k = BackfillDiff.key(ev, ni)
+                guard newByKey[k] == ni else { continue }
+                guard let p = prevByKey[k] else {
+                    var r = ev[ni]
+                    r.postedAt = to
+                    out.append(r)
+                    continue
+                }
                 // Compared in place: most keys are unchanged, and copying the event retains its strings and arrays.
-                if new[ni].amount == p.posted && new[ni].quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
-                let n = new[ni]
-                var r = n
+                if ev[ni].amount == p.posted && ev[ni].quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
+                var r = ev[ni]
                 r.kind = .revision
                 r.revision = p.maxRevision + 1
-                r.amountDelta = try n.amount.subtracting(p.posted)
+                r.amountDelta = try ev[ni].amount.subtracting(p.posted)
                 r.reason = nil
                 r.postedAt = to
                 r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
                                              kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
                 out.append(r)
-            case let (p?, nil):
-                guard p.posted.raw != 0 || prevInRange[p.last].quantity.raw != 0 else { unchanged += 1; continue }
-                var r = prevInRange[p.last]
+            }
+        }
+        prevInRange.withUnsafeBufferPointer { ev in
+            for i in ev.indices {
+                let k = BackfillDiff.key(ev, i)
+                guard let p = prevByKey[k], p.last == i, newByKey[k] == nil else { continue }
+                guard p.posted.raw != 0 || ev[i].quantity.raw != 0 else { unchanged += 1; continue }
+                var r = ev[i]
                 r.kind = .revision
                 r.revision = p.maxRevision + 1
                 r.quantity = .zero
@@ -117,12 +165,6 @@ struct BackfillDiff: Sendable {
                 r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
                                              kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
                 out.append(r)
-            case let (nil, ni?):
-                var r = new[ni]
-                r.postedAt = to
-                out.append(r)
-            case (nil, nil):
-                continue
             }
         }
 
@@ -136,13 +178,13 @@ struct BackfillDiff: Sendable {
         guard book.unbalanced.isEmpty else { throw BackfillError("adjustment entries do not balance: \(book.unbalanced[0])") }
 
         // Per entity, currency and customer: previous and new totals, where they differ.
-        var totals: [String: (previous: Amount, new: Amount)] = [:]
+        var totals: [CustomerKey: (previous: Amount, new: Amount)] = [:]
         /// Adds `events`' posted amounts to one side of the totals; fields read in place (`for e in events` copied
         /// every event).
         func add(_ events: [BillingEvent], previousSide: Bool) throws {
             try events.withUnsafeBufferPointer { ev in
                 for i in ev.indices {
-                    let k = "\(ev[i].entity)|\(ev[i].currency.code)|\(ev[i].subject)"
+                    let k = CustomerKey(entity: ev[i].entity, currency: ev[i].currency.code, subject: ev[i].subject)
                     var t = totals[k] ?? (.zero, .zero)
                     let posted = ev[i].amountDelta ?? ev[i].amount
                     if previousSide { t.previous = try t.previous.adding(posted) } else { t.new = try t.new.adding(posted) }
@@ -152,7 +194,8 @@ struct BackfillDiff: Sendable {
         }
         try add(prevInRange, previousSide: true)
         try add(new, previousSide: false)
-        let changes = totals.filter { $0.value.previous != $0.value.new }
+        var changes: [String: (previous: Amount, new: Amount)] = [:]
+        for (k, t) in totals where t.previous != t.new { changes["\(k.entity)|\(k.currency)|\(k.subject)"] = t }
         return Result(events: out, journal: journal, changes: changes, unchanged: unchanged, stateChanges: try states.wait())
     }
 
@@ -209,7 +252,37 @@ struct BackfillDiff: Sendable {
     }
 
     /// `offsets` ascending, each once.
+    ///
+    /// Input offsets are dense (line numbers, Kafka offsets): when the span between the smallest and the largest is
+    /// at most 64 times the count, a bitmap of the span (at most one word per offset) sorts them in two linear passes;
+    /// sparser offsets are sorted. For the 20M offsets of a 20M-event backfill the bitmap took ~0.1 s where the sort
+    /// took ~1.2 s (BENCHMARKS.md, 2026-12-07, tenth session).
     static func sortedUnique(_ offsets: [Int64]) -> [Int64] {
+        guard offsets.count > 1, let lo = offsets.min(), let hi = offsets.max() else { return offsets }
+        let (span, overflow) = hi.subtractingReportingOverflow(lo)
+        guard !overflow, span / 64 < Int64(offsets.count) else { return sortedUniqueBySorting(offsets) }
+        let wordCount = Int(span / 64) + 1
+        var words = [UInt64](repeating: 0, count: wordCount)
+        words.withUnsafeMutableBufferPointer { w in
+            for o in offsets {
+                let d = Int(truncatingIfNeeded: o &- lo)
+                w[d &>> 6] |= 1 &<< UInt64(d & 63)
+            }
+        }
+        var result: [Int64] = []
+        result.reserveCapacity(offsets.count)
+        for (i, word) in words.enumerated() {
+            var bits = word
+            while bits != 0 {
+                result.append(lo &+ Int64(i &* 64 &+ bits.trailingZeroBitCount))
+                bits &= bits &- 1
+            }
+        }
+        return result
+    }
+
+    /// `sortedUnique` by sorting, for offsets too sparse for a bitmap.
+    static func sortedUniqueBySorting(_ offsets: [Int64]) -> [Int64] {
         var s = offsets.sorted()
         guard s.count > 1 else { return s }
         var w = 1
