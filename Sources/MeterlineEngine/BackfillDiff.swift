@@ -35,40 +35,43 @@ struct BackfillDiff: Sendable {
         self.to = to
     }
 
-    /// The comparison key of event `i` (its window, or its period for a true-up), read in place: passing the event
-    /// itself to a function copies it (retaining its strings and arrays) for each of the period's events.
-    static func key(_ ev: UnsafeBufferPointer<BillingEvent>, _ i: Int) -> WindowKey {
-        WindowKey(subject: ev[i].subject, meter: ev[i].meter, dimensions: ev[i].dimensions, windowStart: ev[i].windowStart,
-                  trueUp: ev[i].kind == .trueUp)
-    }
+    /// A billing event's window as a dictionary key: the event itself, read in place through a pointer into an array
+    /// that outlives the key, and a 128-bit hash of what `sameWindow` compares. Keys are equal when their windows are
+    /// (the hash only narrows the search), so even colliding hashes cannot merge two windows. One formatted string
+    /// per event, and then a sort of ~300k such strings, was most of a 20M-event comparison's serial time; keys that
+    /// held the event's strings cost a retain and a release per comparison (BENCHMARKS.md, 2026-12-07, tenth session).
+    struct WindowRef: Hashable {
+        let hash: Hash128
+        let event: UnsafePointer<BillingEvent>
 
-    /// What the comparison matches a new billing event with a previous one by: subject, meter, dimensions and window
-    /// start, and whether it is a true-up (whose window is its period). Hashes and compares the fields themselves:
-    /// one formatted string per event, and the sort of ~300k of them, was most of a 20M-event comparison's serial
-    /// time (BENCHMARKS.md, 2026-12-07, tenth session).
-    struct WindowKey: Hashable {
-        let subject: String
-        let meter: String
-        let dimensions: [(String, String)]
-        let windowStart: Int64
-        let trueUp: Bool
-
-        static func == (a: WindowKey, b: WindowKey) -> Bool {
-            a.windowStart == b.windowStart && a.trueUp == b.trueUp && a.subject == b.subject && a.meter == b.meter
-                && a.dimensions.elementsEqual(b.dimensions, by: ==)
-        }
-
-        func hash(into h: inout Hasher) {
-            h.combine(subject)
-            h.combine(meter)
-            h.combine(dimensions.count)
-            for (name, value) in dimensions {
+        /// The key of `ev[i]`.
+        init(_ ev: UnsafeBufferPointer<BillingEvent>, _ i: Int) {
+            event = UnsafePointer(ev.baseAddress! + i)
+            let e = event
+            var h = Hasher128()
+            h.combine(e.pointee.subject)
+            h.combine(e.pointee.meter)
+            h.combine(UInt64(e.pointee.dimensions.count))
+            for (name, value) in e.pointee.dimensions {
                 h.combine(name)
                 h.combine(value)
             }
-            h.combine(windowStart)
-            h.combine(trueUp)
+            h.combine(UInt64(bitPattern: e.pointee.windowStart))
+            h.combine(e.pointee.kind == .trueUp ? 1 : 0)
+            hash = h.finalize()
         }
+
+        static func == (a: WindowRef, b: WindowRef) -> Bool { a.hash == b.hash && BackfillDiff.sameWindow(a.event, b.event) }
+
+        func hash(into h: inout Hasher) { h.combine(hash.low) }
+    }
+
+    /// Whether two billing events stand for the same window: subject, meter, dimensions and window start, and both
+    /// or neither a true-up (whose window is its period).
+    static func sameWindow(_ a: UnsafePointer<BillingEvent>, _ b: UnsafePointer<BillingEvent>) -> Bool {
+        a.pointee.windowStart == b.pointee.windowStart && (a.pointee.kind == .trueUp) == (b.pointee.kind == .trueUp)
+            && a.pointee.subject == b.pointee.subject && a.pointee.meter == b.pointee.meter
+            && a.pointee.dimensions.elementsEqual(b.pointee.dimensions, by: ==)
     }
 
     /// The key of a customer's totals in the report: legal entity, currency and subject.
@@ -101,71 +104,8 @@ struct BackfillDiff: Sendable {
         }
         let states = BackgroundTask { try self.stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ) }
         defer { _ = try? seeded.wait(); _ = try? states.wait() }
-        // Per key, the index of the event that stands for it (events are not copied into the tables).
-        var prevByKey: [WindowKey: (last: Int, maxRevision: Int, posted: Amount)] = [:]
-        prevByKey.reserveCapacity(prevInRange.count)
-        try prevInRange.withUnsafeBufferPointer { ev in
-            for i in ev.indices {
-                let k = BackfillDiff.key(ev, i)
-                var s = prevByKey[k] ?? (i, -1, .zero)
-                s.posted = try s.posted.adding(ev[i].amountDelta ?? ev[i].amount)
-                if ev[i].revision >= s.maxRevision { s.maxRevision = ev[i].revision; s.last = i }
-                prevByKey[k] = s
-            }
-        }
-        var newByKey: [WindowKey: Int] = [:]
-        newByKey.reserveCapacity(new.count)
-        new.withUnsafeBufferPointer { ev in
-            for i in ev.indices { newByKey[BackfillDiff.key(ev, i)] = i }
-        }
-
-        // Changed and new keys in the order of the new events (each key at the event that stands for it), then the
-        // keys that vanished in the order of the previous events. Neither the billing file (written in output order)
-        // nor the journal (each customer's events posted in id order) depends on this order; it is fixed anyway.
-        var out: [BillingEvent] = []
-        var unchanged = 0
-        try new.withUnsafeBufferPointer { ev in
-            for ni in ev.indices {
-                let k = BackfillDiff.key(ev, ni)
-                guard newByKey[k] == ni else { continue }
-                guard let p = prevByKey[k] else {
-                    var r = ev[ni]
-                    r.postedAt = to
-                    out.append(r)
-                    continue
-                }
-                // Compared in place: most keys are unchanged, and copying the event retains its strings and arrays.
-                if ev[ni].amount == p.posted && ev[ni].quantity == prevInRange[p.last].quantity { unchanged += 1; continue }
-                var r = ev[ni]
-                r.kind = .revision
-                r.revision = p.maxRevision + 1
-                r.amountDelta = try ev[ni].amount.subtracting(p.posted)
-                r.reason = nil
-                r.postedAt = to
-                r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
-                                             kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
-                out.append(r)
-            }
-        }
-        prevInRange.withUnsafeBufferPointer { ev in
-            for i in ev.indices {
-                let k = BackfillDiff.key(ev, i)
-                guard let p = prevByKey[k], p.last == i, newByKey[k] == nil else { continue }
-                guard p.posted.raw != 0 || ev[i].quantity.raw != 0 else { unchanged += 1; continue }
-                var r = ev[i]
-                r.kind = .revision
-                r.revision = p.maxRevision + 1
-                r.quantity = .zero
-                r.amount = .zero
-                r.amountDelta = Amount(raw: -p.posted.raw)
-                r.tiers = []
-                r.eventCount = 0
-                r.reason = nil
-                r.postedAt = to
-                r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
-                                             kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
-                out.append(r)
-            }
+        let (out, unchanged) = try prevInRange.withUnsafeBufferPointer { previous in
+            try new.withUnsafeBufferPointer { new in try windowChanges(previous: previous, new: new) }
         }
 
         // Journal: continue the previous cumulative rounding, then post only the differences.
@@ -197,6 +137,86 @@ struct BackfillDiff: Sendable {
         var changes: [String: (previous: Amount, new: Amount)] = [:]
         for (k, t) in totals where t.previous != t.new { changes["\(k.entity)|\(k.currency)|\(k.subject)"] = t }
         return Result(events: out, journal: journal, changes: changes, unchanged: unchanged, stateChanges: try states.wait())
+    }
+
+    /// The billing events to publish for the windows that changed (a revision whose `amountDelta` brings what was
+    /// posted to the new amount), vanished (a revision to zero) or are new (the new event), all booked at `to`; and
+    /// how many windows are unchanged. A window's previous state is its events' posted sum and its highest revision;
+    /// a window that appears more than once in `new` stands as its last event.
+    ///
+    /// Changed and new windows come in the order the new events first name them, vanished ones in the order the
+    /// previous events first name them.
+    /// Neither the billing file (written in output order) nor the journal (each customer's events posted in id
+    /// order) depends on this order; it is fixed anyway.
+    func windowChanges(previous: UnsafeBufferPointer<BillingEvent>, new: UnsafeBufferPointer<BillingEvent>) throws -> (events: [BillingEvent], unchanged: Int) {
+        // Each side's windows in the order first met, with the event that stands for each (events are not copied);
+        // a table finds a window's number by its key. Three lookups per window in all.
+        var prevWindows: [(last: Int, maxRevision: Int, posted: Amount, matched: Bool)] = []
+        var prevNumber: [WindowRef: Int] = [:]
+        prevNumber.reserveCapacity(previous.count)
+        for i in previous.indices {
+            let n = BackfillDiff.number(of: WindowRef(previous, i), in: &prevNumber, next: prevWindows.count)
+            if n == prevWindows.count { prevWindows.append((i, -1, .zero, false)) }
+            prevWindows[n].posted = try prevWindows[n].posted.adding(previous[i].amountDelta ?? previous[i].amount)
+            if previous[i].revision >= prevWindows[n].maxRevision { prevWindows[n].maxRevision = previous[i].revision; prevWindows[n].last = i }
+        }
+        var newWindows: [(key: WindowRef, last: Int)] = []
+        var newNumber: [WindowRef: Int] = [:]
+        newNumber.reserveCapacity(new.count)
+        for i in new.indices {
+            let k = WindowRef(new, i)
+            let n = BackfillDiff.number(of: k, in: &newNumber, next: newWindows.count)
+            if n == newWindows.count { newWindows.append((k, i)) } else { newWindows[n].last = i }
+        }
+
+        var out: [BillingEvent] = []
+        var unchanged = 0
+        for (k, ni) in newWindows {
+            guard let pn = prevNumber[k] else {
+                var r = new[ni]
+                r.postedAt = to
+                out.append(r)
+                continue
+            }
+            prevWindows[pn].matched = true
+            let p = prevWindows[pn]
+            // Compared in place: most windows are unchanged, and copying the event retains its strings and arrays.
+            if new[ni].amount == p.posted && new[ni].quantity == previous[p.last].quantity { unchanged += 1; continue }
+            var r = new[ni]
+            r.kind = .revision
+            r.revision = p.maxRevision + 1
+            r.amountDelta = try new[ni].amount.subtracting(p.posted)
+            r.reason = nil
+            r.postedAt = to
+            r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
+                                         kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
+            out.append(r)
+        }
+        for p in prevWindows where !p.matched {
+            let i = p.last
+            guard p.posted.raw != 0 || previous[i].quantity.raw != 0 else { unchanged += 1; continue }
+            var r = previous[i]
+            r.kind = .revision
+            r.revision = p.maxRevision + 1
+            r.quantity = .zero
+            r.amount = .zero
+            r.amountDelta = Amount(raw: -p.posted.raw)
+            r.tiers = []
+            r.eventCount = 0
+            r.reason = nil
+            r.postedAt = to
+            r.id = BillingEvent.deriveId(subject: r.subject, meter: r.meter, dimensions: r.dimensions, windowStart: r.windowStart,
+                                         kind: .revision, priceBookVersion: r.priceBookVersion, revision: r.revision)
+            out.append(r)
+        }
+        return (out, unchanged)
+    }
+
+    /// The number of `key` in `table`, which is given `next` when the key is new: one lookup (the `default:`
+    /// subscript's in-place access inserts the default).
+    static func number(of key: WindowRef, in table: inout [WindowRef: Int], next: Int) -> Int {
+        func read(_ n: inout Int) -> Int { n }
+        return read(&table[key, default: next])
     }
 
     /// Events that changed state, by input position (source, offset), when the previous run read the same sources:
