@@ -15,10 +15,10 @@ import MeterlinePipeline
 struct BackfillDiff: Sendable {
     let previousDirectory: String
     let previous: [BillingEvent]
-    let previousBillingBytes: Data
-    /// The previous run's accepted input offsets by source, from its lineage, ascending and each once (nil: it has no
-    /// lineage files).
-    let previousAccepted: [String: [Int64]]?
+    /// A hasher that has combined the previous billing file's bytes: the namespace of the adjustment entries' ids.
+    let previousBillingHash: Hasher128
+    /// The previous run's accepted input offsets by source, from its lineage (nil: it has no lineage files).
+    let previousAccepted: [String: OffsetSet]?
     let config: Configuration
     let from: Int64
     let to: Int64
@@ -27,8 +27,9 @@ struct BackfillDiff: Sendable {
         self.previousDirectory = previousDirectory
         let periodFile = previousDirectory + "/period/billing-events.jsonl"
         let path = FileManager.default.fileExists(atPath: periodFile) ? periodFile : previousDirectory + "/billing-events.jsonl"
-        do { previous = try BillingRecords.read(path) } catch { throw BackfillError("--previous: \(error)") }
-        previousBillingBytes = FileManager.default.contents(atPath: path) ?? Data()
+        var hash = Hasher128()
+        do { previous = try BillingRecords.read(path, contentHash: &hash) } catch { throw BackfillError("--previous: \(error)") }
+        previousBillingHash = hash
         previousAccepted = try BackfillDiff.acceptedPositions(lineage: previousDirectory + "/lineage")
         self.config = config
         self.from = from
@@ -110,8 +111,7 @@ struct BackfillDiff: Sendable {
 
         // Journal: continue the previous cumulative rounding, then post only the differences.
         var book = try seeded.wait().value
-        var h = Hasher128()
-        previousBillingBytes.withUnsafeBytes { h.combine($0) }
+        var h = previousBillingHash
         h.combine(UInt64(bitPattern: from)); h.combine(UInt64(bitPattern: to))
         book.idNamespace = "backfill/" + h.finalize().description
         let journal = book.finish(adding: out)
@@ -225,42 +225,33 @@ struct BackfillDiff: Sendable {
     /// (repeats allowed: an event has a lineage row per reading). A DUPLICATE record in the DLQ
     /// (`duplicatesToDLQ`) is a duplicate, not a rejection.
     ///
-    /// Positions are kept as sorted offsets per source and compared by merging: as "source@offset" strings in sets
-    /// they took ~13 s for a 2M-event backfill (formatting, hashing and splitting every one of them, twice).
+    /// Positions are kept as offset sets per source (`OffsetSet`): as "source@offset" strings in sets they took ~13 s
+    /// for a 2M-event backfill (formatting, hashing and splitting every one of them, twice).
     func stateChanges(acceptedPositions: [String: [Int64]], newDLQ: [DLQRecord]) throws -> (new: Int, nowDuplicate: Int, nowRejected: Int)? {
         guard let previousAccepted else { return nil }
-        let previous = previousAccepted.filter { !$0.value.isEmpty }
-        let accepted = acceptedPositions.filter { !$0.value.isEmpty }.mapValues(BackfillDiff.sortedUnique)
+        let previous = previousAccepted.filter { $0.value.count > 0 }
+        let accepted = acceptedPositions.filter { !$0.value.isEmpty }.mapValues(OffsetSet.init)
         guard !Set(previous.keys).isDisjoint(with: accepted.keys) else { return nil }
         var rejectedBySource: [String: [Int64]] = [:]
         for r in newDLQ where r.reason != .duplicate { rejectedBySource[r.source, default: []].append(r.offset) }
+        let empty = OffsetSet([])
         var new = 0, gone = 0, nowRejected = 0
         for source in Set(previous.keys).union(accepted.keys) {
-            let now = accepted[source] ?? [], before = previous[source] ?? []
-            let rejected = BackfillDiff.sortedUnique(rejectedBySource[source] ?? [])
-            var i = 0, j = 0, r = 0
-            while i < now.count || j < before.count {
-                if j == before.count || (i < now.count && now[i] < before[j]) {
-                    new += 1
-                    i += 1
-                } else if i == now.count || before[j] < now[i] {
-                    // Accepted before, not now: rejected now if the DLQ holds its position.
-                    gone += 1
-                    while r < rejected.count && rejected[r] < before[j] { r += 1 }
-                    if r < rejected.count && rejected[r] == before[j] { nowRejected += 1 }
-                    j += 1
-                } else {
-                    i += 1
-                    j += 1
-                }
+            let now = accepted[source] ?? empty, before = previous[source] ?? empty
+            let rejected = OffsetSet(rejectedBySource[source] ?? [])
+            now.forEach { if !before.contains($0) { new += 1 } }
+            // Accepted before, not now: rejected now if the DLQ holds its position.
+            before.forEach { o in
+                guard !now.contains(o) else { return }
+                gone += 1
+                if rejected.contains(o) { nowRejected += 1 }
             }
         }
         return (new, gone - nowRejected, nowRejected)
     }
 
-    /// The input offsets, by source, of the events in the lineage files of `dir`, ascending and each once (nil when
-    /// there are no lineage files).
-    static func acceptedPositions(lineage dir: String) throws -> [String: [Int64]]? {
+    /// The input offsets, by source, of the events in the lineage files of `dir` (nil when there are no lineage files).
+    static func acceptedPositions(lineage dir: String) throws -> [String: OffsetSet]? {
         guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".mlz") }), !files.isEmpty else { return nil }
         var accepted: [String: [Int64]] = [:]
         for f in files {
@@ -268,49 +259,6 @@ struct BackfillDiff: Sendable {
             do { file = try LineageFile(path: dir + "/" + f) } catch { throw BackfillError("--previous: \(error)") }
             accepted[file.source, default: []].append(contentsOf: try file.allOffsets())
         }
-        return accepted.mapValues(sortedUnique)
-    }
-
-    /// `offsets` ascending, each once.
-    ///
-    /// Input offsets are dense (line numbers, Kafka offsets): when the span between the smallest and the largest is
-    /// at most 64 times the count, a bitmap of the span (at most one word per offset) sorts them in two linear passes;
-    /// sparser offsets are sorted. For the 20M offsets of a 20M-event backfill the bitmap took ~0.1 s where the sort
-    /// took ~1.2 s (BENCHMARKS.md, 2026-12-07, tenth session).
-    static func sortedUnique(_ offsets: [Int64]) -> [Int64] {
-        guard offsets.count > 1, let lo = offsets.min(), let hi = offsets.max() else { return offsets }
-        let (span, overflow) = hi.subtractingReportingOverflow(lo)
-        guard !overflow, span / 64 < Int64(offsets.count) else { return sortedUniqueBySorting(offsets) }
-        let wordCount = Int(span / 64) + 1
-        var words = [UInt64](repeating: 0, count: wordCount)
-        words.withUnsafeMutableBufferPointer { w in
-            for o in offsets {
-                let d = Int(truncatingIfNeeded: o &- lo)
-                w[d &>> 6] |= 1 &<< UInt64(d & 63)
-            }
-        }
-        var result: [Int64] = []
-        result.reserveCapacity(offsets.count)
-        for (i, word) in words.enumerated() {
-            var bits = word
-            while bits != 0 {
-                result.append(lo &+ Int64(i &* 64 &+ bits.trailingZeroBitCount))
-                bits &= bits &- 1
-            }
-        }
-        return result
-    }
-
-    /// `sortedUnique` by sorting, for offsets too sparse for a bitmap.
-    static func sortedUniqueBySorting(_ offsets: [Int64]) -> [Int64] {
-        var s = offsets.sorted()
-        guard s.count > 1 else { return s }
-        var w = 1
-        for k in 1..<s.count where s[k] != s[w - 1] {
-            s[w] = s[k]
-            w += 1
-        }
-        s.removeLast(s.count - w)
-        return s
+        return accepted.mapValues(OffsetSet.init)
     }
 }
