@@ -87,7 +87,7 @@ struct LineageFiles {
 /// files are encoded and compressed. Jobs are written in submission order; a bounded ring (2 jobs) is the
 /// back-pressure that keeps at most two checkpoints of lineage in memory.
 ///
-/// Why `@unchecked Sendable`: `files`, `acceptedPositions` and `failure` are written only by the writer thread
+/// Why `@unchecked Sendable`: `files`, `positions` and `failure` are written only by the writer thread
 /// and read by the owner only after `finish()`, which waits for the thread's last answer on `done` (the rings'
 /// acquire/release ordering orders those accesses).
 final class BackgroundLineageWriter: @unchecked Sendable {
@@ -97,9 +97,10 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     let jobs = SPSCRing<Job?>(capacity: 2)
     let done = SPSCRing<Bool>(capacity: 1)
     private(set) var files = 0
-    /// The input offsets of every lineage event, by source, when asked for (`--previous` state changes): in write
-    /// order, one per lineage row (an event with several readings repeats its offset).
-    private(set) var acceptedPositions: [String: [Int64]]?
+    /// The input offsets of the lineage events, by source, when asked for (`--previous` state changes).
+    private var positions: [String: OffsetSet.Builder]?
+    /// The input offsets of the lineage events, by source, when asked for; read after `finish()`.
+    var acceptedPositions: [String: OffsetSet]? { positions?.mapValues { $0.build() } }
     private(set) var failure: Error?
     private var started = false
     /// Where written columns go back to, emptied, for the shards to fill again (nil: they are freed).
@@ -111,7 +112,7 @@ final class BackgroundLineageWriter: @unchecked Sendable {
     init(directory: String, collectPositions: Bool, recycling: LineageColumnsPool? = nil, timeSlice: UInt64? = nil) {
         self.directory = directory
         self.timeSlice = timeSlice
-        acceptedPositions = collectPositions ? [:] : nil
+        positions = collectPositions ? [:] : nil
         self.recycling = recycling
     }
 
@@ -146,8 +147,8 @@ final class BackgroundLineageWriter: @unchecked Sendable {
             do {
                 for (source, parts) in job {
                     _ = try writer.write(parts, source: source, directory: directory)
-                    if acceptedPositions != nil {
-                        for p in parts { acceptedPositions![source, default: []].append(contentsOf: p.offsets) }
+                    if positions != nil {
+                        for p in parts { positions![source, default: OffsetSet.Builder()].insert(contentsOf: p.offsets) }
                     }
                     files += 1
                 }
