@@ -145,9 +145,9 @@ struct BackfillDiff: Sendable {
     /// a window that appears more than once in `new` stands as its last event.
     ///
     /// Changed and new windows come in the order the new events first name them, vanished ones in the order the
-    /// previous events first name them.
-    /// Neither the billing file (written in output order) nor the journal (each customer's events posted in id
-    /// order) depends on this order; it is fixed anyway.
+    /// previous events first name them. Neither the billing file (written in output order) nor the journal (each
+    /// customer's events posted in id order) depends on this order; it is fixed anyway. The tables' keys point into
+    /// `previous` and `new` and do not outlive this call.
     func windowChanges(previous: UnsafeBufferPointer<BillingEvent>, new: UnsafeBufferPointer<BillingEvent>) throws -> (events: [BillingEvent], unchanged: Int) {
         // Each side's windows in the order first met, with the event that stands for each (events are not copied);
         // a table finds a window's number by its key. Three lookups per window in all.
@@ -222,8 +222,7 @@ struct BackfillDiff: Sendable {
     /// Events that changed state, by input position (source, offset), when the previous run read the same sources:
     /// accepted now but not before (new), accepted before but not now — dead-lettered now as rejected (now
     /// rejected), else a duplicate now (now duplicate). `acceptedPositions`: this run's accepted offsets by source.
-    /// A DUPLICATE record in the DLQ
-    /// (`duplicatesToDLQ`) is a duplicate, not a rejection.
+    /// A DUPLICATE record in the DLQ (`duplicatesToDLQ`) is a duplicate, not a rejection.
     ///
     /// Positions are kept as offset sets per source (`OffsetSet`): as "source@offset" strings in sets they took ~13 s
     /// for a 2M-event backfill (formatting, hashing and splitting every one of them, twice).
