@@ -83,7 +83,7 @@ public struct BackfillReport: Sendable {
     }
 
     public func table() -> String {
-        func row(_ k: String, _ v: Any) -> String { k.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(v)\n" }
+        func row(_ k: String, _ v: Any) -> String { TextColumn.pad(k, 22) + "\(v)\n" }
         var s = "Backfill \(RFC3339.format(micros: from)) – \(RFC3339.format(micros: to)), \(shards) shard\(shards == 1 ? "" : "s")\n"
         s += row("events read", linesRead)
         s += row("out of range", counters.outOfRange)
@@ -99,14 +99,15 @@ public struct BackfillReport: Sendable {
         s += row("lineage files", lineageFiles)
         s += row("scheduler slice", threadTimeSlice.map { "\(Double($0) / 1e6) ms per turn" } ?? "the kernel's default")
         s += "totals per entity, currency and period:\n"
-        for (k, v) in totals.sorted(by: { $0.key < $1.key }) { s += "  \(k.replacingOccurrences(of: "|", with: " ").padding(toLength: 30, withPad: " ", startingAt: 0)) \(v)\n" }
+        for (k, v) in totals.sorted(by: { $0.key < $1.key }) { s += "  " + TextColumn.pad(k.replacingOccurrences(of: "|", with: " "), 31) + "\(v)\n" }
         if let prev = previous {
             s += "compared with \(prev): \(unchangedBillingEvents) billing events unchanged, \(changes.count) customers changed\n"
             s += "  entity    currency  customer              previous            new                 delta\n"
             for (k, v) in changes.sorted(by: { $0.key < $1.key }) {
                 let p = k.split(separator: "|", maxSplits: 2).map(String.init)
                 let d = ((try? v.new.subtracting(v.previous)) ?? .zero).description
-                s += "  \(p[0].padding(toLength: 10, withPad: " ", startingAt: 0))\(p[1].padding(toLength: 10, withPad: " ", startingAt: 0))\(p[2].padding(toLength: 22, withPad: " ", startingAt: 0))\(v.previous.description.padding(toLength: 20, withPad: " ", startingAt: 0))\(v.new.description.padding(toLength: 20, withPad: " ", startingAt: 0))\(d)\n"
+                s += "  " + TextColumn.pad(p[0], 10) + TextColumn.pad(p[1], 10) + TextColumn.pad(p[2], 22)
+                s += TextColumn.pad(v.previous.description, 20) + TextColumn.pad(v.new.description, 20) + d + "\n"
             }
             if let c = stateChanges { s += "  events that changed state: \(c.new) new, \(c.nowDuplicate) now duplicate, \(c.nowRejected) now rejected\n" }
         }

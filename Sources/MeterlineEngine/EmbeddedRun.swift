@@ -15,7 +15,7 @@ extension Counters {
         s += "  accepted             \(accepted)\n"
         s += "  duplicate            \(duplicate)\n"
         s += "  rejected             \(rejectedTotal)\n"
-        for (r, n) in rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    \(r.code.padding(toLength: 19, withPad: " ", startingAt: 0))\(n)\n" }
+        for (r, n) in rejected.sorted(by: { $0.key.code < $1.key.code }) { s += "    " + TextColumn.pad(r.code, 19) + "\(n)\n" }
         s += "  conservation         in = accepted + duplicate + rejected: \(input) = \(accepted) + \(duplicate) + \(rejectedTotal) \(balanced ? "holds" : "FAILS")\n"
         return s
     }
@@ -63,7 +63,7 @@ public struct RunSummary: Sendable {
         s += "  totals per entity and currency (billed exact | journal, minor units):\n"
         for (k, v) in totals.sorted(by: { $0.key < $1.key }) {
             let journal = FixedPoint.format(v.journalMinor * FixedPoint.pow10(Amount.scale - v.currency.minorUnitDigits), scale: Amount.scale)
-            s += "    \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(v.billed) | \(journal) (\(v.journalMinor) minor units)\n"
+            s += "    " + TextColumn.pad(k, 17) + "\(v.billed) | \(journal) (\(v.journalMinor) minor units)\n"
         }
         s += String(format: "  wall time            %.2f s (produce %.2f s; engine %.2f s, %.0f events/s; consume→outputs read back %.2f s)\n", seconds, produceSeconds,
                     engineSeconds, engineSeconds > 0 ? Double(consumed) / engineSeconds : 0, processingSeconds)

@@ -232,7 +232,8 @@ struct Price: ParsableCommand {
             print("quantity \(b.quantity), billable \(b.billableQuantity) (included \(match.price.includedQuantity))")
             print("tier  quantity            unit price          flat          amount")
             for t in b.tiers {
-                print("\(String(t.tier).padding(toLength: 6, withPad: " ", startingAt: 0))\(t.quantity.description.padding(toLength: 20, withPad: " ", startingAt: 0))\(t.unitAmount.description.padding(toLength: 20, withPad: " ", startingAt: 0))\(t.flatAmount.description.padding(toLength: 14, withPad: " ", startingAt: 0))\(t.amount)")
+                print(TextColumn.pad(String(t.tier), 6) + TextColumn.pad(t.quantity.description, 20) + TextColumn.pad(t.unitAmount.description, 20)
+                      + TextColumn.pad(t.flatAmount.description, 14) + t.amount.description)
             }
             print("usage amount \(b.usageAmount) \(book.currency)")
             if let m = match.price.minimum { print("minimum      \(m) \(book.currency)") }
