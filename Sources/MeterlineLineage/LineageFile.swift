@@ -41,7 +41,6 @@ public struct LineageFile: Sendable {
     public let keys: [String]
     private let entries: [KeyEntry]
     private let blocks: [BlockEntry]
-    private let index: [String: Int]
 
     /// Number of blocks in the file.
     public var blockCount: Int { blocks.count }
@@ -134,10 +133,6 @@ public struct LineageFile: Sendable {
         } catch {
             throw fail("footer is malformed: \(error.message)")
         }
-        var index: [String: Int] = [:]
-        index.reserveCapacity(keys.count)
-        for (i, k) in keys.enumerated() where index[k] == nil { index[k] = i }
-        self.index = index
         assert(entries.count == keys.count)
         assert(blocks.reduce(0) { $0 + $1.eventCount } == eventCount)
     }
@@ -221,16 +216,28 @@ public struct LineageFile: Sendable {
         return (source, firstOffset, lastOffset, eventCount, blocks, keys, entries)
     }
 
+    /// The position of `key` in `keys`, by binary search in UTF-8 byte order (the order `keys` is in): a dictionary of
+    /// the keys, built when the file was opened, was most of the cost of opening a file of many windows only to read
+    /// its offsets (`backfill --previous`, BENCHMARKS.md, 2026-12-07, tenth session). Keys match byte for byte.
+    private func position(of key: String) -> Int? {
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if keys[mid].utf8.lexicographicallyPrecedes(key.utf8) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < keys.count && keys[lo].utf8.elementsEqual(key.utf8) ? lo : nil
+    }
+
     /// Event count and Σ value (wrapping, mod 2^128) of a key, from the footer alone; nil if absent.
     public func summary(forKey key: String) -> (events: Int, valueSum: Int128)? {
-        guard let i = index[key] else { return nil }
+        guard let i = position(of: key) else { return nil }
         return (entries[i].count, entries[i].valueSum)
     }
 
     /// The key's events in append order, reading and decompressing only the key's block.
     /// A key not in the file has no events (`[]`); use `summary(forKey:)` to tell absence apart.
     public func events(forKey key: String) throws -> [LineageEvent] {
-        guard let i = index[key] else { return [] }
+        guard let i = position(of: key) else { return [] }
         let entry = entries[i]
         var out: [LineageEvent] = []
         out.reserveCapacity(entry.count)

@@ -122,6 +122,35 @@ func realisticWriter(events: Int, keys: Int, seed: UInt64, blockTarget: Int = 40
         }
     }
 
+    /// Every key is found, with its own events and summary, and nothing else is: keys that share prefixes, keys of
+    /// other scripts (found byte for byte, in UTF-8 order), and absent keys before, between and after them.
+    @Test func keysAreFoundExactlyAndAbsentKeysAreNot() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let names = ["a", "a|b", "a|b|", "ab", "cust-1", "cust-10", "cust-100", "cust-2", "zákazník-1", "zákazník-10", "顧客-1", "ｃｕｓｔ"]
+        var writer = LineageWriter(blockTargetEvents: 2)
+        var expected: [String: [LineageEvent]] = [:]
+        for (i, k) in names.enumerated() {
+            for j in 0..<(i % 3 + 1) {
+                let e = LineageEvent(id: "ev-\(i)-\(j)", source: "usage-0", timeMicros: 1_790_000_000_000_000 + Int64(i),
+                                     value: Int128(i * 10 + j), offset: Int64(i * 3 + j))
+                writer.append(key: k, event: e)
+                expected[k, default: []].append(e)
+            }
+        }
+        let (name, _) = try writer.write(directory: dir.path, source: "usage-0", firstOffset: 0, lastOffset: 40)
+        let file = try LineageFile(path: dir.file(name))
+        #expect(file.keys.count == names.count && file.blockCount > 3)
+        for k in names {
+            #expect(try file.events(forKey: k) == expected[k], "\(k)")
+            #expect(file.summary(forKey: k)?.events == expected[k]?.count, "\(k)")
+        }
+        for absent in ["", "0", "a|", "a|b||", "aa", "cust-", "cust-11", "cust-3", "zákazník", "zákazník-2", "顧客", "顧客-2", "～"] {
+            #expect(file.summary(forKey: absent) == nil, "\(absent)")
+            #expect(try file.events(forKey: absent).isEmpty, "\(absent)")
+        }
+    }
+
     /// Reading one key decompresses exactly its block; summaries come from the footer alone.
     @Test func randomAccessDecodesOneBlock() throws {
         let dir = try TempDir()
