@@ -100,7 +100,7 @@ struct BackfillDiff: Sendable {
         let config = self.config
         let seeded = BackgroundTask { () -> Backfill.Unshared<JournalBook> in
             var book = JournalBook(configuration: config)
-            _ = book.finish(adding: prevInRange)
+            book.seed(with: prevInRange)
             return Backfill.Unshared(value: book)
         }
         let states = BackgroundTask { try self.stateChanges(acceptedPositions: acceptedPositions, newDLQ: newDLQ) }

@@ -107,4 +107,51 @@ func billingEvent(_ i: Int, subject: String, amount: Amount, periodStart: Int64,
         f.add(Array(events[half...]))
         #expect(e.finish(adding: Array(events[half...])).map { $0.json() } == f.finish().map { $0.json() }, "seed \(seed)")
     }
+
+    /// `seed(with:)` leaves a book where posting the events would have (positions, how far it posted), without
+    /// posting them: further events post the same entries after either. Events of several entities, currencies,
+    /// subjects, periods and posting days, negative amounts, events of an entity the book does not know, a book that
+    /// already held positions, and positions whose sums overflow (replayed in posting order, as posting meets them).
+    @Test func seedLeavesTheBookWherePostingWould() throws {
+        let eu = LegalEntity(id: "eu", currency: Currency(code: "EUR")!, unbilledReceivable: "1220", usageRevenue: "4020")
+        let jp = LegalEntity(id: "jp", currency: Currency(code: "JPY")!, unbilledReceivable: "1230", usageRevenue: "4030")
+        let seed: UInt64 = 0x5EED_5EED
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 11 }
+        let p = RFC3339.parseMicros("2026-10-01T00:00:00Z")!
+        func events(_ n: Int, tag: String, huge: Bool = false) -> [BillingEvent] {
+            (0..<n).map { i in
+                let period = p + Int64(next() % 2) * 31 * UTC.microsPerDay
+                var e = billingEvent(Int(next() % 90_000_000), subject: "c-\(next() % 30)",
+                                     amount: Amount(raw: Int128(next() % 9_000_000_000_000) - 2_000_000_000_000),
+                                     periodStart: period, postedAt: period + Int64(next() % 72) * UTC.microsPerHour)
+                e.id += "-\(tag)\(i)"
+                switch next() % 5 {
+                case 0: e.entity = "eu"; e.currency = Currency(code: "EUR")!
+                case 1: e.entity = "jp"; e.currency = Currency(code: "JPY")!
+                case 2 where next() % 8 == 0: e.entity = "unknown"
+                default: break
+                }
+                if next() % 2 == 0 { e.amountDelta = Amount(raw: Int128(next() % 3_000_000_000) - 1_500_000_000) }
+                if huge && i % 7 == 0 { e.subject = "c-huge"; e.amount = Amount(raw: Int128.max / 3); e.amountDelta = nil }
+                return e
+            }
+        }
+        let earlier = events(500, tag: "e"), previous = events(4_000, tag: "p", huge: true), later = events(1_500, tag: "l")
+        func book() -> JournalBook { JournalBook(entities: [entity, eu, jp]) }
+        for startsWithPositions in [false, true] {
+            var posted = book(), seeded = book()
+            if startsWithPositions {
+                _ = posted.finish(adding: earlier)
+                _ = seeded.finish(adding: earlier)
+            }
+            _ = posted.finish(adding: previous)
+            seeded.seed(with: previous)
+            let a = posted.state(), b = seeded.state()
+            #expect(a.positions == b.positions, "seed \(seed)")
+            #expect(a.postedThrough == b.postedThrough && b.pending.isEmpty, "seed \(seed)")
+            posted.idNamespace = "n"; seeded.idNamespace = "n"
+            #expect(posted.finish(adding: later).map { $0.json() } == seeded.finish(adding: later).map { $0.json() }, "seed \(seed)")
+        }
+    }
 }
