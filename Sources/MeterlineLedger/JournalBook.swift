@@ -339,10 +339,7 @@ public struct JournalBook {
         } }
         for g in groups.indices {
             for l in groups[g].lines.indices where groups[g].lines[l].events.count > 1 {
-                groups[g].lines[l].events.sort { a, b in
-                    let pa = BillingEvent.idPrefix(of: a), pb = BillingEvent.idPrefix(of: b)
-                    return pa != pb ? pa < pb : a < b
-                }
+                groups[g].lines[l].events.sort(by: BillingEvent.idPrecedes)
             }
         }
         positions.reserveCapacity(positions.count + memberList.count)

@@ -82,9 +82,7 @@ extension JournalBook {
                 var c: (exact: Amount, posted: Int128) = known >= 0 ? positionValues[known] : (Amount.zero, 0)
                 let order = list.sorted { a, b in
                     let ia = UTC.floor(ev[a].postedAt, interval), ib = UTC.floor(ev[b].postedAt, interval)
-                    if ia != ib { return ia < ib }
-                    let pa = BillingEvent.idPrefix(of: ev[a].id), pb = BillingEvent.idPrefix(of: ev[b].id)
-                    return pa != pb ? pa < pb : ev[a].id < ev[b].id
+                    return ia != ib ? ia < ib : BillingEvent.idPrecedes(ev[a].id, ev[b].id)
                 }
                 for i in order {
                     _ = JournalBook.advance(&c, by: ev[i].postedAmount, digits: ev[i].currency.minorUnitDigits, rounding: rounding)

@@ -111,6 +111,12 @@ public struct BillingEvent: Sendable, Equatable {
         }
     }
 
+    /// Whether id `a` comes before id `b`: by `idPrefix`, then by the ids on a tie (the order posting meets events).
+    public static func idPrecedes(_ a: String, _ b: String) -> Bool {
+        let pa = idPrefix(of: a), pb = idPrefix(of: b)
+        return pa != pb ? pa < pb : a < b
+    }
+
     /// Canonical JSON (one line, keys in the contract's order, decimals as strings).
     public func json() -> String { jsonWriter().text }
 
