@@ -54,24 +54,11 @@ public enum BillingRecords {
         }
     }
 
-    /// Reads a billing-events.jsonl file.
-    public static func read(_ path: String) throws -> [BillingEvent] {
-        try read(path, seeing: { _ in })
-    }
-
-    /// `read(_:)`, which also combines the file's bytes, as one `combine` call, into `contentHash`: a caller that
-    /// needs the file's hash does not read the file a second time, or keep its bytes.
+    /// Reads a billing-events.jsonl file, and combines its bytes, as one `combine` call, into `contentHash`: a caller
+    /// that needs the file's hash does not read the file a second time, or keep its bytes.
     public static func read(_ path: String, contentHash: inout Hasher128) throws -> [BillingEvent] {
-        var h = contentHash
-        let events = try read(path, seeing: { h.combine($0) })
-        contentHash = h
-        return events
-    }
-
-    /// Reads the file, shows its bytes to `seeing` once, then decodes them.
-    private static func read(_ path: String, seeing: (UnsafeRawBufferPointer) -> Void) throws -> [BillingEvent] {
         guard let data = FileManager.default.contents(atPath: path) else { throw RecordError(file: path, line: 0, message: "cannot read") }
-        data.withUnsafeBytes { seeing($0) }
+        data.withUnsafeBytes { contentHash.combine($0) }
         var out: [BillingEvent] = []
         // Lines found with `memchr` (`Data.split` took ~2 s for 145k lines, more than decoding them).
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in

@@ -18,24 +18,9 @@ struct OffsetSet: Sendable {
 
     /// The set of `offsets` (in any order, repeats allowed).
     init(_ offsets: [Int64]) {
-        guard let lo = offsets.min(), let hi = offsets.max() else {
-            self.init(sorted: [])
-            return
-        }
-        let base = lo & ~63  // a multiple of 64 at or below `lo`, also for negative offsets
-        let (span, overflow) = hi.subtractingReportingOverflow(base)
-        guard !overflow, span / 64 < Int64(offsets.count) else {
-            self.init(sorted: OffsetSet.sortedUnique(offsets))
-            return
-        }
-        var words = [UInt64](repeating: 0, count: Int(span / 64) + 1)
-        words.withUnsafeMutableBufferPointer { w in
-            for o in offsets {
-                let d = Int(truncatingIfNeeded: o &- base)
-                w[d &>> 6] |= 1 &<< UInt64(d & 63)
-            }
-        }
-        self.init(bitmap: words, base: base)
+        var b = Builder()
+        b.insert(contentsOf: offsets)
+        self = b.build()
     }
 
     /// The set of the bits of `words`, bit `i` being offset `base + i` (`base` a multiple of 64); the bitmap is kept
